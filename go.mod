@@ -1,0 +1,7 @@
+module github.com/dangan-archive/dangan
+
+go 1.26
+
+require github.com/emmansun/gmsm v0.44.1
+
+require golang.org/x/crypto v0.54.0 // indirect

@@ -1,0 +1,311 @@
+package signing
+
+import (
+	"crypto/rand"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/smx509"
+)
+
+// Identity is a private key with its certificate and the issuing chain above it (the root
+// last). It is what signs an EEP, a timestamp or a receipt.
+type Identity struct {
+	Key   *sm2.PrivateKey
+	Cert  *smx509.Certificate
+	Chain []*smx509.Certificate // issuers, nearest first, root last; empty for a root
+}
+
+// Certificates returns the leaf followed by its chain: what goes into a 证书块.
+func (id *Identity) Certificates() []*smx509.Certificate {
+	return append([]*smx509.Certificate{id.Cert}, id.Chain...)
+}
+
+// Usage says what a certificate is for.
+type Usage int
+
+const (
+	UsageCA           Usage = iota // a certification authority
+	UsageSigning                   // documents and packages (digitalSignature, nonRepudiation)
+	UsageTimestamping              // a TSA: critical EKU timeStamping only (RFC 3161 §2.3)
+)
+
+// CertSpec describes a certificate to issue.
+type CertSpec struct {
+	CommonName   string
+	Organization string
+	OrgID        string // the organisation's USCC, stored as the subject serialNumber
+	Usage        Usage
+	NotBefore    time.Time
+	NotAfter     time.Time
+}
+
+var oidExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
+var oidKPTimeStamping = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}
+
+// NewRoot makes a self-signed SM2 root certification authority.
+func NewRoot(spec CertSpec) (*Identity, error) {
+	spec.Usage = UsageCA
+	key, err := GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := template(spec)
+	if err != nil {
+		return nil, err
+	}
+	der, err := smx509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("create root certificate: %w", err)
+	}
+	cert, err := smx509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse root certificate: %w", err)
+	}
+	return &Identity{Key: key, Cert: cert}, nil
+}
+
+// Issue makes a new key and a certificate for it signed by ca.
+func (ca *Identity) Issue(spec CertSpec) (*Identity, error) {
+	key, err := GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := template(spec)
+	if err != nil {
+		return nil, err
+	}
+	der, err := smx509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("issue certificate for %q: %w", spec.CommonName, err)
+	}
+	cert, err := smx509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse issued certificate: %w", err)
+	}
+	return &Identity{Key: key, Cert: cert, Chain: ca.Certificates()}, nil
+}
+
+func template(spec CertSpec) (*smx509.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("certificate serial: %w", err)
+	}
+	if spec.NotBefore.IsZero() {
+		spec.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if spec.NotAfter.IsZero() {
+		spec.NotAfter = spec.NotBefore.AddDate(10, 0, 0)
+	}
+	t := &smx509.Certificate{
+		SerialNumber: serial,
+		Subject: pkix.Name{
+			CommonName:   spec.CommonName,
+			Organization: nonEmpty(spec.Organization),
+			Country:      []string{"CN"},
+			SerialNumber: spec.OrgID,
+		},
+		NotBefore:             spec.NotBefore.UTC(),
+		NotAfter:              spec.NotAfter.UTC(),
+		BasicConstraintsValid: true,
+	}
+	switch spec.Usage {
+	case UsageCA:
+		t.IsCA = true
+		t.KeyUsage = smx509.KeyUsageCertSign | smx509.KeyUsageCRLSign | smx509.KeyUsageDigitalSignature
+	case UsageSigning:
+		t.KeyUsage = smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment
+	case UsageTimestamping:
+		t.KeyUsage = smx509.KeyUsageDigitalSignature | smx509.KeyUsageContentCommitment
+		eku, err := asn1.Marshal([]asn1.ObjectIdentifier{oidKPTimeStamping})
+		if err != nil {
+			return nil, fmt.Errorf("marshal EKU: %w", err)
+		}
+		t.ExtraExtensions = append(t.ExtraExtensions, pkix.Extension{Id: oidExtKeyUsage, Critical: true, Value: eku})
+	default:
+		return nil, fmt.Errorf("unknown certificate usage %d", spec.Usage)
+	}
+	return t, nil
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// ErrUntrusted is returned (wrapped) when a certificate does not chain to a trusted root, or
+// was not valid at the time asked about.
+var ErrUntrusted = errors.New("certificate not trusted")
+
+// VerifyChain checks that leaf chains to one of roots through intermediates at time at, with
+// the extended key usage given (none: any usage). It returns the chain, leaf first.
+func VerifyChain(leaf *smx509.Certificate, intermediates []*smx509.Certificate, roots *smx509.CertPool, at time.Time, usage ...smx509.ExtKeyUsage) ([]*smx509.Certificate, error) {
+	if roots == nil {
+		return nil, fmt.Errorf("%w: no trust roots configured", ErrUntrusted)
+	}
+	inter := smx509.NewCertPool()
+	for _, c := range intermediates {
+		if !c.Equal(leaf) {
+			inter.AddCert(c)
+		}
+	}
+	if len(usage) == 0 {
+		usage = []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny}
+	}
+	chains, err := leaf.Verify(smx509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at, KeyUsages: usage})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUntrusted, err)
+	}
+	return chains[0], nil
+}
+
+// PKI is a directory of keys and certificates: a county root, the archive's own signing
+// identity, the TSA, and one signing identity per department (by USCC).
+//
+// OpenDevPKI creates a development PKI on first use. In production the same files are
+// imported (PEM certificates, PKCS#8 keys, encrypted with DANGAN_KEY_PASSWORD when set).
+type PKI struct {
+	dir      string
+	password []byte
+	Root     *Identity // Root.Key is nil when the root key is kept off-line
+	Archive  *Identity
+	TSA      *Identity
+
+	mu    sync.Mutex
+	depts map[string]*Identity
+}
+
+// Trust returns a pool with the root certificate.
+func (p *PKI) Trust() *smx509.CertPool {
+	pool := smx509.NewCertPool()
+	pool.AddCert(p.Root.Cert)
+	return pool
+}
+
+// OpenDevPKI loads the PKI in dir, creating a development root, archive and TSA identity
+// when dir has none. created reports whether it made them.
+func OpenDevPKI(dir string, password []byte, archiveName string) (pki *PKI, created bool, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("create PKI directory: %w", err)
+	}
+	p := &PKI{dir: dir, password: password, depts: map[string]*Identity{}}
+	if _, err := os.Stat(filepath.Join(dir, "root.pem")); errors.Is(err, os.ErrNotExist) {
+		if err := p.create(archiveName); err != nil {
+			return nil, false, err
+		}
+		created = true
+	}
+	if p.Root, err = p.load("root", true); err != nil {
+		return nil, false, err
+	}
+	if p.Archive, err = p.load("archive", false); err != nil {
+		return nil, false, err
+	}
+	if p.TSA, err = p.load("tsa", false); err != nil {
+		return nil, false, err
+	}
+	return p, created, nil
+}
+
+func (p *PKI) create(archiveName string) error {
+	now := time.Now()
+	root, err := NewRoot(CertSpec{CommonName: archiveName + " 根证书 (development)", Organization: archiveName,
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(30, 0, 0)})
+	if err != nil {
+		return err
+	}
+	archive, err := root.Issue(CertSpec{CommonName: archiveName, Organization: archiveName, Usage: UsageSigning,
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0)})
+	if err != nil {
+		return err
+	}
+	tsa, err := root.Issue(CertSpec{CommonName: archiveName + " 时间戳服务", Organization: archiveName, Usage: UsageTimestamping,
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0)})
+	if err != nil {
+		return err
+	}
+	for name, id := range map[string]*Identity{"root": root, "archive": archive, "tsa": tsa} {
+		if err := p.save(name, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *PKI) save(name string, id *Identity) error {
+	if err := SaveKey(filepath.Join(p.dir, name+".key"), id.Key, p.password); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(p.dir, name+".pem"), CertPEM(id.Certificates()...), 0o644)
+}
+
+func (p *PKI) load(name string, keyOptional bool) (*Identity, error) {
+	certs, err := LoadCerts(filepath.Join(p.dir, name+".pem"))
+	if err != nil {
+		return nil, err
+	}
+	id := &Identity{Cert: certs[0], Chain: certs[1:]}
+	keyPath := filepath.Join(p.dir, name+".key")
+	if _, err := os.Stat(keyPath); err != nil && keyOptional {
+		return id, nil
+	}
+	if id.Key, err = LoadKey(keyPath, p.password); err != nil {
+		return nil, err
+	}
+	if !id.Key.PublicKey.Equal(id.Cert.PublicKey) {
+		return nil, fmt.Errorf("%s: key does not match certificate", name)
+	}
+	return id, nil
+}
+
+var usccShape = regexp.MustCompile(`^[0-9A-HJ-NPQRTUWXY]{18}$`)
+
+// Department returns the signing identity of the department with the given USCC, issuing
+// one from the root when the PKI has none yet and the root key is present.
+func (p *PKI) Department(uscc, name string) (*Identity, error) {
+	if !usccShape.MatchString(uscc) {
+		return nil, fmt.Errorf("department identity: %q is not a USCC", uscc)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if id, ok := p.depts[uscc]; ok {
+		return id, nil
+	}
+	file := "dept-" + uscc
+	if _, err := os.Stat(filepath.Join(p.dir, file+".pem")); err == nil {
+		id, err := p.load(file, false)
+		if err != nil {
+			return nil, err
+		}
+		p.depts[uscc] = id
+		return id, nil
+	}
+	if p.Root.Key == nil {
+		return nil, fmt.Errorf("department %s has no signing certificate and the root key is off-line: import dept-%s.pem and .key", uscc, uscc)
+	}
+	if name == "" {
+		name = uscc
+	}
+	now := time.Now()
+	id, err := p.Root.Issue(CertSpec{CommonName: name, Organization: name, OrgID: uscc, Usage: UsageSigning,
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0)})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.save(file, id); err != nil {
+		return nil, err
+	}
+	p.depts[uscc] = id
+	return id, nil
+}
