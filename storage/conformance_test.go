@@ -1,0 +1,139 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// testStore runs the behaviour every ObjectStore must have. Each backend's test calls it.
+func testStore(t *testing.T, st ObjectStore) {
+	ctx := context.Background()
+	t.Run("put get stat", func(t *testing.T) {
+		body := []byte("电子文件封装包 bytes")
+		info, err := st.Put(ctx, "packages/F1/2025/a.eep", bytes.NewReader(body), int64(len(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Size != int64(len(body)) {
+			t.Fatalf("size %d", info.Size)
+		}
+		rc, gi, err := st.Get(ctx, "packages/F1/2025/a.eep")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Equal(got, body) || gi.Size != int64(len(body)) {
+			t.Fatalf("got %q", got)
+		}
+		rr, err := st.GetRange(ctx, "packages/F1/2025/a.eep", 3, 6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part, _ := io.ReadAll(rr)
+		rr.Close()
+		if !bytes.Equal(part, body[3:9]) {
+			t.Fatalf("range got %q want %q", part, body[3:9])
+		}
+		if _, err := st.GetRange(ctx, "packages/F1/2025/a.eep", 3, int64(len(body))); !errors.Is(err, ErrBadRange) {
+			t.Fatalf("range past the end: %v", err)
+		}
+	})
+	t.Run("never overwrites", func(t *testing.T) {
+		if _, err := st.Put(ctx, "packages/F1/2025/a.eep", strings.NewReader("other"), -1); !errors.Is(err, ErrExists) {
+			t.Fatalf("overwrite: %v", err)
+		}
+		rc, _, _ := st.Get(ctx, "packages/F1/2025/a.eep")
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(got) == "other" {
+			t.Fatal("object was replaced")
+		}
+	})
+	t.Run("concurrent puts of one key: exactly one wins", func(t *testing.T) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := st.Put(ctx, "race/x", strings.NewReader("v"), 1); err == nil {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				} else if !errors.Is(err, ErrExists) {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("%d puts won", wins)
+		}
+	})
+	t.Run("failed put leaves nothing", func(t *testing.T) {
+		if _, err := st.Put(ctx, "bad/short", strings.NewReader("abc"), 10); !errors.Is(err, ErrSizeChange) {
+			t.Fatalf("short body: %v", err)
+		}
+		if _, err := st.Stat(ctx, "bad/short"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("short body left an object: %v", err)
+		}
+		if _, err := st.Put(ctx, "bad/failing", io.MultiReader(strings.NewReader("abc"), errReader{}), -1); err == nil {
+			t.Fatal("reader error not reported")
+		}
+		if _, err := st.Stat(ctx, "bad/failing"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("failing body left an object: %v", err)
+		}
+	})
+	t.Run("bad keys", func(t *testing.T) {
+		for _, k := range []string{"", "/abs", "../x", "a/../../x", "a//b", "a/./b", "a\\b", "a/", "a/.tmp-1"} {
+			if _, err := st.Put(ctx, k, strings.NewReader("x"), 1); !errors.Is(err, ErrBadKey) {
+				t.Errorf("key %q: %v", k, err)
+			}
+		}
+	})
+	t.Run("list and delete", func(t *testing.T) {
+		for _, k := range []string{"l/b", "l/a", "l/c/d", "m/x"} {
+			if _, err := st.Put(ctx, k, strings.NewReader(k), -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var keys []string
+		if err := st.List(ctx, "l/", func(o ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(keys, ",") != "l/a,l/b,l/c/d" {
+			t.Fatalf("list: %v", keys)
+		}
+		if err := st.List(ctx, "nothing/here/", func(ObjectInfo) error { t.Fatal("listed"); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Delete(ctx, "l/a"); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Delete(ctx, "l/a"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("second delete: %v", err)
+		}
+		if _, _, err := st.Get(ctx, "l/a"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("get deleted: %v", err)
+		}
+	})
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+func TestFSConformance(t *testing.T) {
+	st, err := OpenFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testStore(t, st)
+}

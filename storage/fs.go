@@ -1,0 +1,275 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// FS is the local-filesystem ObjectStore: each object is a file under the root directory.
+// Put writes a temporary file, fsyncs it, links it into place (failing if the key exists)
+// and fsyncs the directory, so an acknowledged object survives a crash and a failed one
+// leaves nothing behind but a temporary file, which Open removes.
+type FS struct {
+	root string
+}
+
+// OpenFS opens (creating when needed) a filesystem store rooted at dir.
+func OpenFS(dir string) (*FS, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	s := &FS{root: abs}
+	if err := s.removeTemps(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Root is the directory the store lives in.
+func (s *FS) Root() string { return s.root }
+
+func (s *FS) removeTemps() error {
+	return filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasPrefix(d.Name(), ".tmp-") {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("remove leftover temporary file: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+func (s *FS) path(key string) (string, error) {
+	if err := CheckKey(key); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.root, filepath.FromSlash(key)), nil
+}
+
+// Put implements ObjectStore.
+func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64) (ObjectInfo, error) {
+	dst, err := s.path(key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, ErrExists)
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	n, err := io.Copy(tmp, ctxReader{ctx, r})
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("put %s: write: %w", key, err)
+	}
+	if size >= 0 && n != size {
+		return ObjectInfo{}, fmt.Errorf("put %s: %w: declared %d, got %d", key, ErrSizeChange, size, n)
+	}
+	if err := tmp.Sync(); err != nil {
+		return ObjectInfo{}, fmt.Errorf("put %s: fsync: %w", key, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return ObjectInfo{}, fmt.Errorf("put %s: close: %w", key, err)
+	}
+	// A hard link fails when dst exists, so a concurrent Put of the same key cannot be
+	// silently replaced (rename would replace it).
+	if err := os.Link(tmp.Name(), dst); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return ObjectInfo{}, fmt.Errorf("put %s: %w", key, ErrExists)
+		}
+		return ObjectInfo{}, fmt.Errorf("put %s: link: %w", key, err)
+	}
+	committed = true
+	if err := os.Remove(tmp.Name()); err != nil {
+		return ObjectInfo{}, fmt.Errorf("put %s: remove temporary: %w", key, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	st, err := os.Stat(dst)
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	return ObjectInfo{Key: key, Size: st.Size(), Modified: st.ModTime()}, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory for fsync: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory: %w", err)
+	}
+	return nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func (s *FS) open(key string) (*os.File, os.FileInfo, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%s: %w", key, ErrNotFound)
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", key, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("stat %s: %w", key, err)
+	}
+	return f, st, nil
+}
+
+// Get implements ObjectStore.
+func (s *FS) Get(_ context.Context, key string) (io.ReadCloser, ObjectInfo, error) {
+	f, st, err := s.open(key)
+	if err != nil {
+		return nil, ObjectInfo{}, err
+	}
+	return f, ObjectInfo{Key: key, Size: st.Size(), Modified: st.ModTime()}, nil
+}
+
+// GetRange implements ObjectStore.
+func (s *FS) GetRange(_ context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	f, st, err := s.open(key)
+	if err != nil {
+		return nil, err
+	}
+	if offset < 0 || length < 0 || offset+length > st.Size() {
+		f.Close()
+		return nil, fmt.Errorf("%s [%d,+%d) of %d bytes: %w", key, offset, length, st.Size(), ErrBadRange)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, offset, length), f}, nil
+}
+
+// Stat implements ObjectStore.
+func (s *FS) Stat(_ context.Context, key string) (ObjectInfo, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	st, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ObjectInfo{}, fmt.Errorf("%s: %w", key, ErrNotFound)
+	} else if err != nil {
+		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	return ObjectInfo{Key: key, Size: st.Size(), Modified: st.ModTime()}, nil
+}
+
+// Delete implements ObjectStore.
+func (s *FS) Delete(_ context.Context, key string) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: %w", key, ErrNotFound)
+	} else if err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// List implements ObjectStore.
+func (s *FS) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+	var keys []ObjectInfo
+	start := s.root
+	if i := strings.LastIndex(prefix, "/"); i > 0 {
+		start = filepath.Join(s.root, filepath.FromSlash(prefix[:i]))
+		if CheckKey(prefix[:i]) != nil {
+			return fmt.Errorf("list %q: %w", prefix, ErrBadKey)
+		}
+	}
+	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == start {
+			return filepath.SkipAll
+		}
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") {
+			return nil
+		}
+		rel, err := filepath.Rel(s.root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		st, err := d.Info()
+		if err != nil {
+			return err
+		}
+		keys = append(keys, ObjectInfo{Key: key, Size: st.Size(), Modified: st.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list %q: %w", prefix, err)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Key < keys[j].Key })
+	for _, k := range keys {
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Ping implements ObjectStore.
+func (s *FS) Ping(context.Context) error {
+	if _, err := os.Stat(s.root); err != nil {
+		return fmt.Errorf("store root: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,403 @@
+// Package index is dangan's bbolt index: packages by id, by (department, case number) and
+// by ingest date; item-number series for 档号; API tokens (stored hashed).
+//
+// The index only ever points at objects that are already durable in the object store: the
+// ingest writes the object first and commits here second. It can be rebuilt from the store.
+//
+//	db, _ := index.Open("/var/lib/dangan/index.db")
+//	defer db.Close()
+//	n, _ := db.ReserveItemNo("F1/2025/D30")
+//	_, err := db.CommitPackage(&index.Package{ID: "p1", ...})
+package index
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Sentinel errors.
+var (
+	ErrNotFound   = errors.New("not found")
+	ErrCaseExists = errors.New("case already archived")
+)
+
+var (
+	bPackages  = []byte("packages")
+	bCases     = []byte("cases")    // department \x00 case number → id
+	bByDate    = []byte("by-date")  // RFC 3339 UTC ingest time \x00 id → ""
+	bSeries    = []byte("series")   // series → next item number (uint64)
+	bFree      = []byte("free")     // series \x00 number → "" (released numbers, reused first)
+	bReserved  = []byte("reserved") // series \x00 number → "" (in flight)
+	bTokens    = []byte("tokens")   // hex SM3 of the token → Token JSON
+	allBuckets = [][]byte{bPackages, bCases, bByDate, bSeries, bFree, bReserved, bTokens}
+)
+
+// DB is the open index.
+type DB struct {
+	bolt *bolt.DB
+}
+
+// Open opens or creates the index file.
+func Open(path string) (*DB, error) {
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("create index buckets: %w", err)
+	}
+	return &DB{bolt: b}, nil
+}
+
+// Close closes the index.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Bolt exposes the underlying database for snapshots (Tx.WriteTo).
+func (db *DB) Bolt() *bolt.DB { return db.bolt }
+
+// Document is one document of a package as the index remembers it.
+type Document struct {
+	N        int        `json:"n"`
+	Title    string     `json:"title"`
+	Kind     string     `json:"kind,omitempty"`
+	Main     bool       `json:"main"`
+	Part     string     `json:"part"`
+	Warnings []string   `json:"warnings,omitempty"`
+	Encoded  []Encoding `json:"encodings"` // archival rendition first, then the original when it differs
+}
+
+// Encoding is one stored file of a document, with where its base64 lies in the EEP.
+type Encoding struct {
+	ID         string `json:"id"`
+	FileName   string `json:"file_name"`
+	Format     string `json:"format"` // PRONOM PUID or "ofd"
+	FormatName string `json:"format_name,omitempty"`
+	MIME       string `json:"mime"`
+	Size       int64  `json:"size"`
+	SM3        string `json:"sm3"`
+	Original   bool   `json:"original"`
+	DataOffset int64  `json:"data_offset"` // byte offset of the base64 text in the EEP
+	DataLength int64  `json:"data_length"` // length of the base64 text, line breaks included
+}
+
+// Package is an archived case as the index remembers it.
+type Package struct {
+	ID             string     `json:"id"`
+	Key            string     `json:"key"` // object key of the EEP
+	Fonds          string     `json:"fonds"`
+	Department     string     `json:"department"` // USCC
+	DepartmentName string     `json:"department_name"`
+	CaseNo         string     `json:"case_no"`
+	ArchivalCode   string     `json:"archival_code"`
+	Series         string     `json:"series"`
+	ItemNo         int        `json:"item_no"`
+	Year           int        `json:"year"`
+	Retention      string     `json:"retention"`
+	ItemCode       string     `json:"item_code"`
+	ItemName       string     `json:"item_name"`
+	Title          string     `json:"title"`
+	FinishedAt     time.Time  `json:"finished_at"`
+	IngestedAt     time.Time  `json:"ingested_at"`
+	Size           int64      `json:"size"`
+	PackageSM3     string     `json:"package_sm3"` // SM3 of the whole EEP file
+	SignedSM3      string     `json:"signed_sm3"`  // SM3 of the bytes of 被签名对象
+	ContentDigest  string     `json:"content_digest"`
+	SignatureB64   string     `json:"signature"`
+	Signer         string     `json:"signer"`
+	TimestampKey   string     `json:"timestamp_key"`
+	TimestampAt    time.Time  `json:"timestamp_at"`
+	Documents      []Document `json:"documents"`
+	State          string     `json:"state"`
+}
+
+func caseKey(dept, caseNo string) []byte { return []byte(dept + "\x00" + caseNo) }
+
+func seriesKey(series string, n int) []byte {
+	k := make([]byte, len(series)+1+8)
+	copy(k, series)
+	k[len(series)] = 0
+	binary.BigEndian.PutUint64(k[len(series)+1:], uint64(n))
+	return k
+}
+
+// ReserveItemNo takes the next item number of a series (fonds/year/retention): the lowest
+// released one, or a new one. The number stays reserved until CommitPackage uses it or
+// ReleaseItemNo gives it back, so numbering stays continuous (DA/T 70 GD-2-6).
+func (db *DB) ReserveItemNo(series string) (int, error) {
+	var n int
+	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+		n = 0
+		free := tx.Bucket(bFree).Cursor()
+		prefix := append([]byte(series), 0)
+		if k, _ := free.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8 {
+			n = int(binary.BigEndian.Uint64(k[len(prefix):]))
+			if err := free.Delete(); err != nil {
+				return err
+			}
+		} else {
+			sb := tx.Bucket(bSeries)
+			next := uint64(1)
+			if v := sb.Get([]byte(series)); v != nil {
+				next = binary.BigEndian.Uint64(v)
+			}
+			n = int(next)
+			if err := sb.Put([]byte(series), binary.BigEndian.AppendUint64(nil, next+1)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bReserved).Put(seriesKey(series, n), nil)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reserve item number in %s: %w", series, err)
+	}
+	return n, nil
+}
+
+// ReleaseItemNo returns a reserved number that was not used.
+func (db *DB) ReleaseItemNo(series string, n int) error {
+	err := db.bolt.Batch(func(tx *bolt.Tx) error {
+		k := seriesKey(series, n)
+		if tx.Bucket(bReserved).Get(k) == nil {
+			return nil
+		}
+		if err := tx.Bucket(bReserved).Delete(k); err != nil {
+			return err
+		}
+		return tx.Bucket(bFree).Put(k, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("release item number %s/%d: %w", series, n, err)
+	}
+	return nil
+}
+
+// ReleaseAllReservations frees numbers reserved by ingests that were in flight when the
+// process stopped. Call it at start-up, before serving.
+func (db *DB) ReleaseAllReservations() (int, error) {
+	count := 0
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		count = 0
+		res := tx.Bucket(bReserved)
+		var keys [][]byte
+		if err := res.ForEach(func(k, _ []byte) error { keys = append(keys, append([]byte{}, k...)); return nil }); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := res.Delete(k); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bFree).Put(k, nil); err != nil {
+				return err
+			}
+			count++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("release reservations: %w", err)
+	}
+	return count, nil
+}
+
+// CommitPackage records p, using its reserved item number. When the department already has
+// a package for the case number, nothing is written and the existing package is returned
+// with ErrCaseExists.
+func (db *DB) CommitPackage(p *Package) (*Package, error) {
+	val, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode package %s: %w", p.ID, err)
+	}
+	var existing *Package
+	err = db.bolt.Batch(func(tx *bolt.Tx) error {
+		existing = nil
+		ck := caseKey(p.Department, p.CaseNo)
+		if id := tx.Bucket(bCases).Get(ck); id != nil {
+			existing = new(Package)
+			if err := json.Unmarshal(tx.Bucket(bPackages).Get(id), existing); err != nil {
+				return fmt.Errorf("decode package %s: %w", id, err)
+			}
+			return ErrCaseExists
+		}
+		sk := seriesKey(p.Series, p.ItemNo)
+		if err := tx.Bucket(bReserved).Delete(sk); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bFree).Delete(sk); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bPackages).Put([]byte(p.ID), val); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bCases).Put(ck, []byte(p.ID)); err != nil {
+			return err
+		}
+		return tx.Bucket(bByDate).Put([]byte(p.IngestedAt.UTC().Format(time.RFC3339Nano)+"\x00"+p.ID), nil)
+	})
+	if errors.Is(err, ErrCaseExists) {
+		return existing, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("commit package %s: %w", p.ID, err)
+	}
+	return nil, nil
+}
+
+// Package returns the package with the given id.
+func (db *DB) Package(id string) (*Package, error) {
+	var p *Package
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bPackages).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("package %s: %w", id, ErrNotFound)
+		}
+		p = new(Package)
+		return json.Unmarshal(v, p)
+	})
+	return p, err
+}
+
+// PackageByCase returns the department's package for a case number.
+func (db *DB) PackageByCase(dept, caseNo string) (*Package, error) {
+	var id []byte
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		id = append([]byte{}, tx.Bucket(bCases).Get(caseKey(dept, caseNo))...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(id) == 0 {
+		return nil, fmt.Errorf("case %s/%s: %w", dept, caseNo, ErrNotFound)
+	}
+	return db.Package(string(id))
+}
+
+// Filter selects packages in Search; zero fields match everything.
+type Filter struct {
+	Department string
+	Year       int
+	ItemCode   string
+	Query      string // substring of title, case number, archival code or item name
+	Limit      int
+	After      string // resume after this package id (in ingest order)
+}
+
+func (f Filter) match(p *Package) bool {
+	if f.Department != "" && p.Department != f.Department {
+		return false
+	}
+	if f.Year != 0 && p.Year != f.Year {
+		return false
+	}
+	if f.ItemCode != "" && p.ItemCode != f.ItemCode {
+		return false
+	}
+	if f.Query != "" {
+		hay := p.Title + "\x00" + p.CaseNo + "\x00" + p.ArchivalCode + "\x00" + p.ItemName
+		if !strings.Contains(hay, f.Query) {
+			return false
+		}
+	}
+	return true
+}
+
+// Search returns matching packages in ingest order, at most f.Limit (default 100).
+func (db *DB) Search(f Filter) ([]*Package, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	var out []*Package
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		pk := tx.Bucket(bPackages)
+		c := tx.Bucket(bByDate).Cursor()
+		skipping := f.After != ""
+		for k, _ := c.First(); k != nil && len(out) < f.Limit; k, _ = c.Next() {
+			i := bytes.IndexByte(k, 0)
+			id := k[i+1:]
+			if skipping {
+				skipping = string(id) != f.After
+				continue
+			}
+			p := new(Package)
+			if err := json.Unmarshal(pk.Get(id), p); err != nil {
+				return fmt.Errorf("decode package %s: %w", id, err)
+			}
+			if f.match(p) {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ForEachPackage calls fn for every package in ingest order.
+func (db *DB) ForEachPackage(fn func(*Package) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		pk := tx.Bucket(bPackages)
+		return tx.Bucket(bByDate).ForEach(func(k, _ []byte) error {
+			p := new(Package)
+			if err := json.Unmarshal(pk.Get(k[bytes.IndexByte(k, 0)+1:]), p); err != nil {
+				return err
+			}
+			return fn(p)
+		})
+	})
+}
+
+// Count returns the number of packages.
+func (db *DB) Count() (int, error) {
+	n := 0
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bPackages).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// Token is an API token's grant.
+type Token struct {
+	Role    string    `json:"role"`
+	Org     string    `json:"org,omitempty"`
+	Created time.Time `json:"created"`
+	Note    string    `json:"note,omitempty"`
+}
+
+// PutToken stores a grant under the token's hash (the token itself is never stored).
+func (db *DB) PutToken(hash string, t Token) error {
+	val, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bTokens).Put([]byte(hash), val) })
+}
+
+// Token looks up a grant by the token's hash.
+func (db *DB) Token(hash string) (*Token, error) {
+	var t *Token
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bTokens).Get([]byte(hash))
+		if v == nil {
+			return fmt.Errorf("token: %w", ErrNotFound)
+		}
+		t = new(Token)
+		return json.Unmarshal(v, t)
+	})
+	return t, err
+}

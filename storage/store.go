@@ -1,0 +1,78 @@
+// Package storage keeps dangan's objects (packages, evidence) in an object store, and its
+// index in bbolt (package storage/index).
+//
+// ObjectStore is the one interface every backend implements: the local filesystem (the
+// embedded default) and MinIO. Writes are streamed and durable when Put returns; reads are
+// streamed and may be ranged.
+//
+//	st, _ := storage.OpenFS("/var/lib/dangan/objects")
+//	info, _ := st.Put(ctx, "packages/F1/2025/p1.eep", body, -1)
+//	rc, _ := st.GetRange(ctx, "packages/F1/2025/p1.eep", 100, 50)
+//	defer rc.Close()
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Sentinel errors; backends wrap them so callers decide with errors.Is.
+var (
+	ErrNotFound   = errors.New("object not found")
+	ErrExists     = errors.New("object already exists")
+	ErrBadKey     = errors.New("invalid object key")
+	ErrRetained   = errors.New("object is under retention")
+	ErrBadRange   = errors.New("invalid byte range")
+	ErrSizeChange = errors.New("object size differs from the declared size")
+)
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Key      string
+	Size     int64
+	Modified time.Time
+}
+
+// ObjectStore is a flat namespace of immutable objects addressed by slash-separated keys.
+type ObjectStore interface {
+	// Put stores r under key, failing with ErrExists when key is taken: objects are never
+	// overwritten. size is the exact length, or -1 when unknown. When Put returns nil the
+	// object is durable; on error nothing is left under key.
+	Put(ctx context.Context, key string, r io.Reader, size int64) (ObjectInfo, error)
+	// Get opens the whole object.
+	Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error)
+	// GetRange opens length bytes from offset.
+	GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	Delete(ctx context.Context, key string) error
+	// List calls fn for every object whose key starts with prefix, in key order.
+	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
+	// Ping reports whether the store is reachable (for readiness).
+	Ping(ctx context.Context) error
+}
+
+// CheckKey rejects keys that could escape the store or are ambiguous: empty, absolute,
+// with empty, "." or ".." segments, backslashes or control characters.
+func CheckKey(key string) error {
+	if key == "" || len(key) > 1024 {
+		return fmt.Errorf("%w: %q", ErrBadKey, key)
+	}
+	if strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") || strings.ContainsAny(key, "\\\x00") {
+		return fmt.Errorf("%w: %q", ErrBadKey, key)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.HasPrefix(seg, ".tmp-") {
+			return fmt.Errorf("%w: %q", ErrBadKey, key)
+		}
+		for _, r := range seg {
+			if r < 0x20 || r == 0x7f {
+				return fmt.Errorf("%w: %q", ErrBadKey, key)
+			}
+		}
+	}
+	return nil
+}
