@@ -1,13 +1,31 @@
 module github.com/dangan-archive/dangan
 
-go 1.26
+go 1.26.0
 
 require (
+	github.com/beevik/etree v1.6.0
 	github.com/emmansun/gmsm v0.44.1
+	github.com/pdfcpu/pdfcpu v0.15.0
+	github.com/richardlehane/siegfried v1.11.8
+	github.com/russellhaering/goxmldsig v1.5.0
 	go.etcd.io/bbolt v1.4.3
+	golang.org/x/text v0.43.0
 )
 
 require (
+	github.com/clipperhouse/uax29/v2 v2.7.0 // indirect
+	github.com/hhrutter/tiff v1.0.6 // indirect
+	github.com/jonboulle/clockwork v0.5.0 // indirect
+	github.com/mattn/go-runewidth v0.0.27 // indirect
+	github.com/richardlehane/characterize v1.0.0 // indirect
+	github.com/richardlehane/match v1.0.5 // indirect
+	github.com/richardlehane/mscfb v1.0.8 // indirect
+	github.com/richardlehane/msoleps v1.0.6 // indirect
+	github.com/richardlehane/xmldetect v1.0.2 // indirect
+	github.com/ross-spencer/spargo v0.4.1 // indirect
+	github.com/ross-spencer/wikiprov v1.0.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/image v0.46.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )

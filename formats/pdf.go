@@ -1,0 +1,89 @@
+package formats
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+
+	"github.com/pdfcpu/pdfcpu/pkg/api"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
+)
+
+func init() { api.DisableConfigDir() }
+
+// PDFFullValidationLimit is the largest PDF validated with pdfcpu (relaxed mode). pdfcpu
+// holds the document in memory (measured: 1.6 GB RSS for a 512 MiB PDF), so larger files get
+// the bounded structural check only: header, cross-reference, trailer, no encryption.
+var PDFFullValidationLimit int64 = 64 << 20
+
+var encryptKey = regexp.MustCompile(`/Encrypt[\s/<\[0-9]`)
+
+// ValidatePDF checks a PDF file. It returns ErrEncrypted for an encrypted PDF (DA/T 70
+// GD-3-8) and ErrInvalid for one that does not open.
+func ValidatePDF(f *os.File, size int64) (warnings []string, err error) {
+	if err := checkPDFStructure(f, size); err != nil {
+		return nil, err
+	}
+	if size > PDFFullValidationLimit {
+		return []string{fmt.Sprintf("PDF of %d MiB: structural check only (full validation up to %d MiB)", size>>20, PDFFullValidationLimit>>20)}, nil
+	}
+	conf := model.NewDefaultConfiguration()
+	conf.ValidationMode = model.ValidationRelaxed
+	ctx, err := api.ReadContext(io.NewSectionReader(f, 0, size), conf)
+	if err != nil {
+		if bytes.Contains([]byte(err.Error()), []byte("password")) || bytes.Contains([]byte(err.Error()), []byte("encrypt")) {
+			return nil, fmt.Errorf("%w: %v", ErrEncrypted, err)
+		}
+		return nil, fmt.Errorf("%w: PDF does not open: %v", ErrInvalid, err)
+	}
+	if ctx.XRefTable.Encrypt != nil {
+		return nil, fmt.Errorf("%w: the PDF has an /Encrypt dictionary", ErrEncrypted)
+	}
+	if err := api.ValidateContext(ctx); err != nil {
+		return nil, fmt.Errorf("%w: PDF validation: %v", ErrInvalid, err)
+	}
+	return nil, nil
+}
+
+var startxref = regexp.MustCompile(`startxref\s+(\d+)\s+%%EOF`)
+
+// checkPDFStructure reads only the head, the tail and the last cross-reference section.
+func checkPDFStructure(f *os.File, size int64) error {
+	head := make([]byte, min(size, 1024))
+	if _, err := f.ReadAt(head, 0); err != nil && err != io.EOF {
+		return fmt.Errorf("read PDF head: %w", err)
+	}
+	if !bytes.Contains(head, []byte("%PDF-")) {
+		return fmt.Errorf("%w: no %%PDF- header", ErrInvalid)
+	}
+	tailLen := min(size, 64<<10)
+	tail := make([]byte, tailLen)
+	if _, err := f.ReadAt(tail, size-tailLen); err != nil && err != io.EOF {
+		return fmt.Errorf("read PDF tail: %w", err)
+	}
+	ms := startxref.FindAllSubmatch(tail, -1)
+	if len(ms) == 0 {
+		return fmt.Errorf("%w: no startxref/%%%%EOF at the end: the PDF is truncated", ErrInvalid)
+	}
+	if encryptKey.Match(tail) {
+		return fmt.Errorf("%w: the trailer names an /Encrypt dictionary", ErrEncrypted)
+	}
+	off, err := strconv.ParseInt(string(ms[len(ms)-1][1]), 10, 64)
+	if err != nil || off <= 0 || off >= size {
+		return fmt.Errorf("%w: startxref offset %s outside the file", ErrInvalid, ms[len(ms)-1][1])
+	}
+	xref := make([]byte, min(size-off, 64<<10))
+	if _, err := f.ReadAt(xref, off); err != nil && err != io.EOF {
+		return fmt.Errorf("read PDF cross-reference: %w", err)
+	}
+	if !bytes.HasPrefix(xref, []byte("xref")) && !regexp.MustCompile(`^\d+\s+\d+\s+obj`).Match(xref) {
+		return fmt.Errorf("%w: startxref does not point at a cross-reference section", ErrInvalid)
+	}
+	if encryptKey.Match(xref) {
+		return fmt.Errorf("%w: the cross-reference trailer names an /Encrypt dictionary", ErrEncrypted)
+	}
+	return nil
+}
