@@ -122,3 +122,6 @@ func NormalizeSignature(sig []byte) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("%w: neither DER SEQUENCE{r,s} nor raw 64-byte r||s (%d bytes)", ErrBadSignature, len(sig))
 }
+
+// IsSM2 reports whether pub is a key on the SM2 curve.
+func IsSM2(pub *ecdsa.PublicKey) bool { return sm2.IsSM2PublicKey(pub) }

@@ -194,7 +194,7 @@ func writeEntity(x *xw, e *Entity, res *Result) error {
 	x.elem("全宗号", e.Fonds)
 	x.elem("年度", strconv.Itoa(e.Year))
 	x.elem("保管期限", e.Retention)
-	x.elem("室编件号", strconv.Itoa(e.ItemNo))
+	x.elem("室编件号", fmt.Sprintf("%04d", e.ItemNo))
 	x.close("档号")
 	x.write("<内容描述>\n")
 	x.elem("题名", e.Title)

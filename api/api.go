@@ -1,0 +1,222 @@
+// Package api is dangan's HTTP interface: the REST API of DESIGN.md, the built-in TSA,
+// health, readiness and Prometheus metrics. Errors are RFC 9457 problem+json.
+//
+//	a, _ := archive.Open(archive.Config{DataDir: dir})
+//	srv := &http.Server{Addr: ":8480", Handler: api.New(a, api.Options{})}
+//	srv.ListenAndServe()
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dangan-archive/dangan/archive"
+)
+
+// Options configure the HTTP interface.
+type Options struct {
+	MaxBody   int64 // largest request body; default 2 GiB
+	MaxVerify int64 // largest package accepted by the public verifier; default 256 MiB
+	Logger    *slog.Logger
+}
+
+type server struct {
+	a       *archive.Archive
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+}
+
+type ctxKey int
+
+const principalKey ctxKey = 1
+
+// New returns the HTTP handler.
+func New(a *archive.Archive, opts Options) http.Handler {
+	if opts.MaxBody == 0 {
+		opts.MaxBody = 2 << 30
+	}
+	if opts.MaxVerify == 0 {
+		opts.MaxVerify = 256 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &server{a: a, opts: opts, log: opts.Logger, metrics: newMetrics()}
+	return s.routes()
+}
+
+func (s *server) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(s.recoverer, s.instrument)
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	r.Post("/tsa", s.tsa)
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Get("/openapi.json", s.openapi)
+		r.Get("/trust", s.trust)
+		r.Post("/verify", s.verify)
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Post("/tokens", s.createToken)
+			r.Post("/cases", s.ingest)
+			r.Get("/packages", s.search)
+			r.Get("/packages/{id}", s.getPackage)
+			r.Get("/packages/{id}/eep", s.getEEP)
+			r.Get("/packages/{id}/documents/{n}", s.getDocument)
+			r.Get("/packages/{id}/evidence", s.getEvidence)
+		})
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, problem(http.StatusNotFound, "not-found", "Not found", "no such endpoint: see /api/v1/openapi.json"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, problem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", r.Method+" is not allowed here"))
+	})
+	return r
+}
+
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemFor(r.Context(), s.log, err)
+	if p.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="dangan"`)
+	}
+	writeProblem(w, p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func (s *server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			s.fail(w, r, archive.ErrUnauthorized)
+			return
+		}
+		p, err := s.a.Authenticate(strings.TrimSpace(tok))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+	})
+}
+
+func principal(r *http.Request) archive.Principal {
+	p, _ := r.Context().Value(principalKey).(archive.Principal)
+	return p
+}
+
+func (s *server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic in handler", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				writeProblem(w, problem(http.StatusInternalServerError, "internal", "Internal error", "the error was logged"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (sw *statusWriter) WriteHeader(code int) {
+	if sw.status == 0 {
+		sw.status = code
+	}
+	sw.ResponseWriter.WriteHeader(code)
+}
+
+func (sw *statusWriter) Write(p []byte) (int, error) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	n, err := sw.ResponseWriter.Write(p)
+	sw.bytes += int64(n)
+	return n, err
+}
+
+func (sw *statusWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
+
+func (s *server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		if route == "" {
+			route = "unmatched"
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		d := time.Since(start)
+		s.metrics.requests.WithLabelValues(r.Method, route, strconv.Itoa(sw.status)).Inc()
+		s.metrics.duration.WithLabelValues(r.Method, route).Observe(d.Seconds())
+		s.log.Info("http", "method", r.Method, "route", route, "status", sw.status, "bytes", sw.bytes, "ms", d.Milliseconds())
+	})
+}
+
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	ingested  prometheus.Counter
+	ingestedB prometheus.Counter
+	verified  *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dangan_http_requests_total", Help: "HTTP requests by method, route and status."}, []string{"method", "route", "status"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dangan_http_request_duration_seconds", Help: "HTTP request latency.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"method", "route"})
+	m.ingested = prometheus.NewCounter(prometheus.CounterOpts{Name: "dangan_packages_ingested_total", Help: "Packages created by ingest."})
+	m.ingestedB = prometheus.NewCounter(prometheus.CounterOpts{Name: "dangan_package_bytes_ingested_total", Help: "Bytes of packages created by ingest."})
+	m.verified = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dangan_verifications_total", Help: "Public verifications by outcome."}, []string{"valid"})
+	m.reg.MustRegister(m.requests, m.duration, m.ingested, m.ingestedB, m.verified,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.a.Ready(ctx); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

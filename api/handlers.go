@@ -1,0 +1,276 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/storage/index"
+)
+
+// maxCaseJSON bounds the case metadata part.
+const maxCaseJSON = 1 << 20
+
+// ingest handles POST /api/v1/cases: multipart/form-data, the "case" JSON part first, then
+// one part per document. Parts are streamed to disk, never held in memory.
+func (s *server) ingest(w http.ResponseWriter, r *http.Request) {
+	who := principal(r)
+	if who.Role != archive.RoleDepartment {
+		s.fail(w, r, fmt.Errorf("%w: only a department token can ingest cases", archive.ErrForbidden))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		writeProblem(w, Problem{Type: ProblemBase + "bad-upload", Title: "Bad upload", Status: http.StatusBadRequest,
+			Detail: "the body must be multipart/form-data with a \"case\" part first: " + err.Error()})
+		return
+	}
+	first, err := mr.NextPart()
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: reading the first part: %w", archive.ErrBadUpload, err))
+		return
+	}
+	if first.FormName() != "case" {
+		s.fail(w, r, &archive.FieldErr{Field: "case", Err: fmt.Errorf("%w: the first part must be \"case\" (the case metadata as JSON), got %q", archive.ErrBadUpload, first.FormName())})
+		return
+	}
+	var c archive.Case
+	dec := json.NewDecoder(io.LimitReader(first, maxCaseJSON+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		s.fail(w, r, caseJSONError(err))
+		return
+	}
+	if dec.More() {
+		s.fail(w, r, &archive.FieldErr{Field: "case", Err: fmt.Errorf("%w: data after the case JSON object", archive.ErrBadUpload)})
+		return
+	}
+	var part *multipart.Part
+	next := func() (*archive.Upload, error) {
+		if part != nil {
+			part.Close()
+		}
+		p, err := mr.NextPart()
+		if err != nil {
+			return nil, err
+		}
+		part = p
+		return &archive.Upload{Part: p.FormName(), FileName: rawFileName(p), Body: p}, nil
+	}
+	res, err := s.a.Ingest(r.Context(), who, &c, next)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if res.Created {
+		status = http.StatusCreated
+		s.metrics.ingested.Inc()
+		s.metrics.ingestedB.Add(float64(res.Package.Size))
+	}
+	w.Header().Set("Location", "/api/v1/packages/"+res.Package.ID)
+	writeJSON(w, status, packageView(res.Package))
+}
+
+// rawFileName is the part's filename parameter as sent: Part.FileName would strip a path,
+// and a path in a file name is something to refuse, not to repair.
+func rawFileName(p *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
+}
+
+func caseJSONError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var terr *time.ParseError
+	switch {
+	case errors.As(err, &syn):
+		return &archive.FieldErr{Field: "case", Err: fmt.Errorf("%w: malformed JSON at byte %d: %v", archive.ErrBadUpload, syn.Offset, syn)}
+	case errors.As(err, &typ):
+		return &archive.FieldErr{Field: typ.Field, Err: fmt.Errorf("%w: %s must be a JSON %s", archive.ErrInvalidCase, typ.Field, typ.Type)}
+	case errors.As(err, &terr):
+		return &archive.FieldErr{Field: "case", Err: fmt.Errorf("%w: a date-time is not RFC 3339: %v", archive.ErrInvalidCase, err)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &archive.FieldErr{Field: f, Err: fmt.Errorf("%w: unknown field %q", archive.ErrInvalidCase, f)}
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return &archive.FieldErr{Field: "case", Err: fmt.Errorf("%w: the case JSON is truncated or longer than %d bytes", archive.ErrBadUpload, maxCaseJSON)}
+	}
+	return &archive.FieldErr{Field: "case", Err: fmt.Errorf("%w: %v", archive.ErrBadUpload, err)}
+}
+
+// PackageView is the package description the API returns.
+type PackageView struct {
+	ID           string            `json:"id"`
+	ArchivalCode string            `json:"archival_code"`
+	Department   string            `json:"department"`
+	DeptName     string            `json:"department_name"`
+	CaseNo       string            `json:"case_no"`
+	Title        string            `json:"title"`
+	ItemCode     string            `json:"item_code"`
+	Year         int               `json:"year"`
+	Retention    string            `json:"retention"`
+	FinishedAt   time.Time         `json:"finished_at"`
+	IngestedAt   time.Time         `json:"ingested_at"`
+	Size         int64             `json:"size"`
+	PackageSM3   string            `json:"package_sm3"`
+	SignedSM3    string            `json:"signed_sm3"`
+	Signature    string            `json:"signature"`
+	Signer       string            `json:"signer"`
+	TimestampAt  time.Time         `json:"timestamp_at"`
+	State        string            `json:"state"`
+	Documents    []DocumentView    `json:"documents"`
+	Links        map[string]string `json:"links"`
+}
+
+// DocumentView describes one document.
+type DocumentView struct {
+	N         int              `json:"n"`
+	Title     string           `json:"title"`
+	Kind      string           `json:"kind,omitempty"`
+	Main      bool             `json:"main"`
+	Warnings  []string         `json:"warnings,omitempty"`
+	Encodings []index.Encoding `json:"encodings"`
+}
+
+func packageView(p *index.Package) PackageView {
+	v := PackageView{ID: p.ID, ArchivalCode: p.ArchivalCode, Department: p.Department, DeptName: p.DepartmentName,
+		CaseNo: p.CaseNo, Title: p.Title, ItemCode: p.ItemCode, Year: p.Year, Retention: p.Retention, FinishedAt: p.FinishedAt,
+		IngestedAt: p.IngestedAt, Size: p.Size, PackageSM3: p.PackageSM3, SignedSM3: p.SignedSM3, Signature: p.SignatureB64,
+		Signer: p.Signer, TimestampAt: p.TimestampAt, State: p.State}
+	base := "/api/v1/packages/" + p.ID
+	v.Links = map[string]string{"self": base, "eep": base + "/eep", "evidence": base + "/evidence"}
+	for _, d := range p.Documents {
+		v.Documents = append(v.Documents, DocumentView{N: d.N, Title: d.Title, Kind: d.Kind, Main: d.Main, Warnings: d.Warnings, Encodings: d.Encoded})
+	}
+	return v
+}
+
+func (s *server) search(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := index.Filter{Department: q.Get("department"), ItemCode: q.Get("item_code"), Query: q.Get("q"), After: q.Get("after")}
+	for name, dst := range map[string]*int{"year": &f.Year, "limit": &f.Limit} {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				s.fail(w, r, &archive.FieldErr{Field: name, Err: fmt.Errorf("%w: %s must be a non-negative integer", archive.ErrInvalidCase, name)})
+				return
+			}
+			*dst = n
+		}
+	}
+	res, err := s.a.Search(r.Context(), principal(r), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := struct {
+		Packages []PackageView `json:"packages"`
+		Next     string        `json:"next,omitempty"`
+	}{Packages: []PackageView{}}
+	for _, p := range res {
+		out.Packages = append(out.Packages, packageView(p))
+	}
+	if f.Limit > 0 && len(res) == f.Limit {
+		out.Next = res[len(res)-1].ID
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) getPackage(w http.ResponseWriter, r *http.Request) {
+	p, err := s.a.Package(r.Context(), principal(r), chi.URLParam(r, "id"))
+	if err == nil && principal(r).Role == archive.RoleAuditor {
+		err = fmt.Errorf("%w: auditors read evidence, not package descriptions", archive.ErrForbidden)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, packageView(p))
+}
+
+func (s *server) getEEP(w http.ResponseWriter, r *http.Request) {
+	rc, p, err := s.a.OpenEEP(r.Context(), principal(r), chi.URLParam(r, "id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.FormatInt(p.Size, 10))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.eep"`, p.ID))
+	w.Header().Set("X-Package-SM3", p.PackageSM3)
+	io.Copy(w, rc)
+}
+
+func (s *server) getDocument(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(chi.URLParam(r, "n"))
+	if err != nil {
+		s.fail(w, r, &archive.FieldErr{Field: "n", Err: fmt.Errorf("%w: the document number must be an integer", archive.ErrNotFound)})
+		return
+	}
+	original := r.URL.Query().Get("original") == "1" || r.URL.Query().Get("original") == "true"
+	rc, enc, err := s.a.OpenDocument(r.Context(), principal(r), chi.URLParam(r, "id"), n, original)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", enc.MIME)
+	w.Header().Set("Content-Length", strconv.FormatInt(enc.Size, 10))
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": enc.FileName}))
+	w.Header().Set("X-Content-SM3", enc.SM3)
+	io.Copy(w, rc)
+}
+
+func (s *server) getEvidence(w http.ResponseWriter, r *http.Request) {
+	ev, err := s.a.Evidence(r.Context(), principal(r), chi.URLParam(r, "id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ev)
+}
+
+func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
+	if principal(r).Role != archive.RoleAdmin {
+		s.fail(w, r, fmt.Errorf("%w: only an admin token creates tokens", archive.ErrForbidden))
+		return
+	}
+	var req struct {
+		Role string `json:"role"`
+		Org  string `json:"org"`
+		Note string `json:"note"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		s.fail(w, r, caseJSONError(err))
+		return
+	}
+	tok, err := s.a.CreateToken(req.Role, req.Org, req.Note)
+	if err != nil {
+		field := "role"
+		if req.Role == archive.RoleDepartment || req.Org != "" {
+			field = "org"
+		}
+		s.fail(w, r, &archive.FieldErr{Field: field, Err: err})
+		return
+	}
+	s.log.Info("token created", "by", principal(r).String(), "role", req.Role, "org", req.Org)
+	writeJSON(w, http.StatusCreated, map[string]string{"token": tok, "role": req.Role, "org": req.Org})
+}

@@ -1,0 +1,87 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/formats"
+	"github.com/dangan-archive/dangan/storage"
+)
+
+// Problem is an RFC 9457 problem detail. Type is stable: clients branch on it.
+type Problem struct {
+	Type   string               `json:"type"`
+	Title  string               `json:"title"`
+	Status int                  `json:"status"`
+	Detail string               `json:"detail,omitempty"`
+	Field  string               `json:"field,omitempty"`
+	Errors []archive.FieldError `json:"errors,omitempty"`
+	Extra  map[string]any       `json:"-"`
+}
+
+// ProblemBase prefixes every problem type.
+const ProblemBase = "urn:dangan:problem:"
+
+func writeProblem(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	json.NewEncoder(w).Encode(p)
+}
+
+func problem(status int, typ, title, detail string) Problem {
+	return Problem{Type: ProblemBase + typ, Title: title, Status: status, Detail: detail}
+}
+
+// problemFor maps an error to its problem. Unknown errors are 500s and are logged.
+func problemFor(ctx context.Context, log *slog.Logger, err error) Problem {
+	var p Problem
+	var ve *archive.ValidationError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe), errors.Is(err, archive.ErrTooLarge):
+		p = problem(http.StatusRequestEntityTooLarge, "too-large", "Request too large", err.Error())
+	case errors.As(err, &ve):
+		p = problem(http.StatusUnprocessableEntity, "invalid-case", "Invalid case", ve.Error())
+		p.Errors = ve.Fields
+		p.Field = ve.Fields[0].Field
+	case errors.Is(err, archive.ErrUnauthorized):
+		p = problem(http.StatusUnauthorized, "unauthorized", "Authentication required", "send a valid token as 'Authorization: Bearer <token>'")
+	case errors.Is(err, archive.ErrForbidden):
+		p = problem(http.StatusForbidden, "forbidden", "Not allowed", err.Error())
+	case errors.Is(err, archive.ErrNotFound), errors.Is(err, storage.ErrNotFound):
+		p = problem(http.StatusNotFound, "not-found", "Not found", err.Error())
+	case errors.Is(err, archive.ErrConflict):
+		p = problem(http.StatusConflict, "case-conflict", "Case already archived with different content", err.Error())
+	case errors.Is(err, formats.ErrEmpty):
+		p = problem(http.StatusBadRequest, "empty-document", "Empty document", err.Error())
+	case errors.Is(err, formats.ErrMislabelled):
+		p = problem(http.StatusUnsupportedMediaType, "mislabelled-format", "File name does not match content", err.Error())
+	case errors.Is(err, formats.ErrUnsupported):
+		p = problem(http.StatusUnsupportedMediaType, "unsupported-format", "Format not accepted", err.Error())
+	case errors.Is(err, formats.ErrEncrypted):
+		p = problem(http.StatusUnprocessableEntity, "encrypted-document", "Encrypted document refused (DA/T 70 GD-3-8)", err.Error())
+	case errors.Is(err, formats.ErrInvalid):
+		p = problem(http.StatusUnprocessableEntity, "invalid-document", "Damaged or invalid document", err.Error())
+	case errors.Is(err, archive.ErrBadUpload):
+		p = problem(http.StatusBadRequest, "bad-upload", "Bad upload", err.Error())
+	case errors.Is(err, archive.ErrInvalidCase):
+		p = problem(http.StatusUnprocessableEntity, "invalid-request", "Invalid request", err.Error())
+	case errors.Is(err, archive.ErrUnavailable):
+		p = problem(http.StatusServiceUnavailable, "unavailable", "Temporarily unavailable", err.Error())
+	case errors.Is(err, context.Canceled):
+		p = problem(499, "cancelled", "Request cancelled", "the client went away")
+	default:
+		log.ErrorContext(ctx, "internal error", "err", err)
+		p = problem(http.StatusInternalServerError, "internal", "Internal error", "the error was logged; nothing was archived")
+	}
+	var fe *archive.FieldErr
+	if p.Field == "" && errors.As(err, &fe) {
+		p.Field = fe.Field
+	}
+	return p
+}

@@ -1,0 +1,227 @@
+// Package archive is dangan's domain: cases, packages and their workflows. It validates
+// and ingests finished cases into signed, timestamped EEPs, serves them back, and verifies
+// packages, on top of formats (documents, EEP), signing (SM2, PKI, timestamps) and storage.
+//
+//	a, _ := archive.Open(archive.Config{DataDir: "/var/lib/dangan"})
+//	defer a.Close()
+//	res, err := a.Ingest(ctx, principal, c, nextPart)
+//	report, _ := archive.Verify(file, size, archive.VerifyOptions{Roots: a.Trust()})
+package archive
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/emmansun/gmsm/sm3"
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/dangan-archive/dangan/signing"
+	"github.com/dangan-archive/dangan/storage"
+	"github.com/dangan-archive/dangan/storage/index"
+)
+
+// Sentinel errors callers decide on (the API maps them to HTTP statuses).
+var (
+	ErrInvalidCase   = errors.New("invalid case")
+	ErrForbidden     = errors.New("not allowed for this caller")
+	ErrConflict      = errors.New("case already archived with different content")
+	ErrNotFound      = errors.New("not found")
+	ErrBadUpload     = errors.New("bad upload")
+	ErrUnauthorized  = errors.New("unknown or missing token")
+	ErrTooLarge      = errors.New("upload too large")
+	ErrUnavailable   = errors.New("temporarily unavailable")
+	errNoDepartments = errors.New("no department")
+)
+
+// Roles a token can carry.
+const (
+	RoleDepartment = "department"
+	RoleArchive    = "archive"
+	RoleAuditor    = "auditor"
+	RoleAdmin      = "admin"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Role string
+	Org  string // the department's USCC for RoleDepartment
+}
+
+func (p Principal) String() string {
+	if p.Org != "" {
+		return p.Role + ":" + p.Org
+	}
+	return p.Role
+}
+
+// Config configures an archive.
+type Config struct {
+	DataDir     string
+	ArchiveName string            // the archive's name, in packages and certificates
+	Fonds       map[string]string // department USCC → fonds code (全宗号); default: the USCC
+	TSAURL      string            // an external RFC 3161 TSA; empty: the built-in one
+	KeyPassword []byte            // decrypts PKCS#8 keys in DataDir/pki
+	Store       storage.ObjectStore
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// Archive is an open archive.
+type Archive struct {
+	cfg     Config
+	log     *slog.Logger
+	store   storage.ObjectStore
+	index   *index.DB
+	pki     *signing.PKI
+	tsa     *signing.TSA
+	stamper signing.Timestamper
+	tmp     string
+	now     func() time.Time
+	// Created reports whether Open made a new development PKI.
+	Created bool
+}
+
+// Open opens (creating when empty) the archive in cfg.DataDir.
+func Open(cfg Config) (*Archive, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("archive: DataDir is required")
+	}
+	if cfg.ArchiveName == "" {
+		cfg.ArchiveName = "dangan 档案馆"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &Archive{cfg: cfg, log: cfg.Logger, now: cfg.Now, tmp: filepath.Join(cfg.DataDir, "tmp")}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	if err := os.RemoveAll(a.tmp); err != nil {
+		return nil, fmt.Errorf("clear temporary directory: %w", err)
+	}
+	if err := os.MkdirAll(a.tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("create temporary directory: %w", err)
+	}
+	var err error
+	if a.pki, a.Created, err = signing.OpenDevPKI(filepath.Join(cfg.DataDir, "pki"), cfg.KeyPassword, cfg.ArchiveName); err != nil {
+		return nil, fmt.Errorf("open PKI: %w", err)
+	}
+	if a.store = cfg.Store; a.store == nil {
+		if a.store, err = storage.OpenFS(filepath.Join(cfg.DataDir, "objects")); err != nil {
+			return nil, err
+		}
+	}
+	if a.index, err = index.Open(filepath.Join(cfg.DataDir, "index.db")); err != nil {
+		return nil, err
+	}
+	if n, err := a.index.ReleaseAllReservations(); err != nil {
+		a.index.Close()
+		return nil, err
+	} else if n > 0 {
+		a.log.Warn("released item numbers reserved by ingests interrupted at the last stop", "count", n)
+	}
+	a.tsa = signing.NewTSA(a.pki.TSA)
+	a.stamper = a.tsa
+	if cfg.TSAURL != "" {
+		a.stamper = &signing.HTTPTimestamper{URL: cfg.TSAURL}
+	}
+	return a, nil
+}
+
+// Close closes the index.
+func (a *Archive) Close() error { return a.index.Close() }
+
+// TSA is the built-in time-stamping authority (served at POST /tsa).
+func (a *Archive) TSA() *signing.TSA { return a.tsa }
+
+// Trust is the pool of trusted roots.
+func (a *Archive) Trust() *smx509.CertPool { return a.pki.Trust() }
+
+// TrustPEM is the PEM bundle of trusted roots, as GET /api/v1/trust serves it.
+func (a *Archive) TrustPEM() []byte { return signing.CertPEM(a.pki.Root.Cert) }
+
+// Ready reports whether the archive can take work.
+func (a *Archive) Ready(ctx context.Context) error {
+	if err := a.store.Ping(ctx); err != nil {
+		return fmt.Errorf("%w: object store: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Index exposes the index for commands (token creation, statistics).
+func (a *Archive) Index() *index.DB { return a.index }
+
+// Store exposes the object store.
+func (a *Archive) Store() storage.ObjectStore { return a.store }
+
+// CreateToken makes a new API token for a role and stores only its hash.
+func (a *Archive) CreateToken(role, org, note string) (string, error) {
+	switch role {
+	case RoleDepartment:
+		if err := CheckUSCC(org); err != nil {
+			return "", fmt.Errorf("%w: org: %v", ErrInvalidCase, err)
+		}
+	case RoleArchive, RoleAuditor, RoleAdmin:
+		if org != "" {
+			return "", fmt.Errorf("%w: org is only for the department role", ErrInvalidCase)
+		}
+	default:
+		return "", fmt.Errorf("%w: role must be department, archive, auditor or admin", ErrInvalidCase)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("token randomness: %w", err)
+	}
+	tok := "dg_" + base64.RawURLEncoding.EncodeToString(raw)
+	if err := a.index.PutToken(tokenHash(tok), index.Token{Role: role, Org: org, Created: a.now(), Note: note}); err != nil {
+		return "", fmt.Errorf("store token: %w", err)
+	}
+	return tok, nil
+}
+
+func tokenHash(tok string) string {
+	h := sm3.Sum([]byte(tok))
+	return hex.EncodeToString(h[:])
+}
+
+// Authenticate maps a bearer token to its principal.
+func (a *Archive) Authenticate(tok string) (Principal, error) {
+	if tok == "" {
+		return Principal{}, ErrUnauthorized
+	}
+	t, err := a.index.Token(tokenHash(tok))
+	if errors.Is(err, index.ErrNotFound) {
+		return Principal{}, ErrUnauthorized
+	} else if err != nil {
+		return Principal{}, fmt.Errorf("look up token: %w", err)
+	}
+	return Principal{Role: t.Role, Org: t.Org}, nil
+}
+
+// fondsOf returns the fonds code (全宗号) of a department.
+func (a *Archive) fondsOf(uscc string) string {
+	if f, ok := a.cfg.Fonds[uscc]; ok {
+		return f
+	}
+	return uscc
+}
+
+// newID returns a time-ordered package id: 13 hex digits of milliseconds, 12 random.
+func newID(now time.Time) (string, error) {
+	r := make([]byte, 6)
+	if _, err := rand.Read(r); err != nil {
+		return "", fmt.Errorf("package id randomness: %w", err)
+	}
+	return fmt.Sprintf("%013x%s", now.UnixMilli(), hex.EncodeToString(r)), nil
+}

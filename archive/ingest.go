@@ -1,0 +1,441 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/emmansun/gmsm/sm3"
+
+	"github.com/dangan-archive/dangan/formats"
+	"github.com/dangan-archive/dangan/formats/eep"
+	"github.com/dangan-archive/dangan/signing"
+	"github.com/dangan-archive/dangan/storage/index"
+)
+
+// Version is written into packages (信息系统描述).
+var Version = "0.1.0"
+
+// Upload is one file part of an ingest.
+type Upload struct {
+	Part     string // the multipart part name, listed in Case.Documents[].File
+	FileName string
+	Body     io.Reader
+}
+
+// FieldErr attaches the failing request field to an error.
+type FieldErr struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldErr) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldErr) Unwrap() error { return e.Err }
+
+func fieldErr(field string, err error) error { return &FieldErr{Field: field, Err: err} }
+
+// IngestResult is the outcome of an ingest.
+type IngestResult struct {
+	Created bool // false when an identical earlier submission's package is returned
+	Package *index.Package
+}
+
+// Signature rules (签名规则) of dangan's profile.
+const (
+	RuleDepartment = "dangan-1：SM2/SM3 数字签名（GB/T 32918，用户标识 1234567812345678），签名对象为被签名对象元素的 C14N 1.0（不含注释）UTF-8 字节，即文件中自 <被签名对象 至 </被签名对象> 的全部字节；签名结果为 DER 编码的 SEQUENCE{r,s}；证书块含签名证书及其证书链。"
+	RuleLock       = "dangan-1：档案馆锁定签名，SM2/SM3（用户标识 1234567812345678），签名对象为电子签名块元素的 C14N 1.0（不含注释）UTF-8 字节，即文件中自 <电子签名块 至 </电子签名块> 的全部字节；签名结果为 DER 编码的 SEQUENCE{r,s}。"
+	deptSigID      = "部门签名1"
+)
+
+type spooled struct {
+	path string
+	name string
+	size int64
+	sum  []byte
+}
+
+// Ingest archives a finished case: who must be the case's department. next yields the file
+// parts and io.EOF after the last; an error from it (a truncated body) aborts the ingest.
+// Nothing is stored unless the whole case is valid; the index is written last.
+func (a *Archive) Ingest(ctx context.Context, who Principal, c *Case, next func() (*Upload, error)) (*IngestResult, error) {
+	if who.Role != RoleDepartment {
+		return nil, fmt.Errorf("%w: only a department token can ingest cases", ErrForbidden)
+	}
+	if who.Org != c.Department.USCC {
+		return nil, fieldErr("department.uscc", fmt.Errorf("%w: the token belongs to department %s, the case to %s", ErrForbidden, who.Org, c.Department.USCC))
+	}
+	now := a.now()
+	if err := c.Validate(now); err != nil {
+		return nil, err
+	}
+	work, err := os.MkdirTemp(a.tmp, "ingest-")
+	if err != nil {
+		return nil, fmt.Errorf("ingest work directory: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	files, err := a.receive(ctx, c, next, work)
+	if err != nil {
+		return nil, err
+	}
+	prepared := make([]*formats.Prepared, len(c.Documents))
+	for i, d := range c.Documents {
+		p, err := formats.Prepare(files[i].path, files[i].size, files[i].sum, files[i].name, work, sm3.New)
+		if err != nil {
+			return nil, fieldErr(fmt.Sprintf("documents[%d].file", i), fmt.Errorf("part %q (%s): %w", d.File, files[i].name, err))
+		}
+		prepared[i] = p
+	}
+	digest := contentDigest(c, files)
+	if existing, err := a.index.PackageByCase(c.Department.USCC, c.CaseNo); err == nil {
+		return a.resend(existing, digest)
+	} else if !errors.Is(err, index.ErrNotFound) {
+		return nil, err
+	}
+	return a.store1(ctx, c, prepared, digest, now)
+}
+
+// resend answers a second submission of an archived case.
+func (a *Archive) resend(existing *index.Package, digest string) (*IngestResult, error) {
+	if existing.ContentDigest == digest {
+		return &IngestResult{Created: false, Package: existing}, nil
+	}
+	return nil, fieldErr("case_no", fmt.Errorf("%w: case %s is archived as package %s (档号 %s); send changes as an amendment", ErrConflict, existing.CaseNo, existing.ID, existing.ArchivalCode))
+}
+
+// receive spools every file part to disk, hashing it, and checks the parts against the list.
+func (a *Archive) receive(ctx context.Context, c *Case, next func() (*Upload, error), work string) ([]spooled, error) {
+	want := map[string]int{}
+	for i, d := range c.Documents {
+		want[d.File] = i
+	}
+	files := make([]spooled, len(c.Documents))
+	got := make([]bool, len(c.Documents))
+	for {
+		up, err := next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading the request: %w", ErrBadUpload, err)
+		}
+		i, ok := want[up.Part]
+		if !ok {
+			return nil, fieldErr("documents", fmt.Errorf("%w: part %q is not listed in documents[].file", ErrBadUpload, up.Part))
+		}
+		field := fmt.Sprintf("documents[%d].file", i)
+		if got[i] {
+			return nil, fieldErr(field, fmt.Errorf("%w: part %q is sent twice", ErrBadUpload, up.Part))
+		}
+		if err := CheckFileName(up.FileName); err != nil {
+			return nil, fieldErr(field, fmt.Errorf("%w: %v", ErrBadUpload, err))
+		}
+		f, err := os.Create(filepath.Join(work, fmt.Sprintf("part-%d", i)))
+		if err != nil {
+			return nil, fmt.Errorf("spool part: %w", err)
+		}
+		h := sm3.New()
+		n, err := io.Copy(io.MultiWriter(f, h), up.Body)
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: part %q: %w", ErrBadUpload, up.Part, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fieldErr(field, fmt.Errorf("%w: part %q (%s) is empty", ErrBadUpload, up.Part, up.FileName))
+		}
+		files[i] = spooled{path: f.Name(), name: up.FileName, size: n, sum: h.Sum(nil)}
+		got[i] = true
+	}
+	for i, d := range c.Documents {
+		if !got[i] {
+			return nil, fieldErr(fmt.Sprintf("documents[%d].file", i), fmt.Errorf("%w: part %q is listed but was not sent", ErrBadUpload, d.File))
+		}
+	}
+	return files, nil
+}
+
+// contentDigest identifies a submission: the case metadata and every original's digest.
+func contentDigest(c *Case, files []spooled) string {
+	h := sm3.New()
+	meta, _ := json.Marshal(c)
+	h.Write(meta)
+	for i, f := range files {
+		fmt.Fprintf(h, "\x00%s\x00%s\x00%d\x00%x", c.Documents[i].File, f.name, f.size, f.sum)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// store1 packages, signs, stores and indexes a validated case.
+func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared, digest string, now time.Time) (*IngestResult, error) {
+	dept, err := a.pki.Department(c.Department.USCC, c.Department.Name)
+	if err != nil {
+		return nil, fmt.Errorf("department signing identity: %w", err)
+	}
+	fonds := a.fondsOf(c.Department.USCC)
+	year := c.FinishedAt.In(eep.CST()).Year()
+	series := fmt.Sprintf("%s/%d/%s", fonds, year, c.Retention)
+	itemNo, err := a.index.ReserveItemNo(series)
+	if err != nil {
+		return nil, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			if err := a.index.ReleaseItemNo(series, itemNo); err != nil {
+				a.log.Error("release item number", "series", series, "item", itemNo, "err", err)
+			}
+		}
+	}()
+	id, err := newID(now)
+	if err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("packages/%s/%d/%s.eep", fonds, year, id)
+	code := fmt.Sprintf("%s-%d-%s-%04d", fonds, year, c.Retention, itemNo)
+	pkg := a.buildPackage(c, docs, fonds, year, itemNo, key, now)
+
+	deptHash := signing.NewSignatureHash(&dept.Key.PublicKey)
+	signedSM3 := sm3.New()
+	lockHash := signing.NewSignatureHash(&a.pki.Archive.Key.PublicKey)
+	hooks := eep.Hooks{
+		Signed: io.MultiWriter(deptHash, signedSM3),
+		Sign: func() ([]eep.Signature, error) {
+			v, err := signing.SignDigest(dept.Key, deptHash.Sum(nil))
+			if err != nil {
+				return nil, err
+			}
+			return []eep.Signature{{ID: deptSigID, Rule: RuleDepartment, Time: now, Signer: c.Department.Name,
+				Value: v, Certs: certsDER(dept), Algorithm: signing.OIDSM2WithSM3.String()}}, nil
+		},
+		Locked: lockHash,
+		Lock: func() (*eep.Signature, error) {
+			v, err := signing.SignDigest(a.pki.Archive.Key, lockHash.Sum(nil))
+			if err != nil {
+				return nil, err
+			}
+			return &eep.Signature{LockedID: deptSigID, Rule: RuleLock, Time: now, Signer: a.cfg.ArchiveName,
+				Value: v, Certs: certsDER(a.pki.Archive), Algorithm: signing.OIDSM2WithSM3.String()}, nil
+		},
+	}
+	fileHash := sm3.New()
+	pr, pw := io.Pipe()
+	var res *eep.Result
+	var werr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, werr = eep.Write(io.MultiWriter(pw, fileHash), pkg, hooks)
+		pw.CloseWithError(werr)
+	}()
+	info, err := a.store.Put(ctx, key, pr, -1)
+	pr.CloseWithError(errors.New("the object store stopped reading"))
+	<-done
+	if err != nil { // when the writer failed, Put's error carries the writer's
+		return nil, fmt.Errorf("store package: %w", err)
+	}
+	if werr != nil {
+		a.discard(ctx, key)
+		return nil, fmt.Errorf("write package: %w", werr)
+	}
+	sig := res.Signatures[0].Value
+	sigSum := sm3.Sum(sig)
+	token, err := a.stamper.Timestamp(ctx, sigSum[:])
+	if err != nil {
+		a.discard(ctx, key)
+		return nil, fmt.Errorf("%w: timestamp: %v", ErrUnavailable, err)
+	}
+	tinfo, err := signing.VerifyToken(token, sigSum[:], a.Trust())
+	if err != nil {
+		a.discard(ctx, key)
+		return nil, fmt.Errorf("the TSA's token does not verify: %w", err)
+	}
+	tsKey := fmt.Sprintf("evidence/%s/signature.tsr", id)
+	if _, err := a.store.Put(ctx, tsKey, bytes.NewReader(token), int64(len(token))); err != nil {
+		a.discard(ctx, key)
+		return nil, fmt.Errorf("store timestamp: %w", err)
+	}
+	rec := &index.Package{
+		ID: id, Key: key, Fonds: fonds, Department: c.Department.USCC, DepartmentName: c.Department.Name,
+		CaseNo: c.CaseNo, ArchivalCode: code, Series: series, ItemNo: itemNo, Year: year, Retention: c.Retention,
+		ItemCode: c.Item.Code, ItemName: c.Item.Name, Title: pkg.Entity.Title, FinishedAt: c.FinishedAt, IngestedAt: now,
+		Size: info.Size, PackageSM3: hex.EncodeToString(fileHash.Sum(nil)), SignedSM3: hex.EncodeToString(signedSM3.Sum(nil)),
+		ContentDigest: digest, SignatureB64: base64.StdEncoding.EncodeToString(sig), Signer: dept.Cert.Subject.CommonName,
+		TimestampKey: tsKey, TimestampAt: tinfo.GenTime, State: "archived",
+	}
+	rec.Documents = indexDocs(c, docs, res)
+	existing, err := a.index.CommitPackage(rec)
+	if errors.Is(err, index.ErrCaseExists) {
+		// A concurrent submission of the same case won the race.
+		a.discard(ctx, key, tsKey)
+		return a.resend(existing, digest)
+	}
+	if err != nil {
+		a.discard(ctx, key, tsKey)
+		return nil, err
+	}
+	committed = true
+	a.log.Info("ingest", "package", id, "archival_code", code, "department", c.Department.USCC, "case_no", c.CaseNo,
+		"documents", len(docs), "bytes", info.Size, "package_sm3", rec.PackageSM3)
+	return &IngestResult{Created: true, Package: rec}, nil
+}
+
+// discard removes objects of an ingest that will not be committed.
+func (a *Archive) discard(ctx context.Context, keys ...string) {
+	for _, k := range keys {
+		if err := a.store.Delete(context.WithoutCancel(ctx), k); err != nil {
+			a.log.Error("remove object of a failed ingest", "key", k, "err", err)
+		}
+	}
+}
+
+func certsDER(id *signing.Identity) [][]byte {
+	var out [][]byte
+	for _, c := range id.Certificates() {
+		out = append(out, c.Raw)
+	}
+	return out
+}
+
+func indexDocs(c *Case, docs []*formats.Prepared, res *eep.Result) []index.Document {
+	var out []index.Document
+	k := 0
+	for i, p := range docs {
+		d := index.Document{N: i + 1, Title: c.Documents[i].Title, Kind: c.Documents[i].Kind, Main: c.Documents[i].Main,
+			Part: c.Documents[i].File, Warnings: p.Warnings}
+		for j, f := range encodedFiles(p) {
+			place := res.Encodings[k]
+			k++
+			d.Encoded = append(d.Encoded, index.Encoding{ID: place.ID, FileName: f.Name, Format: f.ID.PUID, FormatName: f.ID.Name,
+				MIME: f.ID.MIME, Size: f.Size, SM3: hex.EncodeToString(f.SM3), Original: j == 1 || p.Original == nil,
+				DataOffset: place.DataOffset, DataLength: place.DataLength})
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func encodedFiles(p *formats.Prepared) []formats.File {
+	if p.Original == nil {
+		return []formats.File{p.Rendition}
+	}
+	return []formats.File{p.Rendition, *p.Original}
+}
+
+func (a *Archive) buildPackage(c *Case, docs []*formats.Prepared, fonds string, year, itemNo int, key string, now time.Time) *eep.Package {
+	cst := eep.CST()
+	ts := func(t time.Time) string { return t.In(cst).Format("2006-01-02 15:04:05") }
+	deptID, archiveID, applicantID := "机构-部门", "机构-档案馆", "人员-申请人"
+	e := eep.Entity{
+		ArchiveName: a.cfg.ArchiveName, FondsName: c.Department.Name, Creator: c.Department.Name,
+		RecordNo: c.CaseNo, Fonds: fonds, Year: year, Retention: c.Retention, ItemNo: itemNo,
+		Title:    c.Item.Name + "（办件编号 " + c.CaseNo + "）",
+		Abstract: strings.TrimSpace(c.Result.Decision + " " + c.Result.Opinion), DocNo: c.CaseNo,
+		Responsible: c.Department.Name, Date: c.FinishedAt.In(cst).Format("2006-01-02"), DocKind: "政务服务办件",
+		Classification: "非密", Language: "汉语", Location: key,
+		Grants:  []eep.Grant{{To: c.Sharing.Scope, Action: nonEmpty(c.Sharing.Conditions, "共享")}},
+		Systems: []string{"dangan " + Version + "：政务服务办件电子归档系统"},
+	}
+	notes := [][2]string{
+		{"办件编号", c.CaseNo}, {"事项编码", c.Item.Code}, {"事项名称", c.Item.Name}, {"事项类别", c.Item.Category},
+		{"办件类型", c.CaseType}, {"受理时间", ts(c.AcceptedAt)}, {"办结时间", ts(c.FinishedAt)},
+		{"办结状态", c.Result.Status}, {"办理结果", c.Result.Decision}, {"办结意见", c.Result.Opinion},
+		{"申请人", c.Applicant.Name}, {"申请人类型", c.Applicant.Kind}, {"申请人证件类型", c.Applicant.IDType},
+		{"申请人证件号码", c.Applicant.IDNumber}, {"共享范围", c.Sharing.Scope}, {"共享条件", c.Sharing.Conditions},
+		{"保管期限", c.Retention + "（" + retentionCodes[c.Retention] + "）"}, {"说明", c.Description},
+	}
+	for _, n := range notes {
+		if n[1] != "" {
+			e.Notes = append(e.Notes, n[0]+"："+n[1])
+		}
+	}
+	for i, p := range docs {
+		d := eep.Document{Main: c.Documents[i].Main, Title: c.Documents[i].Title}
+		for j, f := range encodedFiles(p) {
+			f := f
+			desc := "归档保存版本；SM3:" + hex.EncodeToString(f.SM3)
+			app := ""
+			if p.Original != nil && j == 0 {
+				desc = fmt.Sprintf("归档保存版本，由原始文件 %s 转换；SM3:%s", p.Original.Name, hex.EncodeToString(f.SM3))
+				app = p.Tool
+			} else if p.Original != nil {
+				desc = "原始文件；SM3:" + hex.EncodeToString(f.SM3)
+			}
+			d.Encodings = append(d.Encodings, eep.Encoding{
+				FileName: f.Name, Size: f.Size, FormatInfo: formatInfo(f.ID), CreatorApp: app, Description: desc,
+				DecodeKey: strings.TrimPrefix(strings.ToLower(filepath.Ext(f.Name)), "."),
+				Open:      func() (io.ReadCloser, error) { return os.Open(f.Path) },
+			})
+		}
+		e.Documents = append(e.Documents, d)
+	}
+	bs := []eep.Business{}
+	agents := []eep.Agent{
+		{ID: deptID, Kind: "单位", Name: c.Department.Name, OrgCode: c.Department.USCC},
+		{ID: applicantID, Kind: applicantKind(c.Applicant), Name: c.Applicant.Name, OrgCode: orgCode(c.Applicant)},
+	}
+	actors := map[string]string{}
+	for i, s := range c.Steps {
+		aid, ok := actors[s.Actor+"\x00"+s.ActorID]
+		if !ok {
+			aid = fmt.Sprintf("人员-%d", len(actors)+1)
+			actors[s.Actor+"\x00"+s.ActorID] = aid
+			pos := ""
+			if s.ActorID != "" {
+				pos = "工号 " + s.ActorID
+			}
+			agents = append(agents, eep.Agent{ID: aid, Kind: "个人", Name: s.Actor, Position: pos})
+		}
+		bs = append(bs, eep.Business{ID: fmt.Sprintf("业务-%d", i+1), AgentID: aid, RecordNo: c.CaseNo, State: "历史行为",
+			Action: s.Name, Time: s.At, Description: s.Opinion})
+	}
+	bs = append(bs,
+		eep.Business{ID: fmt.Sprintf("业务-%d", len(bs)+1), AgentID: deptID, RecordNo: c.CaseNo, State: "历史行为",
+			Action: "办结", Time: c.FinishedAt, Description: strings.TrimSpace(c.Result.Status + " " + c.Result.Decision)},
+		eep.Business{ID: fmt.Sprintf("业务-%d", len(bs)+2), AgentID: archiveID, RecordNo: c.CaseNo, State: "历史行为",
+			Action: "归档", Time: now, Basis: "电子文件管理暂行办法；DA/T 48-2009", Description: "封装、签名、时间戳并存储"})
+	agents = append(agents, eep.Agent{ID: archiveID, Kind: "单位", Name: a.cfg.ArchiveName})
+	return &eep.Package{Created: now, Creator: a.cfg.ArchiveName, Entity: e, Businesses: bs, Agents: agents}
+}
+
+func formatInfo(id formats.Identification) string {
+	s := id.PUID + " " + id.Name
+	if id.Version != "" {
+		s += " " + id.Version
+	}
+	return s + " (" + id.MIME + ")"
+}
+
+func applicantKind(a Applicant) string {
+	if a.Kind == "个人" || a.IDType == "111" {
+		return "个人"
+	}
+	return "单位"
+}
+
+func orgCode(a Applicant) string {
+	if a.IDType == "001" {
+		return a.IDNumber
+	}
+	return ""
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,255 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/emmansun/gmsm/sm3"
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/dangan-archive/dangan/formats/eep"
+	"github.com/dangan-archive/dangan/signing"
+)
+
+// VerifyOptions says what to verify a package against.
+type VerifyOptions struct {
+	Roots    *smx509.CertPool // trusted roots; nil: no signer can be trusted
+	Evidence *Evidence        // optional: timestamp and recorded digests
+	// MaxCanonical is the largest package re-parsed in memory to canonicalise a signed
+	// element whose file bytes are not canonical (foreign packages). Default 64 MiB.
+	MaxCanonical int64
+}
+
+// Report is the structured result of verifying a package.
+type Report struct {
+	Valid        bool          `json:"valid"`
+	ArchivalCode string        `json:"archival_code,omitempty"`
+	Title        string        `json:"title,omitempty"`
+	Creator      string        `json:"creator,omitempty"`
+	Documents    int           `json:"documents"`
+	Signers      []string      `json:"signers,omitempty"`
+	SignedAt     *time.Time    `json:"signed_at,omitempty"`
+	TimestampAt  *time.Time    `json:"timestamp_at,omitempty"`
+	PackageSM3   string        `json:"package_sm3"`
+	SignedSM3    string        `json:"signed_sm3"`
+	Findings     []eep.Finding `json:"findings"`
+}
+
+const itemFixity = "固化信息有效性"
+
+// Verify checks a package: structure and metadata (eep.Read), every signature over the
+// bytes it covers, certificate chains at the time of signing, the archive's lock signature,
+// and, with evidence, the timestamp and the recorded digests.
+func Verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, error) {
+	if opts.MaxCanonical == 0 {
+		opts.MaxCanonical = 64 << 20
+	}
+	scan, err := eep.Read(r, size, eep.ScanOptions{NewHash: sm3.New, NewSignedHash: signedHash})
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{PackageSM3: hex.EncodeToString(scan.PackageSM3), SignedSM3: hex.EncodeToString(scan.SignedSM3), Documents: len(scan.Documents)}
+	const ent = "封装内容/文件实体块/文件实体/"
+	rep.Title = scan.Fields[ent+"内容描述/题名"]
+	rep.Creator = scan.Fields[ent+"来源/立档单位名称"]
+	if y := scan.Fields[ent+"档号/年度"]; y != "" {
+		rep.ArchivalCode = strings.Join(nonEmptyAll(scan.Fields[ent+"档号/全宗号"], y, scan.Fields[ent+"档号/保管期限"], scan.Fields[ent+"档号/室编件号"]), "-")
+	}
+	findings := scan.Findings
+	add := func(f eep.Finding) { findings = append(findings, f) }
+
+	// The timestamp first: a valid one gives the trusted time to check certificates at.
+	var tsTime *time.Time
+	if len(scan.Signatures) > 0 && opts.Evidence != nil && opts.Evidence.Timestamp.Token != "" {
+		tok, err := base64.StdEncoding.DecodeString(opts.Evidence.Timestamp.Token)
+		sum := sm3.Sum(scan.Signatures[0].Value)
+		var info *signing.TokenInfo
+		if err == nil {
+			info, err = signing.VerifyToken(tok, sum[:], opts.Roots)
+		}
+		if err != nil {
+			add(eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Fail, Where: "时间戳", Expected: "an RFC 3161 token over SM3(签名结果) from a trusted TSA", Found: err.Error()})
+		} else {
+			t := info.GenTime
+			tsTime, rep.TimestampAt = &t, &t
+			add(eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Pass, Where: "时间戳",
+				Detail: fmt.Sprintf("RFC 3161 token by %s at %s, serial %s", info.Signer.Subject.CommonName, t.Format(time.RFC3339), info.Serial)})
+		}
+	} else {
+		add(eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Skip, Where: "时间戳", Detail: "no evidence file given: the timestamp was not checked"})
+	}
+
+	if len(scan.Signatures) == 0 {
+		add(eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Fail, Where: "电子签名块", Expected: "at least one 电子签名", Found: "none"})
+	}
+	for _, s := range scan.Signatures {
+		where := "电子签名 " + s.ID
+		rep.Signers = append(rep.Signers, s.Signer)
+		if !s.Time.IsZero() && rep.SignedAt == nil {
+			t := s.Time
+			rep.SignedAt = &t
+		}
+		findings = append(findings, checkSignature(r, size, s, "被签名对象", where, tsTime, opts)...)
+	}
+	if scan.Lock == nil {
+		add(eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Warn, Where: "锁定签名", Detail: "the package has no lock signature"})
+	} else {
+		findings = append(findings, checkSignature(r, size, scan.Lock, "电子签名块", "锁定签名", tsTime, opts)...)
+	}
+
+	if ev := opts.Evidence; ev != nil && ev.PackageSM3 != "" {
+		f := eep.Finding{Code: eep.CodePackage, Item: "归档前后封装包一致", Status: eep.Pass, Where: "封装包", Expected: "SM3 " + ev.PackageSM3, Found: "SM3 " + rep.PackageSM3}
+		if !strings.EqualFold(ev.PackageSM3, rep.PackageSM3) {
+			f.Status = eep.Fail
+			f.Detail = "the package differs from the one archived"
+		}
+		add(f)
+	} else {
+		add(eep.Finding{Code: eep.CodePackage, Item: "归档前后封装包一致", Status: eep.Skip, Where: "封装包", Found: "SM3 " + rep.PackageSM3, Detail: "no recorded package digest given (evidence file)"})
+	}
+	rep.Findings = findings
+	rep.Valid = true
+	for _, f := range findings {
+		if f.Status == eep.Fail {
+			rep.Valid = false
+		}
+	}
+	return rep, nil
+}
+
+func nonEmptyAll(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// signedHash is the hash an SM2 signature by the certificate is made over.
+func signedHash(certDER []byte) (hash.Hash, error) {
+	c, err := smx509.ParseCertificate(certDER)
+	if err != nil {
+		return nil, fmt.Errorf("parse signer certificate: %w", err)
+	}
+	pub, ok := c.PublicKey.(*ecdsa.PublicKey)
+	if !ok || !signing.IsSM2(pub) {
+		return nil, fmt.Errorf("signer key is not SM2 (%T)", c.PublicKey)
+	}
+	return signing.NewSignatureHash(pub), nil
+}
+
+// checkSignature verifies one signature and its certificate chain.
+func checkSignature(r io.ReaderAt, size int64, s *eep.ScannedSignature, element, where string, tsTime *time.Time, opts VerifyOptions) []eep.Finding {
+	var out []eep.Finding
+	fail := func(expected, found string) {
+		out = append(out, eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Fail, Where: where, Expected: expected, Found: found})
+	}
+	if alg := s.Algorithm; alg != signing.OIDSM2WithSM3.String() && alg != signing.OIDSM2Sign.String() {
+		fail("签名算法标识 1.2.156.10197.1.501 (SM2/SM3)", "签名算法标识 "+alg)
+		return out
+	}
+	if s.HashErr != nil {
+		fail("a verifiable signature", s.HashErr.Error())
+		return out
+	}
+	cert, err := smx509.ParseCertificate(s.Certs[0])
+	if err != nil {
+		fail("a signer certificate", err.Error())
+		return out
+	}
+	pub := cert.PublicKey.(*ecdsa.PublicKey)
+	sigErr := signing.VerifyDigest(pub, s.SpanDigest, s.Value)
+	how := "over the file's bytes of " + element
+	if sigErr != nil && size <= opts.MaxCanonical {
+		// A foreign package may not be written canonically: canonicalise and try again.
+		if canon, err := eep.CanonicalElement(io.NewSectionReader(r, 0, size), element); err == nil {
+			if signing.Verify(pub, canon, s.Value) == nil {
+				sigErr = nil
+				how = "over the C14N form of " + element + " (the file's bytes are not canonical)"
+			}
+		}
+	}
+	if sigErr != nil {
+		fail("an SM2 signature valid "+how, "the signature does not match: the signed content or the signature was changed")
+	} else {
+		out = append(out, eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Pass, Where: where,
+			Detail: fmt.Sprintf("SM2/SM3 signature by %q valid %s", cert.Subject.CommonName, how)})
+	}
+	// The chain, at the trusted time when there is one, else at the claimed signing time.
+	at, basis := s.Time, "签名时间"
+	if tsTime != nil {
+		at, basis = *tsTime, "timestamp"
+	}
+	if at.IsZero() {
+		at, basis = time.Now(), "now"
+	}
+	var inter []*smx509.Certificate
+	for _, der := range s.Certs[1:] {
+		if c, err := smx509.ParseCertificate(der); err == nil {
+			inter = append(inter, c)
+		}
+	}
+	if opts.Roots == nil {
+		fail("a signer chaining to a trusted root", "no trust roots were given (--roots, or GET /api/v1/trust): the signer is not trusted")
+		return out
+	}
+	if _, err := signing.VerifyChain(cert, inter, opts.Roots, at); err != nil {
+		fail(fmt.Sprintf("a certificate chaining to a trusted root, valid at %s (%s)", at.Format(time.RFC3339), basis), fmt.Sprintf("%q: %v", cert.Subject.CommonName, err))
+	} else {
+		out = append(out, eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Pass, Where: where,
+			Detail: fmt.Sprintf("certificate %q chains to a trusted root and was valid at %s (%s)", cert.Subject.CommonName, at.Format(time.RFC3339), basis)})
+	}
+	return out
+}
+
+// LoadEvidence parses an evidence file.
+func LoadEvidence(data []byte) (*Evidence, error) {
+	var ev Evidence
+	if err := jsonUnmarshalStrict(data, &ev); err != nil {
+		return nil, fmt.Errorf("evidence file: %w", err)
+	}
+	if ev.Format != EvidenceFormat {
+		return nil, fmt.Errorf("evidence file: format %q, expected %q", ev.Format, EvidenceFormat)
+	}
+	return &ev, nil
+}
+
+func jsonUnmarshalStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// VerifyUpload spools an uploaded package (at most max bytes) and verifies it against the
+// archive's trust roots.
+func (a *Archive) VerifyUpload(ctx context.Context, body io.Reader, ev *Evidence, max int64) (*Report, error) {
+	f, err := os.CreateTemp(a.tmp, "verify-*.eep")
+	if err != nil {
+		return nil, fmt.Errorf("spool package: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	n, err := io.Copy(f, io.LimitReader(body, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the package: %w", ErrBadUpload, err)
+	}
+	if n > max {
+		return nil, fieldErr("file", fmt.Errorf("%w: packages over %d bytes are verified offline with 'dangan verify'", ErrTooLarge, max))
+	}
+	if n == 0 {
+		return nil, fieldErr("file", fmt.Errorf("%w: the package is empty", ErrBadUpload))
+	}
+	return Verify(f, n, VerifyOptions{Roots: a.Trust(), Evidence: ev})
+}

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emmansun/gmsm/sm3"
+
+	"github.com/dangan-archive/dangan/archive"
+)
+
+// testServer is a dangan server run as a child process, as an operator would run it.
+type testServer struct {
+	cmd   *exec.Cmd
+	URL   string
+	Data  string
+	Admin string
+	out   *bytes.Buffer
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startServer runs `bin serve` on data and waits until it is healthy.
+func startServer(bin, data string, extra ...string) (*testServer, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &testServer{URL: "http://" + addr, Data: data, out: &bytes.Buffer{}}
+	s.cmd = exec.Command(bin, append([]string{"serve", "--data", data, "--addr", addr}, extra...)...)
+	s.cmd.Stdout = s.out
+	s.cmd.Stderr = s.out
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start server: %w", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				tok, err := os.ReadFile(filepath.Join(data, "admin-token"))
+				if err != nil {
+					s.Kill()
+					return nil, fmt.Errorf("admin token: %w", err)
+				}
+				s.Admin = strings.TrimSpace(string(tok))
+				return s, nil
+			}
+		}
+		if s.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.Kill()
+	return nil, fmt.Errorf("server did not become healthy:\n%s", s.out.String())
+}
+
+// Kill stops the server at once (SIGKILL), as a crash would.
+func (s *testServer) Kill() {
+	if s.cmd.Process != nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+	}
+}
+
+// PeakRSS is the server's peak resident set (VmHWM) in bytes.
+func (s *testServer) PeakRSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
+}
+
+// Token creates a token through the API.
+func (s *testServer) Token(role, org string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"role": role, "org": org})
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/v1/tokens", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.Admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Token == "" {
+		return "", fmt.Errorf("create token: HTTP %d %v", resp.StatusCode, err)
+	}
+	return out.Token, nil
+}
+
+// BenchUSCC is the department the benchmark and tests ingest for.
+const BenchUSCC = "91610830MA6Y00001G"
+
+func benchCase(caseNo string, docs []string) map[string]any {
+	var list []map[string]any
+	for i, d := range docs {
+		list = append(list, map[string]any{"file": d, "title": "材料" + strconv.Itoa(i+1), "kind": "申请材料", "main": i == 0})
+	}
+	return map[string]any{
+		"case_no":     caseNo,
+		"item":        map[string]string{"code": "11610830MB1234567X4000112003", "name": "食品经营许可证核发", "category": "行政许可"},
+		"department":  map[string]string{"name": "清涧县市场监督管理局", "uscc": BenchUSCC},
+		"applicant":   map[string]string{"name": "张三", "kind": "个人", "id_type": "111", "id_number": "11010519491231002X"},
+		"case_type":   "承诺件",
+		"accepted_at": "2025-03-01T09:00:00+08:00",
+		"finished_at": "2025-03-05T16:30:00+08:00",
+		"result":      map[string]string{"status": "办结", "decision": "准予许可", "opinion": "符合条件"},
+		"retention":   "D30",
+		"sharing":     map[string]string{"scope": "政务共享", "conditions": "仅限市场监管部门"},
+		"steps":       []map[string]string{{"name": "受理", "actor": "李四", "actor_id": "0123", "at": "2025-03-01T09:10:00+08:00", "opinion": "材料齐全"}},
+		"documents":   list,
+	}
+}
+
+// postMultipart sends a case with in-memory files (small benchmark cases).
+func postMultipart(client *http.Client, url, token string, meta map[string]any, files map[string][]byte, order []string) (int, []byte, error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	cj, _ := json.Marshal(meta)
+	fw, _ := mw.CreateFormField("case")
+	fw.Write(cj)
+	for _, name := range order {
+		pw, _ := mw.CreateFormFile(name, name)
+		pw.Write(files[name])
+	}
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, url+"/api/v1/cases", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// sampleJPEG is a noisy scan-like JPEG of about size bytes.
+func sampleJPEG(size int) []byte {
+	r := rand.New(rand.NewPCG(7, 7))
+	side := 64
+	for {
+		img := image.NewGray(image.Rect(0, 0, side, side))
+		for i := range img.Pix {
+			img.Pix[i] = uint8(r.UintN(256))
+		}
+		img.Set(0, 0, color.Gray{0})
+		var b bytes.Buffer
+		jpeg.Encode(&b, img, &jpeg.Options{Quality: 75})
+		if b.Len() >= size || side > 2048 {
+			return b.Bytes()
+		}
+		side += 16
+	}
+}
+
+// samplePDF writes a valid one-page PDF whose content stream pads it to about size bytes.
+func samplePDF(w io.Writer, size int64) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	var off int64
+	var offs []int64
+	wr := func(s string) { n, _ := bw.WriteString(s); off += int64(n) }
+	wr("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+	offs = append(offs, off)
+	wr("1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n")
+	offs = append(offs, off)
+	wr("2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n")
+	offs = append(offs, off)
+	wr("3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>\nendobj\n")
+	offs = append(offs, off)
+	line := "% " + strings.Repeat("x", 1021) + "\n"
+	n := max(size-600, 0) / int64(len(line))
+	wr(fmt.Sprintf("4 0 obj\n<< /Length %d >>\nstream\n", n*int64(len(line))))
+	for i := int64(0); i < n; i++ {
+		wr(line)
+	}
+	wr("\nendstream\nendobj\n")
+	x := off
+	wr("xref\n0 5\n0000000000 65535 f \n")
+	for _, o := range offs {
+		wr(fmt.Sprintf("%010d 00000 n \n", o))
+	}
+	wr(fmt.Sprintf("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", x))
+	return bw.Flush()
+}
+
+func cmdBench(args []string) error {
+	if len(args) == 0 || args[0] != "ingest" {
+		return errors.New("usage: dangan bench ingest [--cases N] [--clients N] [--large-mb M]")
+	}
+	fs := flag.NewFlagSet("bench ingest", flag.ExitOnError)
+	cases := fs.Int("cases", 1000, "small cases to ingest (three 20 KB documents each)")
+	clients := fs.Int("clients", 8, "concurrent clients")
+	largeMB := fs.Int("large-mb", 512, "size of the large case's PDF in MiB (0 skips it)")
+	fs.Parse(args[1:])
+	bin, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	res, err := runBench(bin, *cases, *clients, int64(*largeMB)<<20, os.Stderr)
+	if err != nil {
+		return err
+	}
+	line, _ := json.Marshal(res)
+	fmt.Println(string(line))
+	return nil
+}
+
+// BenchResult is the final JSON line of `dangan bench ingest`.
+type BenchResult struct {
+	SmallCases       int     `json:"small_cases"`
+	SmallCasesPerS   float64 `json:"small_cases_per_s"`
+	SmallDurable     int     `json:"small_cases_durable"`
+	LargeMB          int64   `json:"large_mb"`
+	LargeMBPerS      float64 `json:"large_mb_per_s"`
+	PeakRSSMB        float64 `json:"peak_rss_mb"`
+	SM3MBPerSOneCore float64 `json:"sm3_mb_per_s_one_core"`
+	LargeVsSM3       float64 `json:"large_vs_sm3"`
+	Cores            int     `json:"cores"`
+}
+
+func runBench(bin string, cases, clients int, largeSize int64, progress io.Writer) (*BenchResult, error) {
+	dir, err := os.MkdirTemp("", "dangan-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := startServer(bin, filepath.Join(dir, "data"))
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Kill()
+	tok, err := srv.Token(archive.RoleDepartment, BenchUSCC)
+	if err != nil {
+		return nil, err
+	}
+	res := &BenchResult{SmallCases: cases, Cores: runtime.NumCPU()}
+
+	jpg := sampleJPEG(20 << 10)
+	var pdf bytes.Buffer
+	samplePDF(&pdf, 20<<10)
+	form, _ := json.Marshal(map[string]any{"申请人": "张三", "经营场所": "清涧县宽州镇", "面积": 120.5, "材料": strings.Repeat("食品经营许可申请表。", 600)})
+	files := map[string][]byte{"scan.jpg": jpg, "license.pdf": pdf.Bytes(), "form.json": form}
+	order := []string{"scan.jpg", "license.pdf", "form.json"}
+	var next atomic.Int64
+	var ok atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(cases) {
+					return
+				}
+				status, body, err := postMultipart(client, srv.URL, tok, benchCase(fmt.Sprintf("BENCH-%06d", i), order), files, order)
+				if err == nil && status != http.StatusCreated {
+					err = fmt.Errorf("case %d: HTTP %d: %s", i, status, body)
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				if n := ok.Add(1); n%100 == 0 && progress != nil {
+					fmt.Fprintf(progress, "\rsmall cases: %d/%d", n, cases)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	res.SmallCasesPerS = float64(cases) / elapsed.Seconds()
+	if progress != nil {
+		fmt.Fprintf(progress, "\rsmall cases: %d in %.1fs = %.0f cases/s\n", cases, elapsed.Seconds(), res.SmallCasesPerS)
+	}
+	if res.SmallDurable, err = countPackages(srv.URL, tok); err != nil {
+		return nil, err
+	}
+
+	if largeSize > 0 {
+		caseDir := filepath.Join(dir, "large")
+		os.MkdirAll(caseDir, 0o755)
+		f, err := os.Create(filepath.Join(caseDir, "large.pdf"))
+		if err != nil {
+			return nil, err
+		}
+		if err := samplePDF(f, largeSize); err != nil {
+			return nil, err
+		}
+		st, _ := f.Stat()
+		f.Close()
+		meta, _ := json.Marshal(benchCase("BENCH-LARGE", []string{"large.pdf"}))
+		os.WriteFile(filepath.Join(caseDir, "case.json"), meta, 0o644)
+		start := time.Now()
+		status, body, err := postCase(&http.Client{}, srv.URL, tok, caseDir, progress)
+		if err != nil {
+			return nil, err
+		}
+		if status != http.StatusCreated {
+			return nil, fmt.Errorf("large case: HTTP %d: %s", status, body)
+		}
+		d := time.Since(start)
+		res.LargeMB = st.Size() >> 20
+		res.LargeMBPerS = float64(st.Size()) / (1 << 20) / d.Seconds()
+		res.SM3MBPerSOneCore, err = sm3Speed(filepath.Join(caseDir, "large.pdf"))
+		if err != nil {
+			return nil, err
+		}
+		res.LargeVsSM3 = res.LargeMBPerS / res.SM3MBPerSOneCore
+		if progress != nil {
+			fmt.Fprintf(progress, "large case: %d MiB in %.1fs = %.0f MiB/s; SM3 on one core %.0f MiB/s (ratio %.2f)\n",
+				res.LargeMB, d.Seconds(), res.LargeMBPerS, res.SM3MBPerSOneCore, res.LargeVsSM3)
+		}
+	}
+	rss, err := srv.PeakRSS()
+	if err != nil {
+		return nil, err
+	}
+	res.PeakRSSMB = float64(rss) / (1 << 20)
+	if progress != nil {
+		fmt.Fprintf(progress, "server peak RSS %.0f MiB\n", res.PeakRSSMB)
+	}
+	return res, nil
+}
+
+// sm3Speed measures SM3 throughput of one goroutine over a file's bytes (page-cached).
+func sm3Speed(path string) (float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	h := sm3.New()
+	buf := make([]byte, 1<<20)
+	var n int64
+	start := time.Now()
+	for {
+		m, err := f.Read(buf)
+		h.Write(buf[:m])
+		n += int64(m)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / (1 << 20) / time.Since(start).Seconds(), nil
+}
+
+func countPackages(url, tok string) (int, error) {
+	n, after := 0, ""
+	for {
+		req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/packages?limit=1000&after="+after, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		var out struct {
+			Packages []struct{ ID string }
+			Next     string
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil {
+			return 0, err
+		}
+		n += len(out.Packages)
+		if out.Next == "" {
+			return n, nil
+		}
+		after = out.Next
+	}
+}

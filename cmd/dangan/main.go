@@ -1,0 +1,72 @@
+// Command dangan runs and operates a dangan archive.
+//
+//	dangan serve  --data DIR --addr HOST:PORT   run the service (creates a development PKI on first start)
+//	dangan init   --data DIR                    create the data directory, PKI and admin token
+//	dangan token create --data DIR --role R [--org USCC]
+//	dangan ingest CASEDIR --server URL --token T
+//	dangan verify FILE.eep [--roots ROOTS.pem] [--evidence FILE] [--json]
+//	dangan bench ingest [--cases N] [--large-mb M]
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+const usage = `dangan — county government e-records archive
+
+usage:
+  dangan serve  [--data DIR] [--addr HOST:PORT] [--tsa-url URL] [--max-body BYTES]
+  dangan init   [--data DIR]
+  dangan token create [--data DIR] --role department|archive|auditor|admin [--org USCC]
+  dangan ingest CASEDIR --server URL --token TOKEN
+  dangan verify FILE.eep [--roots ROOTS.pem] [--evidence FILE] [--json]
+  dangan bench ingest [--cases N] [--clients N] [--large-mb M]
+
+Environment: DANGAN_KEY_PASSWORD decrypts the keys in DIR/pki.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	args := os.Args[2:]
+	switch os.Args[1] {
+	case "serve":
+		err = cmdServe(args)
+	case "init":
+		err = cmdInit(args)
+	case "token":
+		err = cmdToken(args)
+	case "ingest":
+		err = cmdIngest(args)
+	case "verify":
+		os.Exit(cmdVerify(args))
+	case "bench":
+		err = cmdBench(args)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "dangan: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dangan:", err)
+		if strings.HasPrefix(err.Error(), "usage") {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func logger(format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}

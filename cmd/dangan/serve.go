@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/dangan-archive/dangan/api"
+	"github.com/dangan-archive/dangan/archive"
+)
+
+type commonFlags struct {
+	data        string
+	archiveName string
+	tsaURL      string
+	logFormat   string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.data, "data", "data", "data directory (objects, index, PKI)")
+	fs.StringVar(&c.archiveName, "archive-name", "dangan 档案馆", "the archive's name, written into packages and certificates")
+	fs.StringVar(&c.tsaURL, "tsa-url", "", "an external RFC 3161 TSA (default: the built-in one)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+}
+
+func (c *commonFlags) open() (*archive.Archive, error) {
+	return archive.Open(archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL,
+		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat)})
+}
+
+// ensureAdminToken writes an admin token to DIR/admin-token when the archive is new.
+func ensureAdminToken(a *archive.Archive, dir string) (string, error) {
+	path := filepath.Join(dir, "admin-token")
+	if !a.Created {
+		return "", nil
+	}
+	tok, err := a.CreateToken(archive.RoleAdmin, "", "created on first start")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	return path, nil
+}
+
+func cmdServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	var c commonFlags
+	c.register(fs)
+	addr := fs.String("addr", "127.0.0.1:8480", "listen address")
+	maxBody := fs.Int64("max-body", 2<<30, "largest request body in bytes")
+	fs.Parse(args)
+	log := logger(c.logFormat)
+	a, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if p, err := ensureAdminToken(a, c.data); err != nil {
+		return err
+	} else if p != "" {
+		log.Info("new archive: created a development PKI and an admin token", "admin_token_file", p, "trust_roots", "GET /api/v1/trust")
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: api.New(a, api.Options{MaxBody: *maxBody, Logger: log}), ReadHeaderTimeout: 30 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("dangan serving", "addr", ln.Addr().String(), "data", c.data)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func cmdInit(args []string) error {
+	fs := flag.NewFlagSet("init", flag.ExitOnError)
+	var c commonFlags
+	c.register(fs)
+	fs.Parse(args)
+	a, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	p, err := ensureAdminToken(a, c.data)
+	if err != nil {
+		return err
+	}
+	if p == "" {
+		fmt.Printf("%s already holds an archive; nothing changed\n", c.data)
+		return nil
+	}
+	fmt.Printf("created archive in %s\n  development PKI: %s\n  admin token:     %s\n", c.data, filepath.Join(c.data, "pki"), p)
+	return nil
+}
+
+func cmdToken(args []string) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: dangan token create [--data DIR] --role ROLE [--org USCC]")
+	}
+	fs := flag.NewFlagSet("token create", flag.ExitOnError)
+	var c commonFlags
+	c.register(fs)
+	role := fs.String("role", "", "department, archive, auditor or admin")
+	org := fs.String("org", "", "the department's USCC (role department)")
+	note := fs.String("note", "", "a note kept with the token")
+	fs.Parse(args[1:])
+	a, err := c.open()
+	if err != nil {
+		return fmt.Errorf("%w (is 'dangan serve' running on %s? stop it, or use POST /api/v1/tokens)", err, c.data)
+	}
+	defer a.Close()
+	tok, err := a.CreateToken(*role, *org, *note)
+	if err != nil {
+		return err
+	}
+	fmt.Println(tok)
+	return nil
+}
