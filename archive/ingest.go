@@ -70,12 +70,12 @@ func (a *Archive) Ingest(ctx context.Context, who Principal, c *Case, next func(
 	if who.Role != RoleDepartment {
 		return nil, fmt.Errorf("%w: only a department token can ingest cases", ErrForbidden)
 	}
-	if who.Org != c.Department.USCC {
-		return nil, fieldErr("department.uscc", fmt.Errorf("%w: the token belongs to department %s, the case to %s", ErrForbidden, who.Org, c.Department.USCC))
-	}
 	now := a.now()
 	if err := c.Validate(now); err != nil {
 		return nil, err
+	}
+	if who.Org != c.Department.USCC {
+		return nil, fieldErr("department.uscc", fmt.Errorf("%w: the token belongs to department %s, the case to %s", ErrForbidden, who.Org, c.Department.USCC))
 	}
 	work, err := os.MkdirTemp(a.tmp, "ingest-")
 	if err != nil {
