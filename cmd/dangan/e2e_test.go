@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emmansun/gmsm/sm3"
+
+	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/storage/index"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dangan-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "dangan")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build dangan: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func get(t *testing.T, url, tok string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func smallFiles(t *testing.T) (map[string][]byte, []string) {
+	t.Helper()
+	files := map[string][]byte{}
+	order := []string{"application-form.json", "scan-application.jpg", "decision.pdf"}
+	for _, f := range order {
+		b, err := os.ReadFile(filepath.Join("../../examples/case-001", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = b
+	}
+	return files, order
+}
+
+// TestAcknowledgedIngestsSurviveKill9 kills the server mid-ingest and checks that every
+// acknowledged package is there after a restart, that no index entry points at a missing
+// object, and that item numbers become continuous again.
+func TestAcknowledgedIngestsSurviveKill9(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	srv, err := startServer(binary, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := srv.Token(archive.RoleDepartment, BenchUSCC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, order := smallFiles(t)
+	var mu sync.Mutex
+	acked := map[string]string{} // case number → package id
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for c := 0; c < 6; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				caseNo := fmt.Sprintf("CRASH-%d-%04d", c, i)
+				status, body, err := postMultipart(http.DefaultClient, srv.URL, tok, benchCase(caseNo, order), files, order)
+				if err != nil {
+					return // the server is gone
+				}
+				if status == http.StatusCreated {
+					var p struct{ ID string }
+					json.Unmarshal(body, &p)
+					mu.Lock()
+					acked[caseNo] = p.ID
+					mu.Unlock()
+				}
+			}
+		}(c)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	srv.Kill() // SIGKILL while ingests are in flight
+	close(stop)
+	wg.Wait()
+	if len(acked) < 10 {
+		t.Fatalf("only %d ingests acknowledged before the kill", len(acked))
+	}
+
+	srv, err = startServer(binary, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for caseNo, id := range acked {
+		if status, body := get(t, srv.URL+"/api/v1/packages/"+id, tok); status != 200 {
+			t.Fatalf("acknowledged %s (%s) lost after kill -9: %d %s", caseNo, id, status, body)
+		}
+	}
+	// Fill the gaps left by interrupted ingests, then stop and inspect the index offline.
+	gaps := func() []int {
+		a, err := archive.Open(archive.Config{DataDir: data, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		var nums []int
+		err = a.Index().ForEachPackage(func(p *index.Package) error {
+			nums = append(nums, p.ItemNo)
+			for _, k := range []string{p.Key, p.TimestampKey} {
+				if _, err := a.Store().Stat(context.Background(), k); err != nil {
+					t.Errorf("index entry %s points at a missing object %s: %v", p.ID, k, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Ints(nums)
+		var missing []int
+		for i, n := 0, 1; i < len(nums); n++ {
+			if nums[i] == n {
+				i++
+			} else {
+				missing = append(missing, n)
+			}
+		}
+		return missing
+	}
+	for i := 0; i < 20; i++ {
+		status, body, err := postMultipart(http.DefaultClient, srv.URL, tok, benchCase(fmt.Sprintf("AFTER-%d", i), order), files, order)
+		if err != nil || status != 201 {
+			t.Fatalf("ingest after restart: %d %s %v", status, body, err)
+		}
+	}
+	srv.Kill()
+	if g := gaps(); len(g) > 0 {
+		t.Fatalf("item numbers have gaps after restart and 20 more ingests: %v", g)
+	}
+}
+
+// TestLargeCaseInBoundedMemory ingests one 512 MiB PDF and reads it back; the server's
+// peak RSS must stay under 150 MiB.
+func TestLargeCaseInBoundedMemory(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := startServer(binary, filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	tok, _ := srv.Token(archive.RoleDepartment, BenchUSCC)
+	caseDir := filepath.Join(dir, "large")
+	os.MkdirAll(caseDir, 0o755)
+	f, _ := os.Create(filepath.Join(caseDir, "large.pdf"))
+	h := sm3.New()
+	if err := samplePDF(io.MultiWriter(f, h), 512<<20); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	f.Close()
+	want := hex.EncodeToString(h.Sum(nil))
+	meta, _ := json.Marshal(benchCase("LARGE-1", []string{"large.pdf"}))
+	os.WriteFile(filepath.Join(caseDir, "case.json"), meta, 0o644)
+	start := time.Now()
+	status, body, err := postCase(&http.Client{}, srv.URL, tok, caseDir, nil)
+	if err != nil || status != 201 {
+		t.Fatalf("large ingest: %d %v %s", status, err, body)
+	}
+	t.Logf("512 MiB ingested in %.1fs", time.Since(start).Seconds())
+	var p struct {
+		ID        string
+		Documents []struct{ Encodings []struct{ SM3 string } }
+	}
+	json.Unmarshal(body, &p)
+	if got := p.Documents[0].Encodings[0].SM3; got != want {
+		t.Fatalf("recorded SM3 %s, file SM3 %s", got, want)
+	}
+	// Read the document back (a ranged read and a streaming base64 decode).
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/packages/"+p.ID+"/documents/1", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rh := sm3.New()
+	n, _ := io.Copy(rh, resp.Body)
+	resp.Body.Close()
+	if hex.EncodeToString(rh.Sum(nil)) != want || n != st.Size() {
+		t.Fatalf("document read back: %d bytes, SM3 %x", n, rh.Sum(nil))
+	}
+	rss, err := srv.PeakRSS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("server peak RSS %d MiB", rss>>20)
+	if rss > 150<<20 {
+		t.Fatalf("server peak RSS %d MiB > 150 MiB for a 512 MiB case", rss>>20)
+	}
+}
+
+// TestCLIWalkThrough runs the README's walk-through with the binary: ingest the example
+// case, fetch the EEP, evidence and trust roots, and verify offline; a flipped byte fails.
+func TestCLIWalkThrough(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := startServer(binary, filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	tok, _ := srv.Token(archive.RoleDepartment, "11610830MB1234567W")
+	out, err := exec.Command(binary, "ingest", "../../examples/case-001", "--server", srv.URL, "--token", tok).Output()
+	if err != nil {
+		t.Fatalf("dangan ingest: %v %s", err, out)
+	}
+	var p struct{ ID string }
+	json.Unmarshal(out, &p)
+	for name, path := range map[string]string{"p.eep": "/api/v1/packages/" + p.ID + "/eep", "p.evidence": "/api/v1/packages/" + p.ID + "/evidence", "trust.pem": "/api/v1/trust"} {
+		status, b := get(t, srv.URL+path, tok)
+		if status != 200 {
+			t.Fatalf("GET %s: %d", path, status)
+		}
+		os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	verify := func(file string, extra ...string) (int, string) {
+		cmd := exec.Command(binary, append([]string{"verify", file, "--roots", filepath.Join(dir, "trust.pem"), "--evidence", filepath.Join(dir, "p.evidence")}, extra...)...)
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	if code, out := verify(filepath.Join(dir, "p.eep")); code != 0 || !strings.Contains(out, "VALID") {
+		t.Fatalf("dangan verify: exit %d\n%s", code, out)
+	}
+	code, js := verify(filepath.Join(dir, "p.eep"), "--json")
+	var rep archive.Report
+	if code != 0 || json.Unmarshal([]byte(js), &rep) != nil || !rep.Valid || len(rep.Findings) < 8 {
+		t.Fatalf("--json: exit %d\n%s", code, js)
+	}
+	eepBytes, _ := os.ReadFile(filepath.Join(dir, "p.eep"))
+	i := bytes.Index(eepBytes, []byte("<编码数据 ")) + 200
+	eepBytes[i] ^= 0x01
+	os.WriteFile(filepath.Join(dir, "bad.eep"), eepBytes, 0o644)
+	if code, out := verify(filepath.Join(dir, "bad.eep")); code != 1 || !strings.Contains(out, "FAIL GD-1-1") {
+		t.Fatalf("flipped byte: exit %d\n%s", code, out)
+	}
+	if code, _ := verify(filepath.Join(dir, "missing.eep")); code != 2 {
+		t.Fatalf("missing file: exit %d, want 2", code)
+	}
+}
