@@ -128,7 +128,6 @@ type PackageView struct {
 	IngestedAt   time.Time         `json:"ingested_at"`
 	Size         int64             `json:"size"`
 	PackageSM3   string            `json:"package_sm3"`
-	SignedSM3    string            `json:"signed_sm3"`
 	Signature    string            `json:"signature"`
 	Signer       string            `json:"signer"`
 	TimestampAt  time.Time         `json:"timestamp_at"`
@@ -150,7 +149,7 @@ type DocumentView struct {
 func packageView(p *index.Package) PackageView {
 	v := PackageView{ID: p.ID, ArchivalCode: p.ArchivalCode, Department: p.Department, DeptName: p.DepartmentName,
 		CaseNo: p.CaseNo, Title: p.Title, ItemCode: p.ItemCode, Year: p.Year, Retention: p.Retention, FinishedAt: p.FinishedAt,
-		IngestedAt: p.IngestedAt, Size: p.Size, PackageSM3: p.PackageSM3, SignedSM3: p.SignedSM3, Signature: p.SignatureB64,
+		IngestedAt: p.IngestedAt, Size: p.Size, PackageSM3: p.PackageSM3, Signature: p.SignatureB64,
 		Signer: p.Signer, TimestampAt: p.TimestampAt, State: p.State}
 	base := "/api/v1/packages/" + p.ID
 	v.Links = map[string]string{"self": base, "eep": base + "/eep", "evidence": base + "/evidence"}

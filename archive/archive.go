@@ -84,6 +84,7 @@ type Archive struct {
 	tsa     *signing.TSA
 	stamper signing.Timestamper
 	tmp     string
+	spool   *spoolPool
 	now     func() time.Time
 	// Created reports whether Open made a new development PKI.
 	Created bool
@@ -113,6 +114,8 @@ func Open(cfg Config) (*Archive, error) {
 	if err := os.MkdirAll(a.tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("create temporary directory: %w", err)
 	}
+	// Uploads up to 1 MiB stay in memory, within 64 MiB for all ingests together.
+	a.spool = newSpoolPool(a.tmp, 1<<20, 64<<20)
 	var err error
 	if a.pki, a.Created, err = signing.OpenDevPKI(filepath.Join(cfg.DataDir, "pki"), cfg.KeyPassword, cfg.ArchiveName); err != nil {
 		return nil, fmt.Errorf("open PKI: %w", err)
@@ -125,12 +128,6 @@ func Open(cfg Config) (*Archive, error) {
 	if a.index, err = index.Open(filepath.Join(cfg.DataDir, "index.db")); err != nil {
 		return nil, err
 	}
-	if n, err := a.index.ReleaseAllReservations(); err != nil {
-		a.index.Close()
-		return nil, err
-	} else if n > 0 {
-		a.log.Warn("released item numbers reserved by ingests interrupted at the last stop", "count", n)
-	}
 	a.tsa = signing.NewTSA(a.pki.TSA)
 	a.stamper = a.tsa
 	if cfg.TSAURL != "" {
@@ -140,7 +137,10 @@ func Open(cfg Config) (*Archive, error) {
 }
 
 // Close closes the index.
-func (a *Archive) Close() error { return a.index.Close() }
+func (a *Archive) Close() error {
+	a.spool.close()
+	return a.index.Close()
+}
 
 // TSA is the built-in time-stamping authority (served at POST /tsa).
 func (a *Archive) TSA() *signing.TSA { return a.tsa }

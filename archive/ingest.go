@@ -9,9 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emmansun/gmsm/sm3"
@@ -56,10 +56,11 @@ const (
 	deptSigID      = "部门签名1"
 )
 
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
 type spooled struct {
-	path string
+	buf  *spoolBuf
 	name string
-	size int64
 	sum  []byte
 }
 
@@ -77,31 +78,39 @@ func (a *Archive) Ingest(ctx context.Context, who Principal, c *Case, next func(
 	if who.Org != c.Department.USCC {
 		return nil, fieldErr("department.uscc", fmt.Errorf("%w: the token belongs to department %s, the case to %s", ErrForbidden, who.Org, c.Department.USCC))
 	}
-	work, err := os.MkdirTemp(a.tmp, "ingest-")
-	if err != nil {
-		return nil, fmt.Errorf("ingest work directory: %w", err)
-	}
-	defer os.RemoveAll(work)
+	var bufs []*spoolBuf
+	defer func() {
+		for _, b := range bufs {
+			b.Release()
+		}
+	}()
+	newBuf := func() *spoolBuf { b := a.spool.New(); bufs = append(bufs, b); return b }
+	newSink := func() (formats.Sink, error) { return newBuf(), nil }
 
-	files, err := a.receive(ctx, c, next, work)
+	t0 := time.Now()
+	files, err := a.receive(ctx, c, next, newBuf)
 	if err != nil {
 		return nil, err
 	}
+	t1 := time.Now()
 	prepared := make([]*formats.Prepared, len(c.Documents))
 	for i, d := range c.Documents {
-		p, err := formats.Prepare(files[i].path, files[i].size, files[i].sum, files[i].name, work, sm3.New)
+		p, err := formats.Prepare(files[i].buf, files[i].sum, files[i].name, newSink, sm3.New)
 		if err != nil {
 			return nil, fieldErr(fmt.Sprintf("documents[%d].file", i), fmt.Errorf("part %q (%s): %w", d.File, files[i].name, err))
 		}
 		prepared[i] = p
 	}
+	t2 := time.Now()
 	digest := contentDigest(c, files)
 	if existing, err := a.index.PackageByCase(c.Department.USCC, c.CaseNo); err == nil {
 		return a.resend(existing, digest)
 	} else if !errors.Is(err, index.ErrNotFound) {
 		return nil, err
 	}
-	return a.store1(ctx, c, prepared, digest, now)
+	res, err := a.store1(ctx, c, prepared, digest, now)
+	a.log.Debug("ingest timings", "case_no", c.CaseNo, "receive", t1.Sub(t0), "prepare", t2.Sub(t1), "package", time.Since(t2))
+	return res, err
 }
 
 // resend answers a second submission of an archived case.
@@ -113,7 +122,7 @@ func (a *Archive) resend(existing *index.Package, digest string) (*IngestResult,
 }
 
 // receive spools every file part to disk, hashing it, and checks the parts against the list.
-func (a *Archive) receive(ctx context.Context, c *Case, next func() (*Upload, error), work string) ([]spooled, error) {
+func (a *Archive) receive(ctx context.Context, c *Case, next func() (*Upload, error), newBuf func() *spoolBuf) ([]spooled, error) {
 	want := map[string]int{}
 	for i, d := range c.Documents {
 		want[d.File] = i
@@ -139,15 +148,12 @@ func (a *Archive) receive(ctx context.Context, c *Case, next func() (*Upload, er
 		if err := CheckFileName(up.FileName); err != nil {
 			return nil, fieldErr(field, fmt.Errorf("%w: %v", ErrBadUpload, err))
 		}
-		f, err := os.Create(filepath.Join(work, fmt.Sprintf("part-%d", i)))
-		if err != nil {
-			return nil, fmt.Errorf("spool part: %w", err)
-		}
-		h := sm3.New()
-		n, err := io.Copy(io.MultiWriter(f, h), up.Body)
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
+		f := newBuf()
+		tee := newHashTee(sm3.New())
+		buf := copyBufs.Get().(*[]byte)
+		n, err := io.CopyBuffer(io.MultiWriter(f, tee), up.Body, *buf)
+		copyBufs.Put(buf)
+		sum := tee.Sums()[0]
 		if err != nil {
 			return nil, fmt.Errorf("%w: part %q: %w", ErrBadUpload, up.Part, err)
 		}
@@ -157,7 +163,7 @@ func (a *Archive) receive(ctx context.Context, c *Case, next func() (*Upload, er
 		if n == 0 {
 			return nil, fieldErr(field, fmt.Errorf("%w: part %q (%s) is empty", ErrBadUpload, up.Part, up.FileName))
 		}
-		files[i] = spooled{path: f.Name(), name: up.FileName, size: n, sum: h.Sum(nil)}
+		files[i] = spooled{buf: f, name: up.FileName, sum: sum}
 		got[i] = true
 	}
 	for i, d := range c.Documents {
@@ -174,7 +180,7 @@ func contentDigest(c *Case, files []spooled) string {
 	meta, _ := json.Marshal(c)
 	h.Write(meta)
 	for i, f := range files {
-		fmt.Fprintf(h, "\x00%s\x00%s\x00%d\x00%x", c.Documents[i].File, f.name, f.size, f.sum)
+		fmt.Fprintf(h, "\x00%s\x00%s\x00%d\x00%x", c.Documents[i].File, f.name, f.buf.Size(), f.sum)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -208,13 +214,17 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	code := fmt.Sprintf("%s-%d-%s-%04d", fonds, year, c.Retention, itemNo)
 	pkg := a.buildPackage(c, docs, fonds, year, itemNo, key, now)
 
-	deptHash := signing.NewSignatureHash(&dept.Key.PublicKey)
-	signedSM3 := sm3.New()
+	// The department's signature hash and the whole-file digest each run in a goroutine of
+	// their own, beside the base64 encoding and the writing.
+	deptHash := newHashTee(signing.NewSignatureHash(&dept.Key.PublicKey))
+	defer deptHash.Close()
+	fileHash := newHashTee(sm3.New())
+	defer fileHash.Close()
 	lockHash := signing.NewSignatureHash(&a.pki.Archive.Key.PublicKey)
 	hooks := eep.Hooks{
-		Signed: io.MultiWriter(deptHash, signedSM3),
+		Signed: deptHash,
 		Sign: func() ([]eep.Signature, error) {
-			v, err := signing.SignDigest(dept.Key, deptHash.Sum(nil))
+			v, err := signing.SignDigest(dept.Key, deptHash.Sums()[0])
 			if err != nil {
 				return nil, err
 			}
@@ -231,26 +241,15 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 				Value: v, Certs: certsDER(a.pki.Archive), Algorithm: signing.OIDSM2WithSM3.String()}, nil
 		},
 	}
-	fileHash := sm3.New()
-	pr, pw := io.Pipe()
-	var res *eep.Result
-	var werr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		res, werr = eep.Write(io.MultiWriter(pw, fileHash), pkg, hooks)
-		pw.CloseWithError(werr)
-	}()
-	info, err := a.store.Put(ctx, key, pr, -1)
-	pr.CloseWithError(errors.New("the object store stopped reading"))
-	<-done
+	src := &eepSource{write: func(w io.Writer) (*eep.Result, error) {
+		return eep.Write(io.MultiWriter(w, fileHash), pkg, hooks)
+	}}
+	info, err := a.store.Put(ctx, key, src, -1)
+	src.Close()
 	if err != nil { // when the writer failed, Put's error carries the writer's
 		return nil, fmt.Errorf("store package: %w", err)
 	}
-	if werr != nil {
-		a.discard(ctx, key)
-		return nil, fmt.Errorf("write package: %w", werr)
-	}
+	res := src.res
 	sig := res.Signatures[0].Value
 	sigSum := sm3.Sum(sig)
 	token, err := a.stamper.Timestamp(ctx, sigSum[:])
@@ -263,7 +262,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 		a.discard(ctx, key)
 		return nil, fmt.Errorf("the TSA's token does not verify: %w", err)
 	}
-	tsKey := fmt.Sprintf("evidence/%s/signature.tsr", id)
+	tsKey := fmt.Sprintf("evidence/%s.tsr", id)
 	if _, err := a.store.Put(ctx, tsKey, bytes.NewReader(token), int64(len(token))); err != nil {
 		a.discard(ctx, key)
 		return nil, fmt.Errorf("store timestamp: %w", err)
@@ -272,7 +271,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 		ID: id, Key: key, Fonds: fonds, Department: c.Department.USCC, DepartmentName: c.Department.Name,
 		CaseNo: c.CaseNo, ArchivalCode: code, Series: series, ItemNo: itemNo, Year: year, Retention: c.Retention,
 		ItemCode: c.Item.Code, ItemName: c.Item.Name, Title: pkg.Entity.Title, FinishedAt: c.FinishedAt, IngestedAt: now,
-		Size: info.Size, PackageSM3: hex.EncodeToString(fileHash.Sum(nil)), SignedSM3: hex.EncodeToString(signedSM3.Sum(nil)),
+		Size: info.Size, PackageSM3: hex.EncodeToString(fileHash.Sums()[0]),
 		ContentDigest: digest, SignatureB64: base64.StdEncoding.EncodeToString(sig), Signer: dept.Cert.Subject.CommonName,
 		TimestampKey: tsKey, TimestampAt: tinfo.GenTime, State: "archived",
 	}
@@ -291,6 +290,56 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	a.log.Info("ingest", "package", id, "archival_code", code, "department", c.Department.USCC, "case_no", c.CaseNo,
 		"documents", len(docs), "bytes", info.Size, "package_sm3", rec.PackageSM3)
 	return &IngestResult{Created: true, Package: rec}, nil
+}
+
+// eepSource streams a package into the object store. Stores that copy with io.Copy get
+// WriteTo: the package is written straight into their file, with no pipe between. Other
+// readers get a pipe fed by a goroutine.
+type eepSource struct {
+	write func(io.Writer) (*eep.Result, error)
+	res   *eep.Result
+	pr    *io.PipeReader
+	done  chan struct{}
+}
+
+func (s *eepSource) WriteTo(w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	res, err := s.write(cw)
+	s.res = res
+	return cw.n, err
+}
+
+func (s *eepSource) Read(p []byte) (int, error) {
+	if s.pr == nil {
+		pr, pw := io.Pipe()
+		s.pr, s.done = pr, make(chan struct{})
+		go func() {
+			defer close(s.done)
+			res, err := s.write(pw)
+			s.res = res
+			pw.CloseWithError(err)
+		}()
+	}
+	return s.pr.Read(p)
+}
+
+// Close stops a pipe writer the store did not read to the end.
+func (s *eepSource) Close() {
+	if s.pr != nil {
+		s.pr.CloseWithError(errors.New("the object store stopped reading"))
+		<-s.done
+	}
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // discard removes objects of an ingest that will not be committed.
@@ -377,7 +426,7 @@ func (a *Archive) buildPackage(c *Case, docs []*formats.Prepared, fonds string, 
 			d.Encodings = append(d.Encodings, eep.Encoding{
 				FileName: f.Name, Size: f.Size, FormatInfo: formatInfo(f.ID), CreatorApp: app, Description: desc,
 				DecodeKey: strings.TrimPrefix(strings.ToLower(filepath.Ext(f.Name)), "."),
-				Open:      func() (io.ReadCloser, error) { return os.Open(f.Path) },
+				Open:      func() (io.ReadCloser, error) { return io.NopCloser(f.Open()), nil },
 			})
 		}
 		e.Documents = append(e.Documents, d)

@@ -134,7 +134,6 @@ type Evidence struct {
 	PackageID    string    `json:"package_id"`
 	ArchivalCode string    `json:"archival_code"`
 	PackageSM3   string    `json:"package_sm3"`
-	SignedSM3    string    `json:"signed_sm3"`
 	Signature    string    `json:"signature"`
 	Timestamp    Timestamp `json:"timestamp"`
 }
@@ -166,6 +165,6 @@ func (a *Archive) Evidence(ctx context.Context, who Principal, id string) (*Evid
 	}
 	a.logRead(who, p, "evidence")
 	return &Evidence{Format: EvidenceFormat, PackageID: p.ID, ArchivalCode: p.ArchivalCode, PackageSM3: p.PackageSM3,
-		SignedSM3: p.SignedSM3, Signature: p.SignatureB64,
+		Signature: p.SignatureB64,
 		Timestamp: Timestamp{Covers: "SM3(电子签名/签名结果)", Time: p.TimestampAt, Token: base64.StdEncoding.EncodeToString(tok)}}, nil
 }

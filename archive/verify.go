@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -235,12 +234,8 @@ func jsonUnmarshalStrict(data []byte, v any) error {
 // VerifyUpload spools an uploaded package (at most max bytes) and verifies it against the
 // archive's trust roots.
 func (a *Archive) VerifyUpload(ctx context.Context, body io.Reader, ev *Evidence, max int64) (*Report, error) {
-	f, err := os.CreateTemp(a.tmp, "verify-*.eep")
-	if err != nil {
-		return nil, fmt.Errorf("spool package: %w", err)
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
+	f := a.spool.New()
+	defer f.Release()
 	n, err := io.Copy(f, io.LimitReader(body, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading the package: %w", ErrBadUpload, err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -26,7 +25,7 @@ const (
 )
 
 // ImageToPDF writes a PDF with one A4 page per image (JPEG is passed through unchanged).
-func ImageToPDF(src *os.File, w io.Writer) error {
+func ImageToPDF(src io.Reader, w io.Writer) error {
 	imp, err := api.Import("formsize:A4, position:c, scalefactor:0.95 rel", types.POINTS)
 	if err != nil {
 		return fmt.Errorf("image import settings: %w", err)

@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ func prepareFile(t *testing.T, path, name string) (*Prepared, error) {
 		t.Fatal(err)
 	}
 	sum := sm3.Sum(data)
-	return Prepare(path, int64(len(data)), sum[:], name, t.TempDir(), sm3.New)
+	return Prepare(bytes.NewReader(data), sum[:], name, func() (Sink, error) { return &MemSink{}, nil }, sm3.New)
 }
 
 func writeTemp(t *testing.T, name string, data []byte) string {
@@ -142,12 +143,10 @@ func TestScansBecomePDFAndKeepTheOriginal(t *testing.T) {
 		if !strings.HasSuffix(p.Rendition.Name, ".pdf") || p.Tool == "" {
 			t.Fatalf("%s: rendition name %q tool %q", name, p.Rendition.Name, p.Tool)
 		}
-		rf, _ := os.Open(p.Rendition.Path)
-		if _, err := ValidatePDF(rf, p.Rendition.Size); err != nil {
+		if _, err := ValidatePDF(p.Rendition.Src, p.Rendition.Size); err != nil {
 			t.Fatalf("%s: rendition does not validate: %v", name, err)
 		}
-		rf.Close()
-		got, _ := os.ReadFile(p.Rendition.Path)
+		got, _ := io.ReadAll(p.Rendition.Open())
 		if sum := sm3.Sum(got); !bytes.Equal(sum[:], p.Rendition.SM3) || int64(len(got)) != p.Rendition.Size {
 			t.Fatalf("%s: recorded digest or size of the rendition is wrong", name)
 		}

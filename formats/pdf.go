@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strconv"
 
@@ -23,7 +22,7 @@ var encryptKey = regexp.MustCompile(`/Encrypt[\s/<\[0-9]`)
 
 // ValidatePDF checks a PDF file. It returns ErrEncrypted for an encrypted PDF (DA/T 70
 // GD-3-8) and ErrInvalid for one that does not open.
-func ValidatePDF(f *os.File, size int64) (warnings []string, err error) {
+func ValidatePDF(f io.ReaderAt, size int64) (warnings []string, err error) {
 	if err := checkPDFStructure(f, size); err != nil {
 		return nil, err
 	}
@@ -51,7 +50,7 @@ func ValidatePDF(f *os.File, size int64) (warnings []string, err error) {
 var startxref = regexp.MustCompile(`startxref\s+(\d+)\s+%%EOF`)
 
 // checkPDFStructure reads only the head, the tail and the last cross-reference section.
-func checkPDFStructure(f *os.File, size int64) error {
+func checkPDFStructure(f io.ReaderAt, size int64) error {
 	head := make([]byte, min(size, 1024))
 	if _, err := f.ReadAt(head, 0); err != nil && err != io.EOF {
 		return fmt.Errorf("read PDF head: %w", err)

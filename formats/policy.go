@@ -1,10 +1,10 @@
 package formats
 
 import (
+	"bytes"
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -14,14 +14,29 @@ const Accepted = "PDF (kept after validation; encrypted PDFs are refused), OFD (
 	"JPEG/PNG/TIFF scans (converted to PDF, the scan kept as the original), " +
 	"JSON or XML form data (converted to canonical UTF-8 XML, the form kept as the original)"
 
-// File is a document file on local disk with its digest.
+// Source is document content: random access and a size. A file or a byte slice in memory.
+type Source interface {
+	io.ReaderAt
+	Size() int64
+}
+
+// Sink receives a rendition as it is made; Source returns what was written.
+type Sink interface {
+	io.Writer
+	Source() (Source, error)
+}
+
+// File is a document with its digest.
 type File struct {
-	Path string
+	Src  Source
 	Name string // the name recorded in the package (计算机文件名)
 	Size int64
 	SM3  []byte
 	ID   Identification
 }
+
+// Open returns a reader of the whole file.
+func (f File) Open() io.Reader { return io.NewSectionReader(f.Src, 0, f.Size) }
 
 // Prepared is a document ready to package: the archival rendition and, when conversion
 // made one, the original beside it.
@@ -32,33 +47,31 @@ type Prepared struct {
 	Warnings  []string
 }
 
-// Prepare applies the archival policy to the original at src (size bytes, digest sum, named
-// name by its sender). Renditions are written into workDir; newHash makes the digest (SM3)
-// recorded for them.
-func Prepare(src string, size int64, sum []byte, name, workDir string, newHash func() hash.Hash) (*Prepared, error) {
-	f, err := os.Open(src)
-	if err != nil {
-		return nil, fmt.Errorf("open document: %w", err)
-	}
-	defer f.Close()
-	id, err := Identify(f, size, name)
+// Prepare applies the archival policy to src (its SM3 digest sum, named name by its
+// sender). Renditions are written to a Sink from newSink; newHash makes their digest (SM3).
+func Prepare(src Source, sum []byte, name string, newSink func() (Sink, error), newHash func() hash.Hash) (*Prepared, error) {
+	size := src.Size()
+	id, err := Identify(src, size, name)
 	if err != nil {
 		return nil, err
 	}
-	orig := File{Path: src, Name: name, Size: size, SM3: sum, ID: id}
+	orig := File{Src: src, Name: name, Size: size, SM3: sum, ID: id}
 	fam := id.Family()
 	if ext := extensionFamily(name); ext != "" && ext != fam {
 		return nil, fmt.Errorf("%w: %q is named as %s but its content is %s (%s)", ErrMislabelled, name, ext, id.Name, id.PUID)
 	}
+	conv := func(ext, tool string, run func(io.Writer) error) (*Prepared, error) {
+		return convert(orig, ext, tool, newSink, newHash, run)
+	}
 	switch fam {
 	case "pdf":
-		warns, err := ValidatePDF(f, size)
+		warns, err := ValidatePDF(src, size)
 		if err != nil {
 			return nil, err
 		}
 		return &Prepared{Rendition: orig, Warnings: warns}, nil
 	case "ofd":
-		info, err := CheckOFD(f, size)
+		info, err := CheckOFD(src, size)
 		if err != nil {
 			return nil, err
 		}
@@ -67,16 +80,15 @@ func Prepare(src string, size int64, sum []byte, name, workDir string, newHash f
 		}
 		return &Prepared{Rendition: orig, Warnings: info.Warnings}, nil
 	case "image":
-		return convert(orig, workDir, ".pdf", ToolPDFImport, newHash, func(w io.Writer) error { return ImageToPDF(f, w) })
+		return conv(".pdf", ToolPDFImport, func(w io.Writer) error { return ImageToPDF(orig.Open(), w) })
 	case "json":
-		return convert(orig, workDir, ".xml", ToolJSONToXML, newHash, func(w io.Writer) error { return JSONToXML(f, w) })
+		return conv(".xml", ToolJSONToXML, func(w io.Writer) error { return JSONToXML(orig.Open(), w) })
 	case "xml":
-		p, err := convert(orig, workDir, ".xml", ToolXMLC14N, newHash, func(w io.Writer) error { return CanonicalXML(f, size, w) })
+		p, err := conv(".xml", ToolXMLC14N, func(w io.Writer) error { return CanonicalXML(orig.Open(), size, w) })
 		if err != nil {
 			return nil, err
 		}
-		if string(p.Rendition.SM3) == string(sum) { // already canonical: keep one copy
-			os.Remove(p.Rendition.Path)
+		if bytes.Equal(p.Rendition.SM3, sum) { // already canonical: keep one copy
 			return &Prepared{Rendition: orig}, nil
 		}
 		return p, nil
@@ -84,35 +96,27 @@ func Prepare(src string, size int64, sum []byte, name, workDir string, newHash f
 	return nil, fmt.Errorf("%w: %q is %s (%s); accepted: %s", ErrUnsupported, name, id.Name, id.PUID, Accepted)
 }
 
-func convert(orig File, workDir, ext, tool string, newHash func() hash.Hash, run func(io.Writer) error) (*Prepared, error) {
-	out, err := os.CreateTemp(workDir, "rendition-*"+ext)
+func convert(orig File, ext, tool string, newSink func() (Sink, error), newHash func() hash.Hash, run func(io.Writer) error) (*Prepared, error) {
+	sink, err := newSink()
 	if err != nil {
-		return nil, fmt.Errorf("create rendition: %w", err)
+		return nil, fmt.Errorf("rendition: %w", err)
 	}
 	h := newHash()
-	cw := &countWriter{w: io.MultiWriter(out, h)}
+	cw := &countWriter{w: io.MultiWriter(sink, h)}
 	if err := run(cw); err != nil {
-		out.Close()
-		os.Remove(out.Name())
 		return nil, err
 	}
-	if err := out.Close(); err != nil {
-		os.Remove(out.Name())
-		return nil, fmt.Errorf("write rendition: %w", err)
-	}
-	rf, err := os.Open(out.Name())
+	src, err := sink.Source()
 	if err != nil {
-		return nil, fmt.Errorf("reopen rendition: %w", err)
+		return nil, fmt.Errorf("rendition: %w", err)
 	}
-	id, err := Identify(rf, cw.n, "x"+ext)
-	rf.Close()
+	id, err := Identify(src, cw.n, "x"+ext)
 	if err != nil {
 		return nil, fmt.Errorf("identify rendition: %w", err)
 	}
 	base := strings.TrimSuffix(orig.Name, filepath.Ext(orig.Name))
-	r := File{Path: out.Name(), Name: base + ext, Size: cw.n, SM3: h.Sum(nil), ID: id}
 	o := orig
-	return &Prepared{Rendition: r, Original: &o, Tool: tool}, nil
+	return &Prepared{Rendition: File{Src: src, Name: base + ext, Size: cw.n, SM3: h.Sum(nil), ID: id}, Original: &o, Tool: tool}, nil
 }
 
 type countWriter struct {
@@ -125,3 +129,9 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// MemSink is a Sink in memory, for tests and small renditions.
+type MemSink struct{ bytes.Buffer }
+
+// Source implements Sink.
+func (m *MemSink) Source() (Source, error) { return bytes.NewReader(m.Bytes()), nil }

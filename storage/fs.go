@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // FS is the local-filesystem ObjectStore: each object is a file under the root directory.
@@ -67,7 +68,7 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64) (Obje
 		return ObjectInfo{}, err
 	}
 	dir := filepath.Dir(dst)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := mkdirDurable(dir); err != nil {
 		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
 	}
 	if _, err := os.Lstat(dst); err == nil {
@@ -84,7 +85,11 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64) (Obje
 			os.Remove(tmp.Name())
 		}
 	}()
-	n, err := io.Copy(tmp, ctxReader{ctx, r})
+	buf := copyBufs.Get().(*[]byte)
+	// The source is passed as is so that one implementing io.WriterTo writes straight into
+	// the file; cancellation is checked on each write.
+	n, err := io.CopyBuffer(&writebackWriter{ctx: ctx, f: tmp}, r, *buf)
+	copyBufs.Put(buf)
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("put %s: write: %w", key, err)
 	}
@@ -119,6 +124,26 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64) (Obje
 	return ObjectInfo{Key: key, Size: st.Size(), Modified: st.ModTime()}, nil
 }
 
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
+// mkdirDurable creates dir and any missing parents, fsyncing the parent of each directory it
+// creates: a new directory entry is durable only once its parent is synced.
+func mkdirDurable(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirDurable(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create directory: %w", err)
+	}
+	return syncDir(parent)
+}
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -131,16 +156,27 @@ func syncDir(dir string) error {
 	return nil
 }
 
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
+// writebackWriter starts disk writeback every 16 MiB while a large object is written.
+type writebackWriter struct {
+	ctx     context.Context
+	f       *os.File
+	written int64
+	flushed int64
 }
 
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
+const writebackEvery = 16 << 20
+
+func (w *writebackWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return c.r.Read(p)
+	n, err := w.f.Write(p)
+	w.written += int64(n)
+	if w.written-w.flushed >= writebackEvery {
+		startWriteback(w.f, w.flushed, w.written-w.flushed)
+		w.flushed = w.written
+	}
+	return n, err
 }
 
 func (s *FS) open(key string) (*os.File, os.FileInfo, error) {

@@ -58,6 +58,9 @@ func startServer(bin, data string, extra ...string) (*testServer, error) {
 	s.cmd = exec.Command(bin, append([]string{"serve", "--data", data, "--addr", addr}, extra...)...)
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
+	if os.Getenv("DANGAN_BENCH_DEBUG_ADDR") != "" {
+		s.cmd.Stderr = io.MultiWriter(s.out, os.Stderr)
+	}
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start server: %w", err)
 	}
@@ -263,7 +266,11 @@ func runBench(bin string, cases, clients int, largeSize int64, progress io.Write
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := startServer(bin, filepath.Join(dir, "data"))
+	var extra []string
+	if d := os.Getenv("DANGAN_BENCH_DEBUG_ADDR"); d != "" {
+		extra = append(extra, "--debug-addr", d, "--log-level", "debug")
+	}
+	srv, err := startServer(bin, filepath.Join(dir, "data"), extra...)
 	if err != nil {
 		return nil, err
 	}

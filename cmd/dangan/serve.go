@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,6 +23,7 @@ type commonFlags struct {
 	archiveName string
 	tsaURL      string
 	logFormat   string
+	logLevel    string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -29,11 +31,12 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.archiveName, "archive-name", "dangan 档案馆", "the archive's name, written into packages and certificates")
 	fs.StringVar(&c.tsaURL, "tsa-url", "", "an external RFC 3161 TSA (default: the built-in one)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
 func (c *commonFlags) open() (*archive.Archive, error) {
 	return archive.Open(archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL,
-		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat)})
+		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel)})
 }
 
 // ensureAdminToken writes an admin token to DIR/admin-token when the archive is new.
@@ -58,8 +61,9 @@ func cmdServe(args []string) error {
 	c.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8480", "listen address")
 	maxBody := fs.Int64("max-body", 2<<30, "largest request body in bytes")
+	debugAddr := fs.String("debug-addr", "", "serve Go profiling (/debug/pprof/) on this address; keep it on loopback")
 	fs.Parse(args)
-	log := logger(c.logFormat)
+	log := logger(c.logFormat, c.logLevel)
 	a, err := c.open()
 	if err != nil {
 		return err
@@ -69,6 +73,14 @@ func cmdServe(args []string) error {
 		return err
 	} else if p != "" {
 		log.Info("new archive: created a development PKI and an admin token", "admin_token_file", p, "trust_roots", "GET /api/v1/trust")
+	}
+	if *debugAddr != "" {
+		go func() {
+			log.Info("profiling enabled", "addr", *debugAddr)
+			if err := http.ListenAndServe(*debugAddr, nil); err != nil { // net/http/pprof registers on the default mux
+				log.Error("profiling listener", "err", err)
+			}
+		}()
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -6,7 +6,7 @@
 //
 //	db, _ := index.Open("/var/lib/dangan/index.db")
 //	defer db.Close()
-//	n, _ := db.ReserveItemNo("F1/2025/D30")
+//	n, _ := db.ReserveItemNo("F1/2025/D30") // in memory; durable when a package commits with it
 //	_, err := db.CommitPackage(&index.Package{ID: "p1", ...})
 package index
 
@@ -16,7 +16,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,18 +32,28 @@ var (
 
 var (
 	bPackages  = []byte("packages")
-	bCases     = []byte("cases")    // department \x00 case number → id
-	bByDate    = []byte("by-date")  // RFC 3339 UTC ingest time \x00 id → ""
-	bSeries    = []byte("series")   // series → next item number (uint64)
-	bFree      = []byte("free")     // series \x00 number → "" (released numbers, reused first)
-	bReserved  = []byte("reserved") // series \x00 number → "" (in flight)
-	bTokens    = []byte("tokens")   // hex SM3 of the token → Token JSON
-	allBuckets = [][]byte{bPackages, bCases, bByDate, bSeries, bFree, bReserved, bTokens}
+	bCases     = []byte("cases")   // department \x00 case number → id
+	bByDate    = []byte("by-date") // RFC 3339 UTC ingest time \x00 id → ""
+	bItems     = []byte("items")   // series \x00 item number (uint64) → package id
+	bTokens    = []byte("tokens")  // hex SM3 of the token → Token JSON
+	allBuckets = [][]byte{bPackages, bCases, bByDate, bItems, bTokens}
 )
 
 // DB is the open index.
 type DB struct {
 	bolt *bolt.DB
+
+	mu     sync.Mutex
+	series map[string]*seriesState
+}
+
+// seriesState is the in-memory numbering of one series: numbers are handed out here and
+// become durable only when a package commits with one. After a crash the numbers that were
+// in flight were never committed, so they are simply free again.
+type seriesState struct {
+	next     int          // lowest number never handed out
+	free     []int        // numbers below next, neither committed nor in flight, ascending
+	inFlight map[int]bool // reserved, not yet committed or released
 }
 
 // Open opens or creates the index file.
@@ -62,7 +74,8 @@ func Open(path string) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("create index buckets: %w", err)
 	}
-	return &DB{bolt: b}, nil
+	b.MaxBatchDelay = 2 * time.Millisecond
+	return &DB{bolt: b, series: map[string]*seriesState{}}, nil
 }
 
 // Close closes the index.
@@ -116,7 +129,6 @@ type Package struct {
 	IngestedAt     time.Time  `json:"ingested_at"`
 	Size           int64      `json:"size"`
 	PackageSM3     string     `json:"package_sm3"` // SM3 of the whole EEP file
-	SignedSM3      string     `json:"signed_sm3"`  // SM3 of the bytes of 被签名对象
 	ContentDigest  string     `json:"content_digest"`
 	SignatureB64   string     `json:"signature"`
 	Signer         string     `json:"signer"`
@@ -136,83 +148,66 @@ func seriesKey(series string, n int) []byte {
 	return k
 }
 
-// ReserveItemNo takes the next item number of a series (fonds/year/retention): the lowest
-// released one, or a new one. The number stays reserved until CommitPackage uses it or
-// ReleaseItemNo gives it back, so numbering stays continuous (DA/T 70 GD-2-6).
-func (db *DB) ReserveItemNo(series string) (int, error) {
-	var n int
-	err := db.bolt.Batch(func(tx *bolt.Tx) error {
-		n = 0
-		free := tx.Bucket(bFree).Cursor()
+// loadSeries reads the committed numbers of a series: the gaps among them are free.
+func (db *DB) loadSeries(series string) (*seriesState, error) {
+	if st, ok := db.series[series]; ok {
+		return st, nil
+	}
+	st := &seriesState{next: 1, inFlight: map[int]bool{}}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bItems).Cursor()
 		prefix := append([]byte(series), 0)
-		if k, _ := free.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8 {
-			n = int(binary.BigEndian.Uint64(k[len(prefix):]))
-			if err := free.Delete(); err != nil {
-				return err
+		expect := 1
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			n := int(binary.BigEndian.Uint64(k[len(prefix):]))
+			for ; expect < n; expect++ {
+				st.free = append(st.free, expect)
 			}
-		} else {
-			sb := tx.Bucket(bSeries)
-			next := uint64(1)
-			if v := sb.Get([]byte(series)); v != nil {
-				next = binary.BigEndian.Uint64(v)
-			}
-			n = int(next)
-			if err := sb.Put([]byte(series), binary.BigEndian.AppendUint64(nil, next+1)); err != nil {
-				return err
-			}
+			expect = n + 1
 		}
-		return tx.Bucket(bReserved).Put(seriesKey(series, n), nil)
+		st.next = expect
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("reserve item number in %s: %w", series, err)
+		return nil, fmt.Errorf("load item numbers of %s: %w", series, err)
 	}
+	db.series[series] = st
+	return st, nil
+}
+
+// ReserveItemNo takes the next item number of a series (fonds/year/retention): the lowest
+// free one, or a new one. A number is used only when CommitPackage records a package with
+// it; ReleaseItemNo gives an unused one back. Numbering stays continuous (DA/T 70 GD-2-6).
+func (db *DB) ReserveItemNo(series string) (int, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	st, err := db.loadSeries(series)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if len(st.free) > 0 {
+		n, st.free = st.free[0], st.free[1:]
+	} else {
+		n = st.next
+		st.next++
+	}
+	st.inFlight[n] = true
 	return n, nil
 }
 
 // ReleaseItemNo returns a reserved number that was not used.
 func (db *DB) ReleaseItemNo(series string, n int) error {
-	err := db.bolt.Batch(func(tx *bolt.Tx) error {
-		k := seriesKey(series, n)
-		if tx.Bucket(bReserved).Get(k) == nil {
-			return nil
-		}
-		if err := tx.Bucket(bReserved).Delete(k); err != nil {
-			return err
-		}
-		return tx.Bucket(bFree).Put(k, nil)
-	})
-	if err != nil {
-		return fmt.Errorf("release item number %s/%d: %w", series, n, err)
-	}
-	return nil
-}
-
-// ReleaseAllReservations frees numbers reserved by ingests that were in flight when the
-// process stopped. Call it at start-up, before serving.
-func (db *DB) ReleaseAllReservations() (int, error) {
-	count := 0
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		count = 0
-		res := tx.Bucket(bReserved)
-		var keys [][]byte
-		if err := res.ForEach(func(k, _ []byte) error { keys = append(keys, append([]byte{}, k...)); return nil }); err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := res.Delete(k); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bFree).Put(k, nil); err != nil {
-				return err
-			}
-			count++
-		}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	st, ok := db.series[series]
+	if !ok || !st.inFlight[n] {
 		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("release reservations: %w", err)
 	}
-	return count, nil
+	delete(st.inFlight, n)
+	i := sort.SearchInts(st.free, n)
+	st.free = append(st.free[:i], append([]int{n}, st.free[i:]...)...)
+	return nil
 }
 
 // CommitPackage records p, using its reserved item number. When the department already has
@@ -234,11 +229,7 @@ func (db *DB) CommitPackage(p *Package) (*Package, error) {
 			}
 			return ErrCaseExists
 		}
-		sk := seriesKey(p.Series, p.ItemNo)
-		if err := tx.Bucket(bReserved).Delete(sk); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bFree).Delete(sk); err != nil {
+		if err := tx.Bucket(bItems).Put(seriesKey(p.Series, p.ItemNo), []byte(p.ID)); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bPackages).Put([]byte(p.ID), val); err != nil {
@@ -255,6 +246,11 @@ func (db *DB) CommitPackage(p *Package) (*Package, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit package %s: %w", p.ID, err)
 	}
+	db.mu.Lock()
+	if st, ok := db.series[p.Series]; ok {
+		delete(st.inFlight, p.ItemNo)
+	}
+	db.mu.Unlock()
 	return nil, nil
 }
 
