@@ -149,7 +149,7 @@ func (a *Archive) TSA() *signing.TSA { return a.tsa }
 func (a *Archive) Trust() *smx509.CertPool { return a.pki.Trust() }
 
 // TrustPEM is the PEM bundle of trusted roots, as GET /api/v1/trust serves it.
-func (a *Archive) TrustPEM() []byte { return signing.CertPEM(a.pki.Root.Cert) }
+func (a *Archive) TrustPEM() []byte { return signing.CertPEM(a.pki.Roots()...) }
 
 // Ready reports whether the archive can take work.
 func (a *Archive) Ready(ctx context.Context) error {

@@ -260,7 +260,8 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	tinfo, err := signing.VerifyToken(token, sigSum[:], a.Trust())
 	if err != nil {
 		a.discard(ctx, key)
-		return nil, fmt.Errorf("the TSA's token does not verify: %w", err)
+		a.log.Error("the TSA's token does not verify: is its root in pki/extra-roots.pem?", "err", err)
+		return nil, fmt.Errorf("%w: the TSA's token does not verify: %v", ErrUnavailable, err)
 	}
 	tsKey := fmt.Sprintf("evidence/%s.tsr", id)
 	if _, err := a.store.Put(ctx, tsKey, bytes.NewReader(token), int64(len(token))); err != nil {

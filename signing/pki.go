@@ -181,15 +181,25 @@ type PKI struct {
 	Root     *Identity // Root.Key is nil when the root key is kept off-line
 	Archive  *Identity
 	TSA      *Identity
+	// Extra are further trusted roots from extra-roots.pem: an external TSA's root, or
+	// another archive's, whose signatures this archive must accept.
+	Extra []*smx509.Certificate
 
 	mu    sync.Mutex
 	depts map[string]*Identity
 }
 
-// Trust returns a pool with the root certificate.
+// Roots returns the trusted roots: the PKI's own root first, then the extra ones.
+func (p *PKI) Roots() []*smx509.Certificate {
+	return append([]*smx509.Certificate{p.Root.Cert}, p.Extra...)
+}
+
+// Trust returns a pool with the trusted roots.
 func (p *PKI) Trust() *smx509.CertPool {
 	pool := smx509.NewCertPool()
-	pool.AddCert(p.Root.Cert)
+	for _, c := range p.Roots() {
+		pool.AddCert(c)
+	}
 	return pool
 }
 
@@ -214,6 +224,11 @@ func OpenDevPKI(dir string, password []byte, archiveName string) (pki *PKI, crea
 	}
 	if p.TSA, err = p.load("tsa", false); err != nil {
 		return nil, false, err
+	}
+	if extra := filepath.Join(dir, "extra-roots.pem"); fileExists(extra) {
+		if p.Extra, err = LoadCerts(extra); err != nil {
+			return nil, false, err
+		}
 	}
 	return p, created, nil
 }
@@ -308,4 +323,9 @@ func (p *PKI) Department(uscc, name string) (*Identity, error) {
 	}
 	p.depts[uscc] = id
 	return id, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/asn1"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -247,5 +250,39 @@ func TestOIDRoundTripWithBigArcs(t *testing.T) {
 		if _, err := MarshalOID(bad); err == nil {
 			t.Errorf("MarshalOID(%q) accepted", bad)
 		}
+	}
+}
+
+func TestHTTPTimestamperAgainstAServer(t *testing.T) {
+	p := testPKI(t)
+	tsa := NewTSA(p.TSA)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Content-Type") != "application/timestamp-query" {
+			http.Error(w, "bad content type", http.StatusUnsupportedMediaType)
+			return
+		}
+		req, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/timestamp-reply")
+		w.Write(tsa.Respond(req))
+	}))
+	defer srv.Close()
+	digest := sm3.Sum([]byte("stamp me"))
+	client := &HTTPTimestamper{URL: srv.URL}
+	tok, err := client.Timestamp(context.Background(), digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyToken(tok, digest[:], p.Trust()); err != nil {
+		t.Fatalf("token from the HTTP TSA: %v", err)
+	}
+	// A server that is down or answers garbage is an error, not a token.
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("nonsense")) }))
+	defer bad.Close()
+	if _, err := (&HTTPTimestamper{URL: bad.URL}).Timestamp(context.Background(), digest[:]); !errors.Is(err, ErrTimestamp) {
+		t.Fatalf("garbage reply: %v", err)
+	}
+	bad.Close()
+	if _, err := (&HTTPTimestamper{URL: bad.URL}).Timestamp(context.Background(), digest[:]); !errors.Is(err, ErrTimestamp) {
+		t.Fatalf("closed server: %v", err)
 	}
 }

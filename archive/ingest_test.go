@@ -1,0 +1,146 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dangan-archive/dangan/formats/eep"
+	"github.com/dangan-archive/dangan/signing"
+	"github.com/dangan-archive/dangan/storage"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func oneDoc(t *testing.T) func() (*Upload, error) {
+	t.Helper()
+	data, err := os.ReadFile("../examples/case-001/decision.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := false
+	return func() (*Upload, error) {
+		if sent {
+			return nil, io.EOF
+		}
+		sent = true
+		return &Upload{Part: "doc", FileName: "decision.pdf", Body: bytes.NewReader(data)}, nil
+	}
+}
+
+var dept = Principal{Role: RoleDepartment, Org: "91610830MA6Y00001G"}
+
+// TestExternalTSA ingests with a TSA reached over HTTP (another PKI's): refused while its
+// root is not trusted, accepted once it is in pki/extra-roots.pem.
+func TestExternalTSA(t *testing.T) {
+	tsaHome, err := Open(Config{DataDir: t.TempDir(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tsaHome.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := io.ReadAll(r.Body)
+		w.Write(tsaHome.TSA().Respond(req))
+	}))
+	defer srv.Close()
+
+	dir := t.TempDir()
+	a, err := Open(Config{DataDir: dir, TSAURL: srv.URL, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Ingest(context.Background(), dept, benchCaseFor("EXT-1"), oneDoc(t))
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("token from an untrusted TSA: %v", err)
+	}
+	if n, _ := a.Index().Count(); n != 0 {
+		t.Fatal("a package was indexed without a trusted timestamp")
+	}
+	objects := 0
+	a.Store().List(context.Background(), "", func(o storage.ObjectInfo) error { objects++; return nil })
+	if objects != 0 {
+		t.Fatalf("%d objects left behind by a failed ingest", objects)
+	}
+	a.Close()
+
+	os.WriteFile(filepath.Join(dir, "pki", "extra-roots.pem"), tsaHome.TrustPEM(), 0o644)
+	a, err = Open(Config{DataDir: dir, TSAURL: srv.URL, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	res, err := a.Ingest(context.Background(), dept, benchCaseFor("EXT-1"), oneDoc(t))
+	if err != nil {
+		t.Fatalf("ingest with a trusted external TSA: %v", err)
+	}
+	if !strings.Contains(string(a.TrustPEM()), strings.TrimSpace(string(tsaHome.TrustPEM()))) {
+		t.Fatal("GET /api/v1/trust would not list the external TSA's root")
+	}
+	ev, err := a.Evidence(context.Background(), Principal{Role: RoleArchive}, res.Package.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, _ := a.OpenEEP(context.Background(), Principal{Role: RoleArchive}, res.Package.ID)
+	file, _ := io.ReadAll(rc)
+	rc.Close()
+	rep, err := Verify(bytes.NewReader(file), int64(len(file)), VerifyOptions{Roots: a.Trust(), Evidence: ev})
+	if err != nil || !rep.Valid {
+		t.Fatalf("package timestamped by the external TSA does not verify: %v %+v", err, rep)
+	}
+	if _, err := signing.LoadCerts(filepath.Join(dir, "pki", "extra-roots.pem")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestForeignNonCanonicalPackage: a package whose bytes are not canonical (another
+// writer's attribute order, quotes, comments) still verifies, by canonicalisation; a change
+// to its content still fails.
+func TestForeignNonCanonicalPackage(t *testing.T) {
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	res, err := a.Ingest(context.Background(), dept, benchCaseFor("FOREIGN-1"), oneDoc(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, _ := a.OpenEEP(context.Background(), Principal{Role: RoleArchive}, res.Package.ID)
+	file, _ := io.ReadAll(rc)
+	rc.Close()
+	s := string(file)
+	s = strings.Replace(s, `<被签名对象 xmlns="`+eep.Namespace+`" eep版本="2009">`, `<被签名对象   eep版本='2009' xmlns="`+eep.Namespace+`" >`, 1)
+	s = strings.Replace(s, "<封装包类型>", "<!-- written by another system --><封装包类型 >", 1)
+	foreign := []byte(s)
+	verify := func(b []byte) *Report {
+		rep, err := Verify(bytes.NewReader(b), int64(len(b)), VerifyOptions{Roots: a.Trust()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	rep := verify(foreign)
+	sigOK := false
+	for _, f := range rep.Findings {
+		if f.Where == "电子签名 部门签名1" && f.Status == eep.Pass && strings.Contains(f.Detail, "C14N form") {
+			sigOK = true
+		}
+	}
+	if !sigOK {
+		t.Fatalf("non-canonical but unchanged package: signature not verified through C14N: %+v", rep.Findings)
+	}
+	changed := []byte(strings.Replace(s, "食品经营许可证核发", "食品经营许可证注销", 1))
+	for _, f := range verify(changed).Findings {
+		if f.Where == "电子签名 部门签名1" && f.Status == eep.Pass && strings.Contains(f.Detail, "signature") {
+			t.Fatal("a changed foreign package verified")
+		}
+	}
+}
