@@ -241,28 +241,26 @@ func CheckUSCC(s string) error {
 	if len(s) != 18 {
 		return fmt.Errorf("a unified social credit code has 18 characters, got %d", utf8.RuneCountInString(s))
 	}
-	sum := 0
-	for i := 0; i < 17; i++ {
-		v := strings.IndexByte(usccChars, s[i])
-		if v < 0 {
-			return fmt.Errorf("character %q at position %d is not allowed in a unified social credit code", s[i], i+1)
-		}
-		sum += v * usccWeights[i]
+	want, err := USCCCheckChar(s[:17])
+	if err != nil {
+		return err
 	}
-	want := usccChars[(31-sum%31)%31]
 	if s[17] != want {
 		return fmt.Errorf("check character is %q, expected %q (GB 32100)", s[17], want)
 	}
 	return nil
 }
 
-// USCCCheckChar computes the check character for the first 17 characters of a USCC.
+// USCCCheckChar computes the check character (MOD 31) for the first 17 characters of a USCC.
 func USCCCheckChar(first17 string) (byte, error) {
+	if len(first17) != 17 {
+		return 0, fmt.Errorf("need the first 17 characters of a unified social credit code, got %d", len(first17))
+	}
 	sum := 0
-	for i := 0; i < 17 && i < len(first17); i++ {
+	for i := 0; i < 17; i++ {
 		v := strings.IndexByte(usccChars, first17[i])
 		if v < 0 {
-			return 0, fmt.Errorf("character %q not allowed", first17[i])
+			return 0, fmt.Errorf("character %q at position %d is not allowed in a unified social credit code", first17[i], i+1)
 		}
 		sum += v * usccWeights[i]
 	}

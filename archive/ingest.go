@@ -304,10 +304,12 @@ type eepSource struct {
 }
 
 func (s *eepSource) WriteTo(w io.Writer) (int64, error) {
-	cw := &countingWriter{w: w}
-	res, err := s.write(cw)
+	res, err := s.write(w)
 	s.res = res
-	return cw.n, err
+	if err != nil {
+		return 0, err
+	}
+	return res.Size, nil
 }
 
 func (s *eepSource) Read(p []byte) (int, error) {
@@ -330,17 +332,6 @@ func (s *eepSource) Close() {
 		s.pr.CloseWithError(errors.New("the object store stopped reading"))
 		<-s.done
 	}
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // discard removes objects of an ingest that will not be committed.

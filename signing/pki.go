@@ -55,27 +55,14 @@ var oidKPTimeStamping = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}
 // NewRoot makes a self-signed SM2 root certification authority.
 func NewRoot(spec CertSpec) (*Identity, error) {
 	spec.Usage = UsageCA
-	key, err := GenerateKey()
-	if err != nil {
-		return nil, err
-	}
-	tmpl, err := template(spec)
-	if err != nil {
-		return nil, err
-	}
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, fmt.Errorf("create root certificate: %w", err)
-	}
-	cert, err := smx509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("parse root certificate: %w", err)
-	}
-	return &Identity{Key: key, Cert: cert}, nil
+	return issue(spec, nil)
 }
 
 // Issue makes a new key and a certificate for it signed by ca.
-func (ca *Identity) Issue(spec CertSpec) (*Identity, error) {
+func (ca *Identity) Issue(spec CertSpec) (*Identity, error) { return issue(spec, ca) }
+
+// issue makes a key and a certificate signed by ca, or self-signed when ca is nil.
+func issue(spec CertSpec, ca *Identity) (*Identity, error) {
 	key, err := GenerateKey()
 	if err != nil {
 		return nil, err
@@ -84,7 +71,11 @@ func (ca *Identity) Issue(spec CertSpec) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	der, err := smx509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	parent, signer, chain := tmpl, key, []*smx509.Certificate(nil)
+	if ca != nil {
+		parent, signer, chain = ca.Cert, ca.Key, ca.Certificates()
+	}
+	der, err := smx509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
 		return nil, fmt.Errorf("issue certificate for %q: %w", spec.CommonName, err)
 	}
@@ -92,7 +83,7 @@ func (ca *Identity) Issue(spec CertSpec) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse issued certificate: %w", err)
 	}
-	return &Identity{Key: key, Cert: cert, Chain: ca.Certificates()}, nil
+	return &Identity{Key: key, Cert: cert, Chain: chain}, nil
 }
 
 func template(spec CertSpec) (*smx509.Certificate, error) {
