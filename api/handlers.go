@@ -213,7 +213,9 @@ func (s *server) getEEP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.FormatInt(p.Size, 10))
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.eep"`, p.ID))
 	w.Header().Set("X-Package-SM3", p.PackageSM3)
-	io.Copy(w, rc)
+	if _, err := io.Copy(w, rc); err != nil {
+		s.log.Warn("EEP download interrupted", "package", p.ID, "err", err)
+	}
 }
 
 func (s *server) getDocument(w http.ResponseWriter, r *http.Request) {
@@ -233,7 +235,9 @@ func (s *server) getDocument(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.FormatInt(enc.Size, 10))
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": enc.FileName}))
 	w.Header().Set("X-Content-SM3", enc.SM3)
-	io.Copy(w, rc)
+	if _, err := io.Copy(w, rc); err != nil {
+		s.log.Warn("document download interrupted", "package", chi.URLParam(r, "id"), "n", n, "err", err)
+	}
 }
 
 func (s *server) getEvidence(w http.ResponseWriter, r *http.Request) {

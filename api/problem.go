@@ -71,6 +71,8 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) Problem {
 		p = problem(http.StatusBadRequest, "bad-upload", "Bad upload", err.Error())
 	case errors.Is(err, archive.ErrInvalidCase):
 		p = problem(http.StatusUnprocessableEntity, "invalid-request", "Invalid request", err.Error())
+	case errors.Is(err, archive.ErrBusy):
+		p = problem(http.StatusServiceUnavailable, "busy", "Too many ingests in progress", err.Error())
 	case errors.Is(err, archive.ErrUnavailable):
 		p = problem(http.StatusServiceUnavailable, "unavailable", "Temporarily unavailable", err.Error())
 	case errors.Is(err, context.Canceled):

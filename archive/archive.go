@@ -30,15 +30,17 @@ import (
 
 // Sentinel errors callers decide on (the API maps them to HTTP statuses).
 var (
-	ErrInvalidCase   = errors.New("invalid case")
-	ErrForbidden     = errors.New("not allowed for this caller")
-	ErrConflict      = errors.New("case already archived with different content")
-	ErrNotFound      = errors.New("not found")
-	ErrBadUpload     = errors.New("bad upload")
-	ErrUnauthorized  = errors.New("unknown or missing token")
-	ErrTooLarge      = errors.New("upload too large")
-	ErrUnavailable   = errors.New("temporarily unavailable")
-	errNoDepartments = errors.New("no department")
+	ErrInvalidCase  = errors.New("invalid case")
+	ErrForbidden    = errors.New("not allowed for this caller")
+	ErrConflict     = errors.New("case already archived with different content")
+	ErrNotFound     = errors.New("not found")
+	ErrBadUpload    = errors.New("bad upload")
+	ErrUnauthorized = errors.New("unknown or missing token")
+	ErrTooLarge     = errors.New("upload too large")
+	ErrUnavailable  = errors.New("temporarily unavailable")
+	// ErrBusy is back-pressure: every ingest slot stayed taken; retry later. It wraps
+	// ErrUnavailable.
+	ErrBusy = fmt.Errorf("%w: too many ingests in progress", ErrUnavailable)
 )
 
 // Roles a token can carry.
@@ -69,9 +71,13 @@ type Config struct {
 	Fonds       map[string]string // department USCC → fonds code (全宗号); default: the USCC
 	TSAURL      string            // an external RFC 3161 TSA; empty: the built-in one
 	KeyPassword []byte            // decrypts PKCS#8 keys in DataDir/pki
-	Store       storage.ObjectStore
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// MaxIngests bounds concurrent ingests (default 16); one more waits up to IngestWait
+	// (default 10 s) for a slot, then fails with ErrBusy.
+	MaxIngests int
+	IngestWait time.Duration
+	Store      storage.ObjectStore
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Archive is an open archive.
@@ -85,6 +91,7 @@ type Archive struct {
 	stamper signing.Timestamper
 	tmp     string
 	spool   *spoolPool
+	slots   chan struct{}
 	now     func() time.Time
 	// Created reports whether Open made a new development PKI.
 	Created bool
@@ -104,7 +111,13 @@ func Open(cfg Config) (*Archive, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &Archive{cfg: cfg, log: cfg.Logger, now: cfg.Now, tmp: filepath.Join(cfg.DataDir, "tmp")}
+	if cfg.MaxIngests <= 0 {
+		cfg.MaxIngests = 16
+	}
+	if cfg.IngestWait <= 0 {
+		cfg.IngestWait = 10 * time.Second
+	}
+	a := &Archive{cfg: cfg, log: cfg.Logger, now: cfg.Now, tmp: filepath.Join(cfg.DataDir, "tmp"), slots: make(chan struct{}, cfg.MaxIngests)}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}

@@ -71,6 +71,14 @@ func (a *Archive) Ingest(ctx context.Context, who Principal, c *Case, next func(
 	if who.Role != RoleDepartment {
 		return nil, fmt.Errorf("%w: only a department token can ingest cases", ErrForbidden)
 	}
+	select {
+	case a.slots <- struct{}{}:
+		defer func() { <-a.slots }()
+	case <-time.After(a.cfg.IngestWait):
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	now := a.now()
 	if err := c.Validate(now); err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/signing"
@@ -142,5 +143,44 @@ func TestForeignNonCanonicalPackage(t *testing.T) {
 		if f.Where == "电子签名 部门签名1" && f.Status == eep.Pass && strings.Contains(f.Detail, "signature") {
 			t.Fatal("a changed foreign package verified")
 		}
+	}
+}
+
+// TestIngestBackPressure: with every slot taken, another ingest fails fast with ErrBusy
+// (503 and Retry-After at the API) instead of queueing without bound.
+func TestIngestBackPressure(t *testing.T) {
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), MaxIngests: 1, IngestWait: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		first := true
+		_, err := a.Ingest(context.Background(), dept, benchCaseFor("SLOW-1"), func() (*Upload, error) {
+			if first {
+				first = false
+				close(started)
+				<-release // a slow client holds the slot
+			}
+			return nil, io.EOF
+		})
+		done <- err
+	}()
+	<-started
+	start := time.Now()
+	_, err = a.Ingest(context.Background(), dept, benchCaseFor("FAST-1"), oneDoc(t))
+	if !errors.Is(err, ErrBusy) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("second ingest with the slot taken: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("busy answer took %v", d)
+	}
+	close(release)
+	<-done
+	if _, err := a.Ingest(context.Background(), dept, benchCaseFor("FAST-1"), oneDoc(t)); err != nil {
+		t.Fatalf("ingest after the slot freed: %v", err)
 	}
 }

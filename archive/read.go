@@ -124,7 +124,11 @@ func (a *Archive) Search(ctx context.Context, who Principal, f index.Filter) ([]
 	default:
 		return nil, fmt.Errorf("%w: role %s cannot search packages", ErrForbidden, who.Role)
 	}
-	return a.index.Search(f)
+	res, err := a.index.Search(f)
+	if err == nil {
+		a.log.Info("records listed", "who", who.String(), "department", f.Department, "year", f.Year, "item_code", f.ItemCode, "q", f.Query, "count", len(res))
+	}
+	return res, err
 }
 
 // Evidence is what proves a package offline beside its EEP: the digests and the RFC 3161
