@@ -129,7 +129,8 @@ func (a *Archive) resend(existing *index.Package, digest string) (*IngestResult,
 	return nil, fieldErr("case_no", fmt.Errorf("%w: case %s is archived as package %s (档号 %s); send changes as an amendment", ErrConflict, existing.CaseNo, existing.ID, existing.ArchivalCode))
 }
 
-// receive spools every file part to disk, hashing it, and checks the parts against the list.
+// receive buffers every file part (in memory while small, else in a scratch file), hashing
+// it, and checks the parts against the list.
 func (a *Archive) receive(ctx context.Context, c *Case, next func() (*Upload, error), newBuf func() *spoolBuf) ([]spooled, error) {
 	want := map[string]int{}
 	for i, d := range c.Documents {

@@ -24,6 +24,7 @@ type commonFlags struct {
 	tsaURL      string
 	logFormat   string
 	logLevel    string
+	maxIngests  int
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -32,11 +33,12 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tsaURL, "tsa-url", "", "an external RFC 3161 TSA (default: the built-in one)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.IntVar(&c.maxIngests, "max-ingests", 16, "concurrent ingests; more wait up to 10 s, then get 503 busy")
 }
 
 func (c *commonFlags) open() (*archive.Archive, error) {
 	return archive.Open(archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL,
-		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel)})
+		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests})
 }
 
 // ensureAdminToken writes an admin token to DIR/admin-token when the archive is new.
