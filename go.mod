@@ -11,6 +11,7 @@ require (
 	github.com/richardlehane/siegfried v1.11.8
 	github.com/russellhaering/goxmldsig v1.5.0
 	go.etcd.io/bbolt v1.4.3
+	golang.org/x/image v0.46.0
 	golang.org/x/sys v0.48.0
 	golang.org/x/text v0.43.0
 )
@@ -37,6 +38,5 @@ require (
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
-	golang.org/x/image v0.46.0 // indirect
 	google.golang.org/protobuf v1.36.8 // indirect
 )

@@ -16,6 +16,7 @@ import (
 	"github.com/emmansun/gmsm/sm3"
 	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
+	"golang.org/x/image/tiff"
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
@@ -62,6 +63,9 @@ func TestCorpusOFDAreKeptWithWarnings(t *testing.T) {
 			}
 			if name == "v4signed.ofd" && !strings.Contains(strings.Join(p.Warnings, ";"), "TPLS/Tpl_0/Content.xml") {
 				t.Fatalf("v4signed.ofd's mis-cased template reference was not reported: %v", p.Warnings)
+			}
+			if (p.Rendition.ID.Version == "OFD-A") != (name == "test-ofda.ofd") {
+				t.Fatalf("OFD-A recognition: %s has version %q", name, p.Rendition.ID.Version)
 			}
 		})
 	}
@@ -130,9 +134,12 @@ func testJPEG(t *testing.T) []byte {
 
 func TestScansBecomePDFAndKeepTheOriginal(t *testing.T) {
 	img := image.NewGray(image.Rect(0, 0, 100, 140))
-	var pngBuf bytes.Buffer
+	var pngBuf, tiffBuf bytes.Buffer
 	png.Encode(&pngBuf, img)
-	for name, data := range map[string][]byte{"scan.jpg": testJPEG(t), "scan.png": pngBuf.Bytes()} {
+	if err := tiff.Encode(&tiffBuf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"scan.jpg": testJPEG(t), "scan.png": pngBuf.Bytes(), "scan.tif": tiffBuf.Bytes()} {
 		p, err := prepareFile(t, writeTemp(t, name, data), name)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

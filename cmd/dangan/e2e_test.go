@@ -277,3 +277,55 @@ func TestCLIWalkThrough(t *testing.T) {
 		t.Fatalf("missing file: exit %d, want 2", code)
 	}
 }
+
+// TestFirstStartAndOfflineTokens: the first start writes an admin token (0600) and says so;
+// init on an existing archive changes nothing; token create works while the server is
+// stopped and refuses bad roles.
+func TestFirstStartAndOfflineTokens(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	srv, err := startServer(binary, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(data, "admin-token"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("admin-token: %v mode %v", err, st.Mode().Perm())
+	}
+	if !strings.Contains(srv.out.String(), "admin_token_file=") {
+		t.Fatalf("the first start does not say where the admin token is:\n%s", srv.out.String())
+	}
+	first := srv.Admin
+	srv.Kill()
+
+	out, err := exec.Command(binary, "init", "--data", data).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "nothing changed") {
+		t.Fatalf("init on an existing archive: %v %s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(data, "admin-token")); strings.TrimSpace(string(b)) != first {
+		t.Fatal("init replaced the admin token")
+	}
+	tok, err := exec.Command(binary, "token", "create", "--data", data, "--role", "department", "--org", BenchUSCC).Output()
+	if err != nil || !strings.HasPrefix(string(tok), "dg_") {
+		t.Fatalf("token create: %v %s", err, tok)
+	}
+	if out, err := exec.Command(binary, "token", "create", "--data", data, "--role", "superuser").CombinedOutput(); err == nil {
+		t.Fatalf("token create accepted an unknown role: %s", out)
+	}
+	// The token made offline works once the server is back.
+	srv, err = startServer(binary, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	if status, body := get(t, srv.URL+"/api/v1/packages", strings.TrimSpace(string(tok))); status != 200 {
+		t.Fatalf("offline token rejected: %d %s", status, body)
+	}
+	// A fresh directory with init: the admin token appears without a server.
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if out, err := exec.Command(binary, "init", "--data", fresh).CombinedOutput(); err != nil || !strings.Contains(string(out), "admin token") {
+		t.Fatalf("init: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(fresh, "pki", "root.pem")); err != nil {
+		t.Fatal("init made no PKI")
+	}
+}
