@@ -147,6 +147,10 @@ func TestScansBecomePDFAndKeepTheOriginal(t *testing.T) {
 		if p.Rendition.ID.Family() != "pdf" || p.Original == nil || p.Original.ID.Family() != "image" {
 			t.Fatalf("%s: rendition %+v original %+v", name, p.Rendition.ID, p.Original)
 		}
+		// The rendition's identification, by header, is what siegfried says of it.
+		if sf, err := Identify(p.Rendition.Src, p.Rendition.Size, "x.pdf"); err != nil || sf != p.Rendition.ID {
+			t.Fatalf("%s: rendition identified as %+v, siegfried says %+v (%v)", name, p.Rendition.ID, sf, err)
+		}
 		if !strings.HasSuffix(p.Rendition.Name, ".pdf") || p.Tool == "" {
 			t.Fatalf("%s: rendition name %q tool %q", name, p.Rendition.Name, p.Tool)
 		}

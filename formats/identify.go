@@ -167,3 +167,26 @@ func extensionFamily(name string) string {
 	}
 	return ""
 }
+
+// pdfVersions maps a PDF header version to its PRONOM format, as siegfried names it.
+var pdfVersions = map[string]Identification{
+	"1.0": {PUID: "fmt/14", Name: "Acrobat PDF 1.0 - Portable Document Format", Version: "1.0", MIME: "application/pdf"},
+	"1.1": {PUID: "fmt/15", Name: "Acrobat PDF 1.1 - Portable Document Format", Version: "1.1", MIME: "application/pdf"},
+	"1.2": {PUID: "fmt/16", Name: "Acrobat PDF 1.2 - Portable Document Format", Version: "1.2", MIME: "application/pdf"},
+	"1.3": {PUID: "fmt/17", Name: "Acrobat PDF 1.3 - Portable Document Format", Version: "1.3", MIME: "application/pdf"},
+	"1.4": {PUID: "fmt/18", Name: "Acrobat PDF 1.4 - Portable Document Format", Version: "1.4", MIME: "application/pdf"},
+	"1.5": {PUID: "fmt/19", Name: "Acrobat PDF 1.5 - Portable Document Format", Version: "1.5", MIME: "application/pdf"},
+	"1.6": {PUID: "fmt/20", Name: "Acrobat PDF 1.6 - Portable Document Format", Version: "1.6", MIME: "application/pdf"},
+	"1.7": {PUID: "fmt/276", Name: "Acrobat PDF 1.7 - Portable Document Format", Version: "1.7", MIME: "application/pdf"},
+}
+
+// identifyOwnPDF names a PDF dangan itself made (a plain PDF, never PDF/A) by its header
+// version, sparing a siegfried pass; ok is false for any other header.
+func identifyOwnPDF(r io.ReaderAt) (Identification, bool) {
+	head := make([]byte, 8)
+	if _, err := r.ReadAt(head, 0); err != nil || !bytes.HasPrefix(head, []byte("%PDF-")) {
+		return Identification{}, false
+	}
+	id, ok := pdfVersions[string(head[5:8])]
+	return id, ok
+}

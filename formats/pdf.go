@@ -6,6 +6,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"sync"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
@@ -47,6 +48,8 @@ func ValidatePDF(f io.ReaderAt, size int64) (warnings []string, err error) {
 	return nil, nil
 }
 
+var pdfBufs = sync.Pool{New: func() any { return &[2][]byte{make([]byte, 64<<10), make([]byte, 64<<10)} }}
+
 var startxref = regexp.MustCompile(`startxref\s+(\d+)\s+%%EOF`)
 
 // checkPDFStructure reads only the head, the tail and the last cross-reference section.
@@ -58,8 +61,10 @@ func checkPDFStructure(f io.ReaderAt, size int64) error {
 	if !bytes.Contains(head, []byte("%PDF-")) {
 		return fmt.Errorf("%w: no %%PDF- header", ErrInvalid)
 	}
+	bufs := pdfBufs.Get().(*[2][]byte)
+	defer pdfBufs.Put(bufs)
 	tailLen := min(size, 64<<10)
-	tail := make([]byte, tailLen)
+	tail := bufs[0][:tailLen]
 	if _, err := f.ReadAt(tail, size-tailLen); err != nil && err != io.EOF {
 		return fmt.Errorf("read PDF tail: %w", err)
 	}
@@ -74,7 +79,7 @@ func checkPDFStructure(f io.ReaderAt, size int64) error {
 	if err != nil || off <= 0 || off >= size {
 		return fmt.Errorf("%w: startxref offset %s outside the file", ErrInvalid, ms[len(ms)-1][1])
 	}
-	xref := make([]byte, min(size-off, 64<<10))
+	xref := bufs[1][:min(size-off, 64<<10)]
 	if _, err := f.ReadAt(xref, off); err != nil && err != io.EOF {
 		return fmt.Errorf("read PDF cross-reference: %w", err)
 	}

@@ -110,9 +110,11 @@ func convert(orig File, ext, tool string, newSink func() (Sink, error), newHash 
 	if err != nil {
 		return nil, fmt.Errorf("rendition: %w", err)
 	}
-	id, err := Identify(src, cw.n, "x"+ext)
-	if err != nil {
-		return nil, fmt.Errorf("identify rendition: %w", err)
+	id, ok := identifyOwnPDF(src)
+	if !ok {
+		if id, err = Identify(src, cw.n, "x"+ext); err != nil {
+			return nil, fmt.Errorf("identify rendition: %w", err)
+		}
 	}
 	base := strings.TrimSuffix(orig.Name, filepath.Ext(orig.Name))
 	o := orig
