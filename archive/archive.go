@@ -93,6 +93,9 @@ type Archive struct {
 	spool   *spoolPool
 	slots   chan struct{}
 	now     func() time.Time
+	// the committer (commit.go)
+	commits       chan *commitReq
+	committerDone chan struct{}
 	// Created reports whether Open made a new development PKI.
 	Created bool
 }
@@ -146,11 +149,13 @@ func Open(cfg Config) (*Archive, error) {
 	if cfg.TSAURL != "" {
 		a.stamper = &signing.HTTPTimestamper{URL: cfg.TSAURL}
 	}
+	a.startCommitter()
 	return a, nil
 }
 
 // Close closes the index.
 func (a *Archive) Close() error {
+	a.stopCommitter()
 	a.spool.close()
 	return a.index.Close()
 }

@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -260,41 +259,25 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	}
 	res := src.res
 	sig := res.Signatures[0].Value
-	sigSum := sm3.Sum(sig)
-	token, err := a.stamper.Timestamp(ctx, sigSum[:])
-	if err != nil {
-		a.discard(ctx, key)
-		return nil, fmt.Errorf("%w: timestamp: %v", ErrUnavailable, err)
-	}
-	tinfo, err := signing.VerifyToken(token, sigSum[:], a.Trust())
-	if err != nil {
-		a.discard(ctx, key)
-		a.log.Error("the TSA's token does not verify: is its root in pki/extra-roots.pem?", "err", err)
-		return nil, fmt.Errorf("%w: the TSA's token does not verify: %v", ErrUnavailable, err)
-	}
-	tsKey := fmt.Sprintf("evidence/%s.tsr", id)
-	if _, err := a.store.Put(ctx, tsKey, bytes.NewReader(token), int64(len(token))); err != nil {
-		a.discard(ctx, key)
-		return nil, fmt.Errorf("store timestamp: %w", err)
-	}
 	rec := &index.Package{
 		ID: id, Key: key, Fonds: fonds, Department: c.Department.USCC, DepartmentName: c.Department.Name,
 		CaseNo: c.CaseNo, ArchivalCode: code, Series: series, ItemNo: itemNo, Year: year, Retention: c.Retention,
 		ItemCode: c.Item.Code, ItemName: c.Item.Name, Title: pkg.Entity.Title, FinishedAt: c.FinishedAt, IngestedAt: now,
 		Size: info.Size, PackageSM3: hex.EncodeToString(fileHash.Sums()[0]),
 		ContentDigest: digest, SignatureB64: base64.StdEncoding.EncodeToString(sig), Signer: dept.Cert.Subject.CommonName,
-		TimestampKey: tsKey, TimestampAt: tinfo.GenTime, State: "archived",
+		State: "archived",
 	}
 	rec.Documents = indexDocs(c, docs, res)
-	existing, err := a.index.CommitPackage(rec)
-	if errors.Is(err, index.ErrCaseExists) {
+	// Timestamp, evidence and index entry, in a group with concurrent ingests.
+	cr := a.commit(ctx, rec, sig)
+	if errors.Is(cr.err, index.ErrCaseExists) {
 		// A concurrent submission of the same case won the race.
-		a.discard(ctx, key, tsKey)
-		return a.resend(existing, digest)
+		a.discard(ctx, key)
+		return a.resend(cr.existing, digest)
 	}
-	if err != nil {
-		a.discard(ctx, key, tsKey)
-		return nil, err
+	if cr.err != nil {
+		a.discard(ctx, key)
+		return nil, cr.err
 	}
 	committed = true
 	a.log.Info("ingest", "package", id, "archival_code", code, "department", c.Department.USCC, "case_no", c.CaseNo,

@@ -184,3 +184,75 @@ func TestIngestBackPressure(t *testing.T) {
 		t.Fatalf("ingest after the slot freed: %v", err)
 	}
 }
+
+// TestBatchTimestampNegativeVectors: a package's evidence does not vouch for another
+// package, and a manifest changed after timestamping does not verify.
+func TestBatchTimestampNegativeVectors(t *testing.T) {
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	arch := Principal{Role: RoleArchive}
+	var ids []string
+	for _, no := range []string{"NEG-1", "NEG-2"} {
+		res, err := a.Ingest(context.Background(), dept, benchCaseFor(no), oneDoc(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.Package.ID)
+	}
+	file := func(id string) []byte {
+		rc, _, err := a.OpenEEP(context.Background(), arch, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		b, _ := io.ReadAll(rc)
+		return b
+	}
+	ev := func(id string) *Evidence {
+		e, err := a.Evidence(context.Background(), arch, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	tsFinding := func(b []byte, e *Evidence) eep.Finding {
+		rep, err := Verify(bytes.NewReader(b), int64(len(b)), VerifyOptions{Roots: a.Trust(), Evidence: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range rep.Findings {
+			if f.Where == "时间戳" {
+				return f
+			}
+		}
+		t.Fatal("no timestamp finding")
+		return eep.Finding{}
+	}
+	if f := tsFinding(file(ids[0]), ev(ids[0])); f.Status != eep.Pass {
+		t.Fatalf("own evidence: %+v", f)
+	}
+	// Package 2 with package 1's evidence, even relabelled with package 2's id.
+	other := ev(ids[0])
+	if f := tsFinding(file(ids[1]), other); f.Status != eep.Fail {
+		t.Fatalf("another package's evidence accepted: %+v", f)
+	}
+	other.PackageID = ids[1]
+	if f := tsFinding(file(ids[1]), other); f.Status != eep.Fail {
+		t.Fatalf("relabelled evidence accepted: %+v", f)
+	}
+	// A line added to the manifest after the fact: the token no longer covers it.
+	forged := ev(ids[0])
+	forged.Timestamp.Manifest += manifestLine(ids[1], []byte("forged signature")) + "\n"
+	if f := tsFinding(file(ids[0]), forged); f.Status != eep.Fail || !strings.Contains(f.Found, "imprint") {
+		t.Fatalf("changed manifest accepted: %+v", f)
+	}
+	// The package's own line removed.
+	cut := ev(ids[0])
+	cut.Timestamp.Manifest = BatchFormat + "\n"
+	if f := tsFinding(file(ids[0]), cut); f.Status != eep.Fail {
+		t.Fatalf("manifest without the package accepted: %+v", f)
+	}
+}

@@ -142,11 +142,12 @@ type Evidence struct {
 	Timestamp    Timestamp `json:"timestamp"`
 }
 
-// Timestamp is an RFC 3161 token and what it covers.
+// Timestamp is an RFC 3161 token over a batch manifest that lists the package's signature.
 type Timestamp struct {
-	Covers string    `json:"covers"`
-	Time   time.Time `json:"time"`
-	Token  string    `json:"token"` // base64 DER ContentInfo
+	Covers   string    `json:"covers"`
+	Time     time.Time `json:"time"`
+	Manifest string    `json:"manifest"` // the batch manifest (text)
+	Token    string    `json:"token"`    // base64 DER ContentInfo over SM3(manifest)
 }
 
 // EvidenceFormat names the evidence file layout.
@@ -158,17 +159,13 @@ func (a *Archive) Evidence(ctx context.Context, who Principal, id string) (*Evid
 	if err != nil {
 		return nil, err
 	}
-	rc, _, err := a.store.Get(ctx, p.TimestampKey)
+	b, err := a.batchEvidence(ctx, p.TimestampKey)
 	if err != nil {
-		return nil, fmt.Errorf("timestamp of %s: %w", id, err)
-	}
-	defer rc.Close()
-	tok, err := io.ReadAll(io.LimitReader(rc, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("read timestamp of %s: %w", id, err)
+		return nil, fmt.Errorf("evidence of %s: %w", id, err)
 	}
 	a.logRead(who, p, "evidence")
 	return &Evidence{Format: EvidenceFormat, PackageID: p.ID, ArchivalCode: p.ArchivalCode, PackageSM3: p.PackageSM3,
 		Signature: p.SignatureB64,
-		Timestamp: Timestamp{Covers: "SM3(电子签名/签名结果)", Time: p.TimestampAt, Token: base64.StdEncoding.EncodeToString(tok)}}, nil
+		Timestamp: Timestamp{Covers: "SM3 of the manifest, which lists \"<package id> <SM3(签名结果)>\"", Time: p.TimestampAt,
+			Manifest: b.Manifest, Token: b.Token}}, nil
 }

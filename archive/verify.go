@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -70,14 +69,9 @@ func Verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, error) {
 	// The timestamp first: a valid one gives the trusted time to check certificates at.
 	var tsTime *time.Time
 	if len(scan.Signatures) > 0 && opts.Evidence != nil && opts.Evidence.Timestamp.Token != "" {
-		tok, err := base64.StdEncoding.DecodeString(opts.Evidence.Timestamp.Token)
-		sum := sm3.Sum(scan.Signatures[0].Value)
-		var info *signing.TokenInfo
-		if err == nil {
-			info, err = signing.VerifyToken(tok, sum[:], opts.Roots)
-		}
+		info, err := checkBatchTimestamp(opts.Evidence.PackageID, scan.Signatures[0].Value, opts.Evidence.Timestamp, opts.Roots)
 		if err != nil {
-			add(eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Fail, Where: "时间戳", Expected: "an RFC 3161 token over SM3(签名结果) from a trusted TSA", Found: err.Error()})
+			add(eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Fail, Where: "时间戳", Expected: "an RFC 3161 token from a trusted TSA over a manifest listing SM3(签名结果)", Found: err.Error()})
 		} else {
 			t := info.GenTime
 			tsTime, rep.TimestampAt = &t, &t

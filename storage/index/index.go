@@ -210,48 +210,75 @@ func (db *DB) ReleaseItemNo(series string, n int) error {
 	return nil
 }
 
-// CommitPackage records p, using its reserved item number. When the department already has
-// a package for the case number, nothing is written and the existing package is returned
-// with ErrCaseExists.
-func (db *DB) CommitPackage(p *Package) (*Package, error) {
-	val, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode package %s: %w", p.ID, err)
+// CommitResult is the outcome for one package of CommitPackages.
+type CommitResult struct {
+	Existing *Package // the case's package already indexed, with ErrCaseExists
+	Err      error
+}
+
+// CommitPackages records packages in one transaction, each with its reserved item number.
+// A package whose case its department already has (indexed before, or earlier in ps) is not
+// written: its result holds the existing package and ErrCaseExists. The error is for the
+// transaction as a whole: when it is set, nothing was written.
+func (db *DB) CommitPackages(ps []*Package) ([]CommitResult, error) {
+	vals := make([][]byte, len(ps))
+	for i, p := range ps {
+		v, err := json.Marshal(p)
+		if err != nil {
+			return nil, fmt.Errorf("encode package %s: %w", p.ID, err)
+		}
+		vals[i] = v
 	}
-	var existing *Package
-	err = db.bolt.Batch(func(tx *bolt.Tx) error {
-		existing = nil
-		ck := caseKey(p.Department, p.CaseNo)
-		if id := tx.Bucket(bCases).Get(ck); id != nil {
-			existing = new(Package)
-			if err := json.Unmarshal(tx.Bucket(bPackages).Get(id), existing); err != nil {
-				return fmt.Errorf("decode package %s: %w", id, err)
+	results := make([]CommitResult, len(ps))
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		for i, p := range ps {
+			results[i] = CommitResult{}
+			ck := caseKey(p.Department, p.CaseNo)
+			if id := tx.Bucket(bCases).Get(ck); id != nil {
+				existing := new(Package)
+				if err := json.Unmarshal(tx.Bucket(bPackages).Get(id), existing); err != nil {
+					return fmt.Errorf("decode package %s: %w", id, err)
+				}
+				results[i] = CommitResult{Existing: existing, Err: ErrCaseExists}
+				continue
 			}
-			return ErrCaseExists
+			if err := tx.Bucket(bItems).Put(seriesKey(p.Series, p.ItemNo), []byte(p.ID)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bPackages).Put([]byte(p.ID), vals[i]); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bCases).Put(ck, []byte(p.ID)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bByDate).Put([]byte(p.IngestedAt.UTC().Format(time.RFC3339Nano)+"\x00"+p.ID), nil); err != nil {
+				return err
+			}
 		}
-		if err := tx.Bucket(bItems).Put(seriesKey(p.Series, p.ItemNo), []byte(p.ID)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bPackages).Put([]byte(p.ID), val); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bCases).Put(ck, []byte(p.ID)); err != nil {
-			return err
-		}
-		return tx.Bucket(bByDate).Put([]byte(p.IngestedAt.UTC().Format(time.RFC3339Nano)+"\x00"+p.ID), nil)
+		return nil
 	})
-	if errors.Is(err, ErrCaseExists) {
-		return existing, err
-	}
 	if err != nil {
-		return nil, fmt.Errorf("commit package %s: %w", p.ID, err)
+		return nil, fmt.Errorf("commit %d packages: %w", len(ps), err)
 	}
 	db.mu.Lock()
-	if st, ok := db.series[p.Series]; ok {
-		delete(st.inFlight, p.ItemNo)
+	for i, p := range ps {
+		if results[i].Err == nil {
+			if st, ok := db.series[p.Series]; ok {
+				delete(st.inFlight, p.ItemNo)
+			}
+		}
 	}
 	db.mu.Unlock()
-	return nil, nil
+	return results, nil
+}
+
+// CommitPackage records one package: CommitPackages for one.
+func (db *DB) CommitPackage(p *Package) (*Package, error) {
+	res, err := db.CommitPackages([]*Package{p})
+	if err != nil {
+		return nil, err
+	}
+	return res[0].Existing, res[0].Err
 }
 
 // Package returns the package with the given id.

@@ -161,3 +161,32 @@ func TestTokensByHash(t *testing.T) {
 		t.Fatalf("unknown token: %v", err)
 	}
 }
+
+func TestCommitPackagesInOneTransaction(t *testing.T) {
+	db, _ := openTest(t)
+	if _, err := db.CommitPackage(pkg("p0", "D", "old", "s", 1)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.CommitPackages([]*Package{
+		pkg("p1", "D", "new", "s", 2),
+		pkg("p2", "D", "old", "s", 3), // indexed before
+		pkg("p3", "D", "new", "s", 4), // earlier in the same batch
+		pkg("p4", "E", "new", "s", 5),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"", "p0", "p1", ""}
+	for i, r := range res {
+		got := ""
+		if r.Existing != nil {
+			got = r.Existing.ID
+		}
+		if got != want[i] || (want[i] != "") != errors.Is(r.Err, ErrCaseExists) {
+			t.Fatalf("result %d: existing %q err %v, want existing %q", i, got, r.Err, want[i])
+		}
+	}
+	if n, _ := db.Count(); n != 3 {
+		t.Fatalf("%d packages indexed, want 3", n)
+	}
+}
