@@ -252,8 +252,10 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	src := &eepSource{write: func(w io.Writer) (*eep.Result, error) {
 		return eep.Write(io.MultiWriter(w, fileHash), pkg, hooks)
 	}}
+	tPut := time.Now()
 	info, err := a.store.Put(ctx, key, src, -1)
 	src.Close()
+	putTook := time.Since(tPut)
 	if err != nil { // when the writer failed, Put's error carries the writer's
 		return nil, fmt.Errorf("store package: %w", err)
 	}
@@ -269,7 +271,9 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	}
 	rec.Documents = indexDocs(c, docs, res)
 	// Timestamp, evidence and index entry, in a group with concurrent ingests.
+	tCommit := time.Now()
 	cr := a.commit(ctx, rec, sig)
+	a.log.Debug("ingest store timings", "case_no", c.CaseNo, "write_and_put", putTook, "commit_wait", time.Since(tCommit))
 	if errors.Is(cr.err, index.ErrCaseExists) {
 		// A concurrent submission of the same case won the race.
 		a.discard(ctx, key)
