@@ -231,7 +231,7 @@ func cmdBench(args []string) error {
 	}
 	fs := flag.NewFlagSet("bench ingest", flag.ExitOnError)
 	cases := fs.Int("cases", 1000, "small cases to ingest (three 20 KB documents each)")
-	clients := fs.Int("clients", 8, "concurrent clients")
+	clients := fs.Int("clients", 16, "concurrent clients")
 	largeMB := fs.Int("large-mb", 512, "size of the large case's PDF in MiB (0 skips it)")
 	fs.Parse(args[1:])
 	bin, err := os.Executable()
