@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dangan-archive/dangan/archive"
@@ -203,7 +204,7 @@ func newMetrics() *metrics {
 	m.ingestedB = prometheus.NewCounter(prometheus.CounterOpts{Name: "dangan_package_bytes_ingested_total", Help: "Bytes of packages created by ingest."})
 	m.verified = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dangan_verifications_total", Help: "Public verifications by outcome."}, []string{"valid"})
 	m.reg.MustRegister(m.requests, m.duration, m.ingested, m.ingestedB, m.verified,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

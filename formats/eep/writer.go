@@ -95,7 +95,6 @@ func (x *xw) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (x *xw) open(name string)  { x.write("<" + name + ">") }
 func (x *xw) close(name string) { x.write("</" + name + ">\n") }
 func (x *xw) openAttr(name, attr, val string) {
 	x.write("<" + name + " " + attr + `="` + formats.EscapeAttr(val) + `">`)
