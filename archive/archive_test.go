@@ -170,3 +170,29 @@ func TestHashTeeMatchesDirectHashing(t *testing.T) {
 		}
 	}
 }
+
+func TestCopyFullTellsTruncationFromEnd(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 1000)
+	var out bytes.Buffer
+	// iotest-style: a source that yields 7 bytes per Read, then EOF.
+	n, err := copyFull(&out, &chunky{r: bytes.NewReader(data), n: 7}, make([]byte, 4096))
+	if err != nil || n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("clean end: n=%d err=%v", n, err)
+	}
+	// A part cut short returns io.ErrUnexpectedEOF: that must be an error, not the end.
+	truncated := io.MultiReader(bytes.NewReader(data[:100]), errReader{io.ErrUnexpectedEOF})
+	if _, err := copyFull(io.Discard, truncated, make([]byte, 4096)); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("truncated source: %v", err)
+	}
+}
+
+type chunky struct {
+	r io.Reader
+	n int
+}
+
+func (c *chunky) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }

@@ -159,7 +159,7 @@ func (a *Archive) receive(ctx context.Context, c *Case, next func() (*Upload, er
 		f := newBuf()
 		tee := newHashTee(sm3.New())
 		buf := copyBufs.Get().(*[]byte)
-		n, err := io.CopyBuffer(io.MultiWriter(f, tee), up.Body, *buf)
+		n, err := copyFull(io.MultiWriter(f, tee), up.Body, *buf)
 		copyBufs.Put(buf)
 		sum := tee.Sums()[0]
 		if err != nil {
@@ -180,6 +180,34 @@ func (a *Archive) receive(ctx context.Context, c *Case, next func() (*Upload, er
 		}
 	}
 	return files, nil
+}
+
+// copyFull copies in whole buffers: a multipart part yields a few KiB per Read, and writing
+// each piece as it comes would cost a syscall per few KiB of a large upload. Only io.EOF
+// ends the copy cleanly: a truncated part's io.ErrUnexpectedEOF is an error.
+func copyFull(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
+	var n int64
+	for {
+		m := 0
+		var err error
+		for m < len(buf) && err == nil {
+			var k int
+			k, err = src.Read(buf[m:])
+			m += k
+		}
+		if m > 0 {
+			if _, werr := dst.Write(buf[:m]); werr != nil {
+				return n, werr
+			}
+			n += int64(m)
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 // contentDigest identifies a submission: the case metadata and every original's digest.
