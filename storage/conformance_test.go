@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/dangan-archive/dangan/storage/miniotest"
 )
 
 // testStore runs the behaviour every ObjectStore must have. Each backend's test calls it.
@@ -132,6 +134,15 @@ func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection re
 
 func TestFSConformance(t *testing.T) {
 	st, err := OpenFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testStore(t, st)
+}
+
+func TestS3Conformance(t *testing.T) {
+	srv := miniotest.Start(t)
+	st, err := OpenS3(context.Background(), S3Config{Endpoint: srv.Endpoint, Bucket: "dangan-conformance", AccessKey: srv.AccessKey, SecretKey: srv.SecretKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -233,7 +233,14 @@ func cmdBench(args []string) error {
 	cases := fs.Int("cases", 1000, "small cases to ingest (three 20 KB documents each)")
 	clients := fs.Int("clients", 16, "concurrent clients")
 	largeMB := fs.Int("large-mb", 512, "size of the large case's PDF in MiB (0 skips it)")
+	s3 := fs.String("s3-endpoint", "", "run the servers on this MinIO (credentials from DANGAN_S3_ACCESS_KEY/SECRET_KEY)")
+	s3Bucket := fs.String("s3-bucket", "dangan-bench", "bucket prefix for --s3-endpoint (each server gets its own)")
 	fs.Parse(args[1:])
+	if *s3 != "" {
+		benchStore = func(name string) []string {
+			return []string{"--s3-endpoint", *s3, "--s3-bucket", *s3Bucket + "-" + name + fmt.Sprint(time.Now().Unix())}
+		}
+	}
 	bin, err := os.Executable()
 	if err != nil {
 		return err
@@ -261,6 +268,10 @@ type BenchResult struct {
 	Cores            int     `json:"cores"`
 }
 
+// benchStore returns the serve flags that put a bench server's objects somewhere other
+// than its data directory (MinIO); nil: the local filesystem.
+var benchStore = func(name string) []string { return nil }
+
 func runBench(bin string, cases, clients int, largeSize int64, progress io.Writer) (*BenchResult, error) {
 	dir, err := os.MkdirTemp("", "dangan-bench-")
 	if err != nil {
@@ -271,7 +282,7 @@ func runBench(bin string, cases, clients int, largeSize int64, progress io.Write
 	if d := os.Getenv("DANGAN_BENCH_DEBUG_ADDR"); d != "" {
 		extra = append(extra, "--debug-addr", d, "--log-level", "debug")
 	}
-	srv, err := startServer(bin, filepath.Join(dir, "data"), extra...)
+	srv, err := startServer(bin, filepath.Join(dir, "data"), append(extra, benchStore("small")...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -346,7 +357,7 @@ func runBench(bin string, cases, clients int, largeSize int64, progress io.Write
 
 	if largeSize > 0 {
 		// A fresh server, so its peak RSS is the large case's alone.
-		if srv, err = startServer(bin, filepath.Join(dir, "data-large"), extra...); err != nil {
+		if srv, err = startServer(bin, filepath.Join(dir, "data-large"), append(extra, benchStore("large")...)...); err != nil {
 			return nil, err
 		}
 		defer srv.Kill()

@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dangan-archive/dangan/api"
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/storage"
 )
 
 type commonFlags struct {
@@ -25,6 +27,8 @@ type commonFlags struct {
 	logFormat   string
 	logLevel    string
 	maxIngests  int
+	s3          storage.S3Config
+	s3CredFile  string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -34,11 +38,50 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&c.maxIngests, "max-ingests", 16, "concurrent ingests; more wait up to 10 s, then get 503 busy")
+	fs.StringVar(&c.s3.Endpoint, "s3-endpoint", "", "MinIO (S3) endpoint host:port; empty: objects on the local disk under --data")
+	fs.StringVar(&c.s3.Bucket, "s3-bucket", "dangan", "bucket (created with object lock when missing)")
+	fs.BoolVar(&c.s3.TLS, "s3-tls", false, "use HTTPS to reach the S3 endpoint")
+	fs.StringVar(&c.s3CredFile, "s3-credentials", "", "file with access_key=... and secret_key=... lines (default: DANGAN_S3_ACCESS_KEY and DANGAN_S3_SECRET_KEY)")
 }
 
 func (c *commonFlags) open() (*archive.Archive, error) {
-	return archive.Open(archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL,
-		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests})
+	cfg := archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL,
+		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests}
+	if c.s3.Endpoint != "" {
+		st, err := c.openS3()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Store = st
+	}
+	return archive.Open(cfg)
+}
+
+// openS3 connects to the configured MinIO, reading credentials from the file or environment.
+func (c *commonFlags) openS3() (*storage.S3, error) {
+	cfg := c.s3
+	cfg.AccessKey, cfg.SecretKey = os.Getenv("DANGAN_S3_ACCESS_KEY"), os.Getenv("DANGAN_S3_SECRET_KEY")
+	if c.s3CredFile != "" {
+		data, err := os.ReadFile(c.s3CredFile)
+		if err != nil {
+			return nil, fmt.Errorf("S3 credentials: %w", err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
+			switch strings.TrimSpace(k) {
+			case "access_key":
+				cfg.AccessKey = strings.TrimSpace(v)
+			case "secret_key":
+				cfg.SecretKey = strings.TrimSpace(v)
+			}
+		}
+	}
+	if cfg.AccessKey == "" || cfg.SecretKey == "" {
+		return nil, errors.New("S3 credentials missing: set DANGAN_S3_ACCESS_KEY and DANGAN_S3_SECRET_KEY or --s3-credentials FILE")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return storage.OpenS3(ctx, cfg)
 }
 
 // ensureAdminToken writes an admin token to DIR/admin-token when the archive is new.

@@ -1,0 +1,254 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// S3Config configures the MinIO (S3) backend.
+type S3Config struct {
+	Endpoint  string // host:port
+	Bucket    string
+	AccessKey string
+	SecretKey string
+	TLS       bool
+	// PartSize is the multipart upload part size: the memory one large streaming upload
+	// holds. Default 8 MiB (objects up to 80 GB).
+	PartSize uint64
+}
+
+// S3 is the MinIO ObjectStore. The bucket is created with object lock (WORM), so objects
+// are versioned and cannot be overwritten: Put is conditional (If-None-Match: *), and
+// Delete removes the object's version, which the server refuses while it is retained.
+type S3 struct {
+	c        *minio.Client
+	bucket   string
+	partSize uint64
+}
+
+// OpenS3 connects to the server and creates the bucket, with object lock, when missing.
+func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
+	if cfg.Endpoint == "" || cfg.Bucket == "" {
+		return nil, errors.New("S3 backend: endpoint and bucket are required")
+	}
+	c, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:           credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:          cfg.TLS,
+		TrailingHeaders: true,
+		MaxRetries:      3, // an unreachable server fails an operation within seconds, not minutes
+	})
+	if err != nil {
+		return nil, fmt.Errorf("S3 client for %s: %w", cfg.Endpoint, err)
+	}
+	s := &S3{c: c, bucket: cfg.Bucket, partSize: cfg.PartSize}
+	if s.partSize == 0 {
+		s.partSize = 8 << 20
+	}
+	ok, err := c.BucketExists(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("S3 bucket %s at %s: %w", cfg.Bucket, cfg.Endpoint, err)
+	}
+	if !ok {
+		if err := c.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
+			return nil, fmt.Errorf("create bucket %s with object lock: %w", cfg.Bucket, err)
+		}
+	} else if _, _, _, _, err := c.GetObjectLockConfig(ctx, cfg.Bucket); err != nil {
+		return nil, fmt.Errorf("bucket %s has no object lock: WORM retention needs a bucket created with it: %w", cfg.Bucket, err)
+	}
+	return s, nil
+}
+
+// mapErr turns S3 errors into the store's sentinels.
+func (s *S3) mapErr(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	resp := minio.ToErrorResponse(err)
+	switch {
+	case resp.Code == "NoSuchKey" || resp.Code == "NoSuchVersion" || resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("%s %s: %w", op, key, ErrNotFound)
+	case resp.Code == "PreconditionFailed" || resp.StatusCode == http.StatusPreconditionFailed:
+		return fmt.Errorf("%s %s: %w", op, key, ErrExists)
+	case resp.Code == "InvalidRange" || resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		return fmt.Errorf("%s %s: %w", op, key, ErrBadRange)
+	case resp.Code == "AccessDenied" && strings.Contains(strings.ToLower(resp.Message), "worm"),
+		resp.Code == "ObjectLocked", strings.Contains(resp.Message, "retention"):
+		return fmt.Errorf("%s %s: %w: %s", op, key, ErrRetained, resp.Message)
+	}
+	return fmt.Errorf("%s %s: %w", op, key, err)
+}
+
+// Put implements ObjectStore: a streaming (multipart) upload that succeeds only when key is
+// free.
+func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) (ObjectInfo, error) {
+	if err := CheckKey(key); err != nil {
+		return ObjectInfo{}, err
+	}
+	opts := minio.PutObjectOptions{PartSize: s.partSize, Checksum: minio.ChecksumCRC32C, ContentType: "application/octet-stream"}
+	opts.SetMatchETagExcept("*")
+	cr := &countReader{r: r, size: size}
+	var body io.Reader = cr
+	if size < 0 {
+		// With an unknown size minio-go holds a whole part in memory for every upload, even a
+		// small one: read up to smallObject first and, when the object ends there, send it
+		// with its size in one request.
+		buf := smallBufs.Get().(*[]byte)
+		defer smallBufs.Put(buf)
+		n, err := io.ReadFull(cr, *buf)
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			body, size = bytes.NewReader((*buf)[:n]), int64(n)
+		case err != nil:
+			return ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
+		default:
+			body = io.MultiReader(bytes.NewReader(*buf), cr)
+		}
+	}
+	info, err := s.c.PutObject(ctx, s.bucket, key, body, size, opts)
+	if err != nil {
+		if cr.err != nil { // the source failed, not the server
+			return ObjectInfo{}, fmt.Errorf("put %s: %w", key, cr.err)
+		}
+		return ObjectInfo{}, s.mapErr("put", key, err)
+	}
+	if size >= 0 && info.Size != size {
+		return ObjectInfo{}, fmt.Errorf("put %s: %w: declared %d, stored %d", key, ErrSizeChange, size, info.Size)
+	}
+	return ObjectInfo{Key: key, Size: info.Size, Modified: info.LastModified}, nil
+}
+
+// smallObject is the largest object sent in one request when its size is not known.
+const smallObject = 1 << 20
+
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallObject); return &b }}
+
+// countReader remembers the source's own error, so a failing source is not taken for a
+// server error, and turns a body shorter or longer than declared into ErrSizeChange.
+type countReader struct {
+	r    io.Reader
+	size int64
+	n    int64
+	err  error
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	switch {
+	case c.size >= 0 && c.n > c.size:
+		c.err = fmt.Errorf("%w: declared %d, got more", ErrSizeChange, c.size)
+	case c.size >= 0 && err == io.EOF && c.n < c.size:
+		c.err = fmt.Errorf("%w: declared %d, got %d", ErrSizeChange, c.size, c.n)
+	case err != nil && err != io.EOF:
+		c.err = err
+	}
+	if c.err != nil {
+		return n, c.err
+	}
+	return n, err
+}
+
+// Get implements ObjectStore.
+func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, ObjectInfo{}, err
+	}
+	st, err := s.Stat(ctx, key)
+	if err != nil {
+		return nil, ObjectInfo{}, err
+	}
+	obj, err := s.c.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, ObjectInfo{}, s.mapErr("get", key, err)
+	}
+	return obj, st, nil
+}
+
+// GetRange implements ObjectStore.
+func (s *S3) GetRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	st, err := s.Stat(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if offset < 0 || length < 0 || offset+length > st.Size {
+		return nil, fmt.Errorf("%s [%d,+%d) of %d bytes: %w", key, offset, length, st.Size, ErrBadRange)
+	}
+	if length == 0 {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetRange(offset, offset+length-1); err != nil {
+		return nil, fmt.Errorf("range %s: %w", key, err)
+	}
+	obj, err := s.c.GetObject(ctx, s.bucket, key, opts)
+	if err != nil {
+		return nil, s.mapErr("get", key, err)
+	}
+	return obj, nil
+}
+
+// Stat implements ObjectStore.
+func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	if err := CheckKey(key); err != nil {
+		return ObjectInfo{}, err
+	}
+	info, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return ObjectInfo{}, s.mapErr("stat", key, err)
+	}
+	if info.IsDeleteMarker {
+		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, ErrNotFound)
+	}
+	return ObjectInfo{Key: key, Size: info.Size, Modified: info.LastModified}, nil
+}
+
+// Delete implements ObjectStore: it removes the current version itself (not a delete
+// marker), which the server refuses while the version is retained or on legal hold.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	info, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return s.mapErr("delete", key, err)
+	}
+	if err := s.c.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{VersionID: info.VersionID}); err != nil {
+		return s.mapErr("delete", key, err)
+	}
+	return nil
+}
+
+// List implements ObjectStore.
+func (s *S3) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			return s.mapErr("list", prefix, o.Err)
+		}
+		if err := fn(ObjectInfo{Key: o.Key, Size: o.Size, Modified: o.LastModified}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Ping implements ObjectStore.
+func (s *S3) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := s.c.BucketExists(ctx, s.bucket); err != nil {
+		return fmt.Errorf("S3 bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
