@@ -77,6 +77,9 @@ func (s *server) routes() chi.Router {
 			r.Get("/packages/{id}/eep", s.getEEP)
 			r.Get("/packages/{id}/documents/{n}", s.getDocument)
 			r.Get("/packages/{id}/evidence", s.getEvidence)
+			r.Put("/packages/{id}/retention", s.putRetention)
+			r.Put("/packages/{id}/legal-hold", s.putLegalHold)
+			r.Delete("/packages/{id}", s.deletePackage)
 		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

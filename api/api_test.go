@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/pdfcpu/pdfcpu/pkg/api"
@@ -654,5 +656,79 @@ func TestWalkThroughOnMinIO(t *testing.T) {
 	// Nothing went to the local object directory.
 	if entries, _ := os.ReadDir(filepath.Join(e.dir, "objects")); len(entries) != 0 {
 		t.Fatalf("objects written locally while on MinIO: %v", entries)
+	}
+}
+
+// TestRetentionOnBothBackends: a package cannot be deleted or overwritten before its
+// retention ends, on the filesystem (dangan refuses) and on MinIO (the server refuses too);
+// retention only grows; a legal hold is recorded and, on MinIO, set on the object.
+func TestRetentionOnBothBackends(t *testing.T) {
+	srv := miniotest.Start(t)
+	s3, err := storage.OpenS3(context.Background(), storage.S3Config{Endpoint: srv.Endpoint, Bucket: "dangan-worm", AccessKey: srv.AccessKey, SecretKey: srv.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range map[string]storage.ObjectStore{"filesystem": nil, "minio": s3} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnvOn(t, Options{}, st)
+			archivist, _ := e.a.CreateToken(archive.RoleArchive, "", "")
+			c, parts := exampleCase(t)
+			_, body := e.ingest(e.tokA, c, parts)
+			pkg := decode[PackageView](t, body)
+			if pkg.RetainUntil != "2056-01-01" { // D30, finished in 2025: through 2055
+				t.Fatalf("retain_until %q", pkg.RetainUntil)
+			}
+			store := e.a.Store()
+			p, _ := e.a.Index().Package(pkg.ID)
+
+			resp, out := e.do(http.MethodDelete, "/api/v1/packages/"+pkg.ID, archivist, nil, "")
+			prob := decode[Problem](t, out)
+			if resp.StatusCode != 409 || prob.Type != ProblemBase+"retained" || prob.RetainedUntil != "2056-01-01" {
+				t.Fatalf("DELETE of a retained package: %d %s", resp.StatusCode, out)
+			}
+			if resp, _ := e.do(http.MethodDelete, "/api/v1/packages/"+pkg.ID, e.tokA, nil, ""); resp.StatusCode != 403 {
+				t.Fatalf("department DELETE: %d", resp.StatusCode)
+			}
+			if _, err := store.Stat(context.Background(), p.Key); err != nil {
+				t.Fatalf("the package object went away: %v", err)
+			}
+			// Never overwritten, whatever the store.
+			if _, err := store.Put(context.Background(), p.Key, strings.NewReader("forged"), 6, storage.PutOptions{}); !errors.Is(err, storage.ErrExists) {
+				t.Fatalf("overwrite of a package object: %v", err)
+			}
+
+			// Retention only grows.
+			resp, out = e.do(http.MethodPut, "/api/v1/packages/"+pkg.ID+"/retention", archivist, strings.NewReader(`{"until":"2040-01-01","reason":"test"}`), "application/json")
+			if resp.StatusCode != 409 || decode[Problem](t, out).Type != ProblemBase+"retention-shortened" {
+				t.Fatalf("shorter retention: %d %s", resp.StatusCode, out)
+			}
+			resp, out = e.do(http.MethodPut, "/api/v1/packages/"+pkg.ID+"/retention", archivist, strings.NewReader(`{"until":"2070-06-30","reason":"appraisal: historical value"}`), "application/json")
+			if resp.StatusCode != 200 || decode[PackageView](t, out).RetainUntil != "2070-06-30" {
+				t.Fatalf("longer retention: %d %s", resp.StatusCode, out)
+			}
+			resp, out = e.do(http.MethodPut, "/api/v1/packages/"+pkg.ID+"/legal-hold", archivist, strings.NewReader(`{"on":true}`), "application/json")
+			if resp.StatusCode != 422 || decode[Problem](t, out).Field != "reason" {
+				t.Fatalf("legal hold without a reason: %d %s", resp.StatusCode, out)
+			}
+			resp, out = e.do(http.MethodPut, "/api/v1/packages/"+pkg.ID+"/legal-hold", archivist, strings.NewReader(`{"on":true,"reason":"litigation 2026-17"}`), "application/json")
+			if resp.StatusCode != 200 || !decode[PackageView](t, out).LegalHold {
+				t.Fatalf("legal hold: %d %s", resp.StatusCode, out)
+			}
+			resp, out = e.do(http.MethodDelete, "/api/v1/packages/"+pkg.ID, archivist, nil, "")
+			if resp.StatusCode != 409 || !decode[Problem](t, out).LegalHold {
+				t.Fatalf("DELETE under a legal hold: %d %s", resp.StatusCode, out)
+			}
+
+			if r, ok := store.(storage.Retainer); ok {
+				// The server itself refuses to delete the locked version.
+				if err := store.Delete(context.Background(), p.Key); !errors.Is(err, storage.ErrRetained) {
+					t.Fatalf("MinIO deleted a compliance-locked object: %v", err)
+				}
+				until, hold, err := r.Retention(context.Background(), p.Key)
+				if err != nil || !hold || until.Format(time.DateOnly) != "2070-06-29" && until.Format(time.DateOnly) != "2070-06-30" {
+					t.Fatalf("object retention %v hold %v err %v", until, hold, err)
+				}
+			}
+		})
 	}
 }

@@ -144,6 +144,9 @@ type PackageView struct {
 	TimestampAt  time.Time         `json:"timestamp_at"`
 	State        string            `json:"state"`
 	Documents    []DocumentView    `json:"documents"`
+	RetainUntil  string            `json:"retain_until"`
+	LegalHold    bool              `json:"legal_hold,omitempty"`
+	HoldReason   string            `json:"legal_hold_reason,omitempty"`
 	Links        map[string]string `json:"links"`
 }
 
@@ -161,7 +164,10 @@ func packageView(p *index.Package) PackageView {
 	v := PackageView{ID: p.ID, ArchivalCode: p.ArchivalCode, Department: p.Department, DeptName: p.DepartmentName,
 		CaseNo: p.CaseNo, Title: p.Title, ItemCode: p.ItemCode, Year: p.Year, Retention: p.Retention, FinishedAt: p.FinishedAt,
 		IngestedAt: p.IngestedAt, Size: p.Size, PackageSM3: p.PackageSM3, Signature: p.SignatureB64,
-		Signer: p.Signer, TimestampAt: p.TimestampAt, State: p.State}
+		Signer: p.Signer, TimestampAt: p.TimestampAt, State: p.State, LegalHold: p.LegalHold, HoldReason: p.HoldReason}
+	if !p.RetainUntil.IsZero() {
+		v.RetainUntil = p.RetainUntil.Format(time.DateOnly)
+	}
 	base := "/api/v1/packages/" + p.ID
 	v.Links = map[string]string{"self": base, "eep": base + "/eep", "evidence": base + "/evidence"}
 	for _, d := range p.Documents {
@@ -287,4 +293,60 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("token created", "by", principal(r).String(), "role", req.Role, "org", req.Org)
 	writeJSON(w, http.StatusCreated, map[string]string{"token": tok, "role": req.Role, "org": req.Org})
+}
+
+// decodeBody reads a small JSON request body strictly.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return caseJSONError(err)
+	}
+	return nil
+}
+
+func (s *server) putRetention(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Until  string `json:"until"` // YYYY-MM-DD
+		Reason string `json:"reason"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	until, err := time.ParseInLocation(time.DateOnly, req.Until, time.FixedZone("CST", 8*3600))
+	if err != nil {
+		s.fail(w, r, &archive.FieldErr{Field: "until", Err: fmt.Errorf("%w: until must be a date YYYY-MM-DD", archive.ErrInvalidCase)})
+		return
+	}
+	p, err := s.a.ExtendRetention(r.Context(), principal(r), chi.URLParam(r, "id"), until, req.Reason)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, packageView(p))
+}
+
+func (s *server) putLegalHold(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		On     bool   `json:"on"`
+		Reason string `json:"reason"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.a.SetLegalHold(r.Context(), principal(r), chi.URLParam(r, "id"), req.On, req.Reason)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, packageView(p))
+}
+
+// deletePackage is always refused in this version: with 409 retained while retention or a
+// legal hold applies, and after that because destruction goes through appraisal and
+// disposal, which this version does not have.
+func (s *server) deletePackage(w http.ResponseWriter, r *http.Request) {
+	s.fail(w, r, s.a.RefuseDelete(r.Context(), principal(r), chi.URLParam(r, "id")))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/dangan-archive/dangan/archive"
 	"github.com/dangan-archive/dangan/formats"
@@ -20,7 +21,10 @@ type Problem struct {
 	Detail string               `json:"detail,omitempty"`
 	Field  string               `json:"field,omitempty"`
 	Errors []archive.FieldError `json:"errors,omitempty"`
-	Extra  map[string]any       `json:"-"`
+	// For type retained: until when, and whether a legal hold applies.
+	RetainedUntil string         `json:"retained_until,omitempty"`
+	LegalHold     bool           `json:"legal_hold,omitempty"`
+	Extra         map[string]any `json:"-"`
 }
 
 // ProblemBase prefixes every problem type.
@@ -42,7 +46,13 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) Problem {
 	var p Problem
 	var ve *archive.ValidationError
 	var mbe *http.MaxBytesError
+	var re *archive.RetainedError
 	switch {
+	case errors.As(err, &re):
+		p = problem(http.StatusConflict, "retained", "Retained: cannot be deleted yet", err.Error())
+		p.RetainedUntil, p.LegalHold = re.Until.Format(time.DateOnly), re.LegalHold
+	case errors.Is(err, storage.ErrRetentionShortened):
+		p = problem(http.StatusConflict, "retention-shortened", "Retention can only be extended", err.Error())
 	case errors.As(err, &mbe), errors.Is(err, archive.ErrTooLarge):
 		p = problem(http.StatusRequestEntityTooLarge, "too-large", "Request too large", err.Error())
 	case errors.As(err, &ve):

@@ -75,9 +75,14 @@ type Config struct {
 	// (default 10 s) for a slot, then fails with ErrBusy.
 	MaxIngests int
 	IngestWait time.Duration
-	Store      storage.ObjectStore
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// TransferYears is how long after the year of formation a permanent (Y) record goes
+	// to the county archive, KeepYears how long the department keeps its copy after that;
+	// together they are a Y package's retention here (defaults 5 and 5).
+	TransferYears int
+	KeepYears     int
+	Store         storage.ObjectStore
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // Archive is an open archive.
@@ -119,6 +124,12 @@ func Open(cfg Config) (*Archive, error) {
 	}
 	if cfg.IngestWait <= 0 {
 		cfg.IngestWait = 10 * time.Second
+	}
+	if cfg.TransferYears <= 0 {
+		cfg.TransferYears = 5
+	}
+	if cfg.KeepYears <= 0 {
+		cfg.KeepYears = 5
 	}
 	a := &Archive{cfg: cfg, log: cfg.Logger, now: cfg.Now, tmp: filepath.Join(cfg.DataDir, "tmp"), slots: make(chan struct{}, cfg.MaxIngests)}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/dangan-archive/dangan/signing"
+	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
@@ -120,7 +122,7 @@ func (a *Archive) commitBatch(batch []*commitReq) {
 		return
 	}
 	key := fmt.Sprintf("evidence/batches/%s.json", batch[0].rec.ID)
-	if _, err := a.store.Put(ctx, key, bytes.NewReader(body), int64(len(body))); err != nil {
+	if _, err := a.store.Put(ctx, key, bytes.NewReader(body), int64(len(body)), storage.PutOptions{RetainUntil: latestRetention(batch)}); err != nil {
 		fail(fmt.Errorf("store timestamp batch: %w", err))
 		return
 	}
@@ -139,6 +141,17 @@ func (a *Archive) commitBatch(batch []*commitReq) {
 		r.done <- commitRes{existing: results[i].Existing, err: results[i].Err}
 	}
 	a.log.Debug("commit batch", "packages", len(batch), "evidence", key)
+}
+
+// latestRetention is the retention of a group's evidence: as long as its longest-kept package.
+func latestRetention(batch []*commitReq) time.Time {
+	var t time.Time
+	for _, r := range batch {
+		if r.rec.RetainUntil.After(t) {
+			t = r.rec.RetainUntil
+		}
+	}
+	return t
 }
 
 // stopCommitter finishes the groups in flight; call it when no ingest runs any more.

@@ -18,6 +18,7 @@ import (
 	"github.com/dangan-archive/dangan/formats"
 	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/signing"
+	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
@@ -247,6 +248,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 		return nil, err
 	}
 	key := fmt.Sprintf("packages/%s/%d/%s.eep", fonds, year, id)
+	retainUntil := a.RetentionEnd(c.Retention, year)
 	code := fmt.Sprintf("%s-%d-%s-%04d", fonds, year, c.Retention, itemNo)
 	pkg := a.buildPackage(c, docs, fonds, year, itemNo, key, now)
 
@@ -281,7 +283,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 		return eep.Write(io.MultiWriter(w, fileHash), pkg, hooks)
 	}}
 	tPut := time.Now()
-	info, err := a.store.Put(ctx, key, src, -1)
+	info, err := a.store.Put(ctx, key, src, -1, storage.PutOptions{RetainUntil: retainUntil})
 	src.Close()
 	putTook := time.Since(tPut)
 	if err != nil { // when the writer failed, Put's error carries the writer's
@@ -295,7 +297,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 		ItemCode: c.Item.Code, ItemName: c.Item.Name, Title: pkg.Entity.Title, FinishedAt: c.FinishedAt, IngestedAt: now,
 		Size: info.Size, PackageSM3: hex.EncodeToString(fileHash.Sums()[0]),
 		ContentDigest: digest, SignatureB64: base64.StdEncoding.EncodeToString(sig), Signer: dept.Cert.Subject.CommonName,
-		State: "archived",
+		State: "archived", RetainUntil: retainUntil,
 	}
 	rec.Documents = indexDocs(c, docs, res)
 	// Timestamp, evidence and index entry, in a group with concurrent ingests.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dangan-archive/dangan/storage/miniotest"
 )
@@ -17,7 +18,7 @@ func testStore(t *testing.T, st ObjectStore) {
 	ctx := context.Background()
 	t.Run("put get stat", func(t *testing.T) {
 		body := []byte("电子文件封装包 bytes")
-		info, err := st.Put(ctx, "packages/F1/2025/a.eep", bytes.NewReader(body), int64(len(body)))
+		info, err := st.Put(ctx, "packages/F1/2025/a.eep", bytes.NewReader(body), int64(len(body)), PutOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +48,7 @@ func testStore(t *testing.T, st ObjectStore) {
 		}
 	})
 	t.Run("never overwrites", func(t *testing.T) {
-		if _, err := st.Put(ctx, "packages/F1/2025/a.eep", strings.NewReader("other"), -1); !errors.Is(err, ErrExists) {
+		if _, err := st.Put(ctx, "packages/F1/2025/a.eep", strings.NewReader("other"), -1, PutOptions{}); !errors.Is(err, ErrExists) {
 			t.Fatalf("overwrite: %v", err)
 		}
 		rc, _, _ := st.Get(ctx, "packages/F1/2025/a.eep")
@@ -65,7 +66,7 @@ func testStore(t *testing.T, st ObjectStore) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := st.Put(ctx, "race/x", strings.NewReader("v"), 1); err == nil {
+				if _, err := st.Put(ctx, "race/x", strings.NewReader("v"), 1, PutOptions{}); err == nil {
 					mu.Lock()
 					wins++
 					mu.Unlock()
@@ -80,13 +81,13 @@ func testStore(t *testing.T, st ObjectStore) {
 		}
 	})
 	t.Run("failed put leaves nothing", func(t *testing.T) {
-		if _, err := st.Put(ctx, "bad/short", strings.NewReader("abc"), 10); !errors.Is(err, ErrSizeChange) {
+		if _, err := st.Put(ctx, "bad/short", strings.NewReader("abc"), 10, PutOptions{}); !errors.Is(err, ErrSizeChange) {
 			t.Fatalf("short body: %v", err)
 		}
 		if _, err := st.Stat(ctx, "bad/short"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("short body left an object: %v", err)
 		}
-		if _, err := st.Put(ctx, "bad/failing", io.MultiReader(strings.NewReader("abc"), errReader{}), -1); err == nil {
+		if _, err := st.Put(ctx, "bad/failing", io.MultiReader(strings.NewReader("abc"), errReader{}), -1, PutOptions{}); err == nil {
 			t.Fatal("reader error not reported")
 		}
 		if _, err := st.Stat(ctx, "bad/failing"); !errors.Is(err, ErrNotFound) {
@@ -95,14 +96,14 @@ func testStore(t *testing.T, st ObjectStore) {
 	})
 	t.Run("bad keys", func(t *testing.T) {
 		for _, k := range []string{"", "/abs", "../x", "a/../../x", "a//b", "a/./b", "a\\b", "a/", "a/.tmp-1"} {
-			if _, err := st.Put(ctx, k, strings.NewReader("x"), 1); !errors.Is(err, ErrBadKey) {
+			if _, err := st.Put(ctx, k, strings.NewReader("x"), 1, PutOptions{}); !errors.Is(err, ErrBadKey) {
 				t.Errorf("key %q: %v", k, err)
 			}
 		}
 	})
 	t.Run("list and delete", func(t *testing.T) {
 		for _, k := range []string{"l/b", "l/a", "l/c/d", "m/x"} {
-			if _, err := st.Put(ctx, k, strings.NewReader(k), -1); err != nil {
+			if _, err := st.Put(ctx, k, strings.NewReader(k), -1, PutOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -147,4 +148,46 @@ func TestS3Conformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	testStore(t, st)
+	testRetainer(t, st, st)
+}
+
+// testRetainer runs what every store with its own retention (WORM) must do.
+func testRetainer(t *testing.T, st ObjectStore, r Retainer) {
+	ctx := context.Background()
+	t.Run("retention blocks delete and only grows", func(t *testing.T) {
+		until := time.Now().Add(24 * time.Hour).Truncate(time.Second)
+		if _, err := st.Put(ctx, "worm/a", strings.NewReader("kept"), 4, PutOptions{RetainUntil: until}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Delete(ctx, "worm/a"); !errors.Is(err, ErrRetained) {
+			t.Fatalf("delete of a retained object: %v", err)
+		}
+		if err := r.Retain(ctx, "worm/a", until.Add(-time.Hour)); !errors.Is(err, ErrRetentionShortened) {
+			t.Fatalf("shortening: %v", err)
+		}
+		if err := r.Retain(ctx, "worm/a", until.Add(48*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		got, hold, err := r.Retention(ctx, "worm/a")
+		if err != nil || hold || !got.Equal(until.Add(48*time.Hour)) {
+			t.Fatalf("retention %v hold %v err %v", got, hold, err)
+		}
+	})
+	t.Run("legal hold blocks delete until released", func(t *testing.T) {
+		if _, err := st.Put(ctx, "worm/held", strings.NewReader("held"), 4, PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SetLegalHold(ctx, "worm/held", true); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Delete(ctx, "worm/held"); !errors.Is(err, ErrRetained) {
+			t.Fatalf("delete under a legal hold: %v", err)
+		}
+		if err := r.SetLegalHold(ctx, "worm/held", false); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Delete(ctx, "worm/held"); err != nil {
+			t.Fatalf("delete after the hold was released: %v", err)
+		}
+	})
 }

@@ -62,7 +62,9 @@ func (s *FS) path(key string) (string, error) {
 }
 
 // Put implements ObjectStore.
-func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64) (ObjectInfo, error) {
+// The filesystem cannot lock files against their owner: retention (opts.RetainUntil) is
+// recorded and enforced by dangan's index instead.
+func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64, _ PutOptions) (ObjectInfo, error) {
 	dst, err := s.path(key)
 	if err != nil {
 		return ObjectInfo{}, err

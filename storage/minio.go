@@ -81,8 +81,10 @@ func (s *S3) mapErr(op, key string, err error) error {
 		return fmt.Errorf("%s %s: %w", op, key, ErrExists)
 	case resp.Code == "InvalidRange" || resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		return fmt.Errorf("%s %s: %w", op, key, ErrBadRange)
-	case resp.Code == "AccessDenied" && strings.Contains(strings.ToLower(resp.Message), "worm"),
-		resp.Code == "ObjectLocked", strings.Contains(resp.Message, "retention"):
+	// MinIO answers a delete of a locked version with InvalidRequest "Object is WORM
+	// protected"; S3 with AccessDenied or ObjectLocked.
+	case strings.Contains(strings.ToLower(resp.Message), "worm"), resp.Code == "ObjectLocked",
+		resp.Code == "AccessDenied" && strings.Contains(strings.ToLower(resp.Message), "retention"):
 		return fmt.Errorf("%s %s: %w: %s", op, key, ErrRetained, resp.Message)
 	}
 	return fmt.Errorf("%s %s: %w", op, key, err)
@@ -90,11 +92,14 @@ func (s *S3) mapErr(op, key string, err error) error {
 
 // Put implements ObjectStore: a streaming (multipart) upload that succeeds only when key is
 // free.
-func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) (ObjectInfo, error) {
+func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, po PutOptions) (ObjectInfo, error) {
 	if err := CheckKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
 	opts := minio.PutObjectOptions{PartSize: s.partSize, Checksum: minio.ChecksumCRC32C, ContentType: "application/octet-stream"}
+	if !po.RetainUntil.IsZero() {
+		opts.Mode, opts.RetainUntilDate = minio.Compliance, po.RetainUntil.UTC()
+	}
 	opts.SetMatchETagExcept("*")
 	cr := &countReader{r: r, size: size}
 	var body io.Reader = cr
@@ -249,6 +254,58 @@ func (s *S3) Ping(ctx context.Context) error {
 	defer cancel()
 	if _, err := s.c.BucketExists(ctx, s.bucket); err != nil {
 		return fmt.Errorf("S3 bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
+// Retain implements Retainer.
+func (s *S3) Retain(ctx context.Context, key string, until time.Time) error {
+	current, _, err := s.Retention(ctx, key)
+	if err != nil {
+		return err
+	}
+	if until.Before(current) {
+		return fmt.Errorf("retain %s until %s: %w (it runs until %s)", key, until.Format(time.DateOnly), ErrRetentionShortened, current.Format(time.DateOnly))
+	}
+	mode := minio.Compliance
+	u := until.UTC()
+	if err := s.c.PutObjectRetention(ctx, s.bucket, key, minio.PutObjectRetentionOptions{Mode: &mode, RetainUntilDate: &u}); err != nil {
+		return s.mapErr("retain", key, err)
+	}
+	return nil
+}
+
+// Retention implements Retainer.
+func (s *S3) Retention(ctx context.Context, key string) (time.Time, bool, error) {
+	if err := CheckKey(key); err != nil {
+		return time.Time{}, false, err
+	}
+	var until time.Time
+	_, u, err := s.c.GetObjectRetention(ctx, s.bucket, key, "")
+	if err != nil && minio.ToErrorResponse(err).Code != "NoSuchObjectLockConfiguration" {
+		return time.Time{}, false, s.mapErr("retention", key, err)
+	}
+	if u != nil {
+		until = *u
+	}
+	st, err := s.c.GetObjectLegalHold(ctx, s.bucket, key, minio.GetObjectLegalHoldOptions{})
+	if err != nil && minio.ToErrorResponse(err).Code != "NoSuchObjectLockConfiguration" {
+		return time.Time{}, false, s.mapErr("legal hold", key, err)
+	}
+	return until, st != nil && *st == minio.LegalHoldEnabled, nil
+}
+
+// SetLegalHold implements Retainer.
+func (s *S3) SetLegalHold(ctx context.Context, key string, on bool) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	st := minio.LegalHoldDisabled
+	if on {
+		st = minio.LegalHoldEnabled
+	}
+	if err := s.c.PutObjectLegalHold(ctx, s.bucket, key, minio.PutObjectLegalHoldOptions{Status: &st}); err != nil {
+		return s.mapErr("legal hold", key, err)
 	}
 	return nil
 }

@@ -37,12 +37,20 @@ type ObjectInfo struct {
 	Modified time.Time
 }
 
+// PutOptions are optional settings of a Put.
+type PutOptions struct {
+	// RetainUntil, when set, is the object's retention end: a store that is also a Retainer
+	// locks the object (WORM, compliance mode) until then, atomically with the write.
+	// Others ignore it; dangan records retention in its index for every store.
+	RetainUntil time.Time
+}
+
 // ObjectStore is a flat namespace of immutable objects addressed by slash-separated keys.
 type ObjectStore interface {
 	// Put stores r under key, failing with ErrExists when key is taken: objects are never
 	// overwritten. size is the exact length, or -1 when unknown. When Put returns nil the
 	// object is durable; on error nothing is left under key.
-	Put(ctx context.Context, key string, r io.Reader, size int64) (ObjectInfo, error)
+	Put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) (ObjectInfo, error)
 	// Get opens the whole object.
 	Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error)
 	// GetRange opens length bytes from offset.
@@ -54,6 +62,23 @@ type ObjectStore interface {
 	// Ping reports whether the store is reachable (for readiness).
 	Ping(ctx context.Context) error
 }
+
+// Retainer is implemented by stores that enforce retention themselves (MinIO's object
+// lock in compliance mode): a retained or held object cannot be deleted or overwritten, by
+// anyone, until the date.
+type Retainer interface {
+	// Retain extends an object's retention to until. It never shortens: an earlier date
+	// than the current one fails with ErrRetentionShortened.
+	Retain(ctx context.Context, key string, until time.Time) error
+	// Retention reports an object's retention end (zero when none) and legal hold.
+	Retention(ctx context.Context, key string) (until time.Time, hold bool, err error)
+	// SetLegalHold places or releases a legal hold, which blocks deletion regardless of
+	// the retention date.
+	SetLegalHold(ctx context.Context, key string, on bool) error
+}
+
+// ErrRetentionShortened is returned when a retention would end earlier than it does.
+var ErrRetentionShortened = errors.New("retention can be extended, never shortened")
 
 // CheckKey rejects keys that could escape the store or are ambiguous: empty, absolute,
 // with empty, "." or ".." segments, backslashes or control characters.

@@ -136,6 +136,9 @@ type Package struct {
 	TimestampAt    time.Time  `json:"timestamp_at"`
 	Documents      []Document `json:"documents"`
 	State          string     `json:"state"`
+	RetainUntil    time.Time  `json:"retain_until"` // WORM: no deletion before this
+	LegalHold      bool       `json:"legal_hold,omitempty"`
+	HoldReason     string     `json:"legal_hold_reason,omitempty"`
 }
 
 func caseKey(dept, caseNo string) []byte { return []byte(dept + "\x00" + caseNo) }
@@ -279,6 +282,35 @@ func (db *DB) CommitPackage(p *Package) (*Package, error) {
 		return nil, err
 	}
 	return res[0].Existing, res[0].Err
+}
+
+// UpdatePackage changes a package record in one transaction. fn must not change the
+// fields other indexes are keyed on (id, department, case number, ingest time, series, item).
+func (db *DB) UpdatePackage(id string, fn func(*Package) error) (*Package, error) {
+	var p *Package
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bPackages)
+		v := b.Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("package %s: %w", id, ErrNotFound)
+		}
+		p = new(Package)
+		if err := json.Unmarshal(v, p); err != nil {
+			return fmt.Errorf("decode package %s: %w", id, err)
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+		nv, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(id), nv)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Package returns the package with the given id.
