@@ -732,3 +732,54 @@ func TestRetentionOnBothBackends(t *testing.T) {
 		})
 	}
 }
+
+// TestMinIOOutage: with MinIO stopped, ingests fail within 10 s with 503 and Retry-After,
+// /readyz is not ready and nothing is indexed; when MinIO is back, ingest works again
+// without restarting dangan.
+func TestMinIOOutage(t *testing.T) {
+	srv := miniotest.Start(t)
+	st, err := storage.OpenS3(context.Background(), storage.S3Config{Endpoint: srv.Endpoint, Bucket: "dangan-outage", AccessKey: srv.AccessKey, SecretKey: srv.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvOn(t, Options{}, st)
+	c, parts := exampleCase(t)
+	if resp, body := e.ingest(e.tokA, c, parts); resp.StatusCode != 201 {
+		t.Fatalf("ingest before the outage: %d %s", resp.StatusCode, body)
+	}
+	srv.Stop()
+	time.Sleep(1100 * time.Millisecond) // past the cached health check
+	n0, _ := e.a.Index().Count()
+	c["case_no"] = "QJSCJ-2025-OUTAGE"
+	start := time.Now()
+	resp, body := e.ingest(e.tokA, c, parts)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("ingest during the outage took %v", d)
+	}
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || decode[Problem](t, body).Type != ProblemBase+"unavailable" {
+		t.Fatalf("ingest during the outage: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := e.do(http.MethodGet, "/readyz", "", nil, ""); resp.StatusCode != 503 {
+		t.Fatalf("readyz during the outage: %d", resp.StatusCode)
+	}
+	if n1, _ := e.a.Index().Count(); n1 != n0 {
+		t.Fatal("something was indexed during the outage")
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, body = e.ingest(e.tokA, c, parts)
+		if resp.StatusCode == 201 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if resp.StatusCode != 201 {
+		t.Fatalf("ingest after MinIO came back: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := e.do(http.MethodGet, "/readyz", "", nil, ""); resp.StatusCode != 200 {
+		t.Fatalf("readyz after the outage: %d", resp.StatusCode)
+	}
+}

@@ -83,7 +83,7 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) Problem {
 		p = problem(http.StatusUnprocessableEntity, "invalid-request", "Invalid request", err.Error())
 	case errors.Is(err, archive.ErrBusy):
 		p = problem(http.StatusServiceUnavailable, "busy", "Too many ingests in progress", err.Error())
-	case errors.Is(err, archive.ErrUnavailable):
+	case errors.Is(err, archive.ErrUnavailable), errors.Is(err, storage.ErrUnavailable):
 		p = problem(http.StatusServiceUnavailable, "unavailable", "Temporarily unavailable", err.Error())
 	case errors.Is(err, context.Canceled):
 		p = problem(499, "cancelled", "Request cancelled", "the client went away")

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/emmansun/gmsm/sm3"
@@ -98,6 +99,10 @@ type Archive struct {
 	spool   *spoolPool
 	slots   chan struct{}
 	now     func() time.Time
+	// store health, checked at most once a second before an ingest
+	healthMu  sync.Mutex
+	healthAt  time.Time
+	healthErr error
 	// the committer (commit.go)
 	commits       chan *commitReq
 	committerDone chan struct{}
@@ -180,12 +185,26 @@ func (a *Archive) Trust() *smx509.CertPool { return a.pki.Trust() }
 // TrustPEM is the PEM bundle of trusted roots, as GET /api/v1/trust serves it.
 func (a *Archive) TrustPEM() []byte { return signing.CertPEM(a.pki.Roots()...) }
 
-// Ready reports whether the archive can take work.
+// Ready reports whether the archive can take work: the object store answers.
 func (a *Archive) Ready(ctx context.Context) error {
 	if err := a.store.Ping(ctx); err != nil {
 		return fmt.Errorf("%w: object store: %v", ErrUnavailable, err)
 	}
 	return nil
+}
+
+// storeHealthy is Ready, remembered for a second, so an outage turns ingests away at once
+// and a busy archive does not ask the store before every case.
+func (a *Archive) storeHealthy(ctx context.Context) error {
+	a.healthMu.Lock()
+	defer a.healthMu.Unlock()
+	if time.Since(a.healthAt) > time.Second {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		a.healthErr = a.Ready(pctx)
+		cancel()
+		a.healthAt = time.Now()
+	}
+	return a.healthErr
 }
 
 // Index exposes the index for commands (token creation, statistics).

@@ -71,6 +71,9 @@ func (a *Archive) Ingest(ctx context.Context, who Principal, c *Case, next func(
 	if who.Role != RoleDepartment {
 		return nil, fmt.Errorf("%w: only a department token can ingest cases", ErrForbidden)
 	}
+	if err := a.storeHealthy(ctx); err != nil {
+		return nil, err
+	}
 	select {
 	case a.slots <- struct{}{}:
 		defer func() { <-a.slots }()

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -73,12 +75,18 @@ func (s *S3) mapErr(op, key string, err error) error {
 	if err == nil {
 		return nil
 	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return fmt.Errorf("%s %s: %w: %v", op, key, ErrUnavailable, err)
+	}
 	resp := minio.ToErrorResponse(err)
 	switch {
 	case resp.Code == "NoSuchKey" || resp.Code == "NoSuchVersion" || resp.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("%s %s: %w", op, key, ErrNotFound)
 	case resp.Code == "PreconditionFailed" || resp.StatusCode == http.StatusPreconditionFailed:
 		return fmt.Errorf("%s %s: %w", op, key, ErrExists)
+	case resp.StatusCode == http.StatusServiceUnavailable || resp.Code == "SlowDown" || resp.Code == "XMinioServerNotInitialized":
+		return fmt.Errorf("%s %s: %w: %v", op, key, ErrUnavailable, err)
 	case resp.Code == "InvalidRange" || resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		return fmt.Errorf("%s %s: %w", op, key, ErrBadRange)
 	// MinIO answers a delete of a locked version with InvalidRequest "Object is WORM
@@ -253,7 +261,7 @@ func (s *S3) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if _, err := s.c.BucketExists(ctx, s.bucket); err != nil {
-		return fmt.Errorf("S3 bucket %s: %w", s.bucket, err)
+		return fmt.Errorf("S3 bucket %s: %w: %v", s.bucket, ErrUnavailable, err)
 	}
 	return nil
 }

@@ -28,6 +28,8 @@ var (
 	ErrRetained   = errors.New("object is under retention")
 	ErrBadRange   = errors.New("invalid byte range")
 	ErrSizeChange = errors.New("object size differs from the declared size")
+	// ErrUnavailable: the store could not be reached; the operation may succeed later.
+	ErrUnavailable = errors.New("object store unavailable")
 )
 
 // ObjectInfo describes a stored object.
