@@ -81,6 +81,8 @@ type Config struct {
 	// together they are a Y package's retention here (defaults 5 and 5).
 	TransferYears int
 	KeepYears     int
+	// SkipReconcile leaves start-up reconciliation to the caller (dangan index rebuild).
+	SkipReconcile bool
 	Store         storage.ObjectStore
 	Logger        *slog.Logger
 	Now           func() time.Time
@@ -166,6 +168,13 @@ func Open(cfg Config) (*Archive, error) {
 		a.stamper = &signing.HTTPTimestamper{URL: cfg.TSAURL}
 	}
 	a.startCommitter()
+	// Object first, index second: a crash between them leaves objects the index does not
+	// know, adopted here when they are complete, valid packages.
+	if !cfg.SkipReconcile {
+		if _, err := a.Reconcile(context.Background(), nil); err != nil {
+			a.log.Error("start-up reconciliation did not run: is the object store reachable?", "err", err)
+		}
+	}
 	return a, nil
 }
 

@@ -82,7 +82,7 @@ func (a *Archive) Ingest(ctx context.Context, who Principal, c *Case, next func(
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	now := a.now()
+	now := a.now().Truncate(time.Second) // packages record times in whole seconds
 	if err := c.Validate(now); err != nil {
 		return nil, err
 	}
@@ -253,7 +253,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	key := fmt.Sprintf("packages/%s/%d/%s.eep", fonds, year, id)
 	retainUntil := a.RetentionEnd(c.Retention, year)
 	code := fmt.Sprintf("%s-%d-%s-%04d", fonds, year, c.Retention, itemNo)
-	pkg := a.buildPackage(c, docs, fonds, year, itemNo, key, now)
+	pkg := a.buildPackage(c, docs, fonds, year, itemNo, key, now, digest)
 
 	// The department's signature hash and the whole-file digest each run in a goroutine of
 	// their own, beside the base64 encoding and the writing.
@@ -297,7 +297,8 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	rec := &index.Package{
 		ID: id, Key: key, Fonds: fonds, Department: c.Department.USCC, DepartmentName: c.Department.Name,
 		CaseNo: c.CaseNo, ArchivalCode: code, Series: series, ItemNo: itemNo, Year: year, Retention: c.Retention,
-		ItemCode: c.Item.Code, ItemName: c.Item.Name, Title: pkg.Entity.Title, FinishedAt: c.FinishedAt, IngestedAt: now,
+		ItemCode: c.Item.Code, ItemName: c.Item.Name, Title: pkg.Entity.Title,
+		FinishedAt: c.FinishedAt.Truncate(time.Second).In(eep.CST()), IngestedAt: now.UTC(),
 		Size: info.Size, PackageSM3: hex.EncodeToString(fileHash.Sums()[0]),
 		ContentDigest: digest, SignatureB64: base64.StdEncoding.EncodeToString(sig), Signer: dept.Cert.Subject.CommonName,
 		State: "archived", RetainUntil: retainUntil,
@@ -405,7 +406,7 @@ func encodedFiles(p *formats.Prepared) []formats.File {
 	return []formats.File{p.Rendition, *p.Original}
 }
 
-func (a *Archive) buildPackage(c *Case, docs []*formats.Prepared, fonds string, year, itemNo int, key string, now time.Time) *eep.Package {
+func (a *Archive) buildPackage(c *Case, docs []*formats.Prepared, fonds string, year, itemNo int, key string, now time.Time, digest string) *eep.Package {
 	cst := eep.CST()
 	ts := func(t time.Time) string { return t.In(cst).Format("2006-01-02 15:04:05") }
 	deptID, archiveID, applicantID := "机构-部门", "机构-档案馆", "人员-申请人"
@@ -426,6 +427,13 @@ func (a *Archive) buildPackage(c *Case, docs []*formats.Prepared, fonds string, 
 		{"申请人", c.Applicant.Name}, {"申请人类型", c.Applicant.Kind}, {"申请人证件类型", c.Applicant.IDType},
 		{"申请人证件号码", c.Applicant.IDNumber}, {"共享范围", c.Sharing.Scope}, {"共享条件", c.Sharing.Conditions},
 		{"保管期限", c.Retention + "（" + retentionCodes[c.Retention] + "）"}, {"说明", c.Description},
+		{noteDigest, digest},
+	}
+	for i, d := range c.Documents {
+		notes = append(notes, [2]string{fmt.Sprintf(noteDocKind, i+1), d.Kind}, [2]string{fmt.Sprintf(noteDocPart, i+1), d.File})
+		for _, w := range docs[i].Warnings {
+			notes = append(notes, [2]string{fmt.Sprintf(noteDocWarning, i+1), w})
+		}
 	}
 	for _, n := range notes {
 		if n[1] != "" {
@@ -481,13 +489,26 @@ func (a *Archive) buildPackage(c *Case, docs []*formats.Prepared, fonds string, 
 	return &eep.Package{Created: now, Creator: a.cfg.ArchiveName, Entity: e, Businesses: bs, Agents: agents}
 }
 
+// formatInfo writes 格式信息 as "name；PRONOM id；version；MIME", which parseFormatInfo reads back.
 func formatInfo(id formats.Identification) string {
-	s := id.PUID + " " + id.Name
-	if id.Version != "" {
-		s += " " + id.Version
-	}
-	return s + " (" + id.MIME + ")"
+	return strings.Join([]string{id.Name, id.PUID, id.Version, id.MIME}, "；")
 }
+
+func parseFormatInfo(s string) (formats.Identification, bool) {
+	f := strings.Split(s, "；")
+	if len(f) != 4 {
+		return formats.Identification{}, false
+	}
+	return formats.Identification{Name: f[0], PUID: f[1], Version: f[2], MIME: f[3]}, true
+}
+
+// 附注 labels for what DA/T 48 has no element for, read back by the index rebuild.
+const (
+	noteDigest     = "提交内容摘要（SM3）"
+	noteDocKind    = "文档%d类别"
+	noteDocPart    = "文档%d上传部件"
+	noteDocWarning = "文档%d提示"
+)
 
 func applicantKind(a Applicant) string {
 	if a.Kind == "个人" || a.IDType == "111" {

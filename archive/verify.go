@@ -49,12 +49,18 @@ const itemFixity = "固化信息有效性"
 // bytes it covers, certificate chains at the time of signing, the archive's lock signature,
 // and, with evidence, the timestamp and the recorded digests.
 func Verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, error) {
+	rep, _, err := verify(r, size, opts)
+	return rep, err
+}
+
+// verify is Verify that also returns what reading the package found.
+func verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, *eep.Scan, error) {
 	if opts.MaxCanonical == 0 {
 		opts.MaxCanonical = 64 << 20
 	}
 	scan, err := eep.Read(r, size, eep.ScanOptions{NewHash: sm3.New, NewSignedHash: signedHash})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rep := &Report{PackageSM3: hex.EncodeToString(scan.PackageSM3), SignedSM3: hex.EncodeToString(scan.SignedSM3), Documents: len(scan.Documents)}
 	const ent = "封装内容/文件实体块/文件实体/"
@@ -117,7 +123,7 @@ func Verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, error) {
 			rep.Valid = false
 		}
 	}
-	return rep, nil
+	return rep, scan, nil
 }
 
 func nonEmptyAll(ss ...string) []string {

@@ -3,6 +3,7 @@
 //	dangan serve  --data DIR --addr HOST:PORT   run the service (creates a development PKI on first start)
 //	dangan init   --data DIR                    create the data directory, PKI and admin token
 //	dangan token create --data DIR --role R [--org USCC]
+//	dangan index rebuild --data DIR             rebuild the index from the object store alone
 //	dangan ingest CASEDIR --server URL --token T
 //	dangan verify FILE.eep [--roots ROOTS.pem] [--evidence FILE] [--json]
 //	dangan bench ingest [--cases N] [--large-mb M]
@@ -21,6 +22,7 @@ usage:
   dangan serve  [--data DIR] [--addr HOST:PORT] [--tsa-url URL] [--max-body BYTES]
   dangan init   [--data DIR]
   dangan token create [--data DIR] --role department|archive|auditor|admin [--org USCC]
+  dangan index rebuild [--data DIR] [--s3-endpoint ...]   rebuild the index from the object store
   dangan ingest CASEDIR --server URL --token TOKEN
   dangan verify FILE.eep [--roots ROOTS.pem] [--evidence FILE] [--json]
   dangan bench ingest [--cases N] [--clients N] [--large-mb M]
@@ -42,6 +44,8 @@ func main() {
 		err = cmdInit(args)
 	case "token":
 		err = cmdToken(args)
+	case "index":
+		err = cmdIndex(args)
 	case "ingest":
 		err = cmdIngest(args)
 	case "verify":

@@ -18,6 +18,7 @@ import (
 	"github.com/dangan-archive/dangan/api"
 	"github.com/dangan-archive/dangan/archive"
 	"github.com/dangan-archive/dangan/storage"
+	"github.com/dangan-archive/dangan/storage/index"
 )
 
 type commonFlags struct {
@@ -27,8 +28,10 @@ type commonFlags struct {
 	logFormat   string
 	logLevel    string
 	maxIngests  int
-	s3          storage.S3Config
-	s3CredFile  string
+	// quietReconcile skips the start-up reconciliation (the caller runs its own).
+	quietReconcile bool
+	s3             storage.S3Config
+	s3CredFile     string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -46,7 +49,8 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 
 func (c *commonFlags) open() (*archive.Archive, error) {
 	cfg := archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL,
-		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests}
+		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests,
+		SkipReconcile: c.quietReconcile}
 	if c.s3.Endpoint != "" {
 		st, err := c.openS3()
 		if err != nil {
@@ -170,6 +174,60 @@ func cmdInit(args []string) error {
 		return nil
 	}
 	fmt.Printf("created archive in %s\n  development PKI: %s\n  admin token:     %s\n", c.data, filepath.Join(c.data, "pki"), p)
+	return nil
+}
+
+// cmdIndex is "dangan index rebuild": it moves the index aside and rebuilds it from the
+// object store alone, keeping the API tokens of the old index when it can still be read.
+func cmdIndex(args []string) error {
+	if len(args) == 0 || args[0] != "rebuild" {
+		return errors.New("usage: dangan index rebuild --data DIR [--s3-endpoint ...]")
+	}
+	fs := flag.NewFlagSet("index rebuild", flag.ExitOnError)
+	var c commonFlags
+	c.register(fs)
+	fs.Parse(args[1:])
+	path := filepath.Join(c.data, "index.db")
+	old := path + ".before-rebuild-" + time.Now().UTC().Format("20060102T150405")
+	tokens := map[string]index.Token{}
+	if _, err := os.Stat(path); err == nil {
+		if err := os.Rename(path, old); err != nil {
+			return fmt.Errorf("move the index aside (is 'dangan serve' running?): %w", err)
+		}
+		if db, err := index.Open(old); err == nil {
+			db.ForEachToken(func(h string, t index.Token) error { tokens[h] = t; return nil })
+			db.Close()
+		} else {
+			fmt.Fprintf(os.Stderr, "the old index does not open (%v): API tokens must be created again\n", err)
+		}
+		fmt.Fprintf(os.Stderr, "the old index is kept as %s\n", old)
+	}
+	c.quietReconcile = true
+	a, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	start := time.Now()
+	rep, err := a.Reconcile(context.Background(), func(done, total int) {
+		if done%100 == 0 || done == total {
+			fmt.Fprintf(os.Stderr, "\rrebuild: %d/%d packages", done, total)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for h, t := range tokens {
+		if err := a.Index().PutToken(h, t); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "\n")
+	fmt.Printf("rebuilt the index from %d package objects in %.1fs: %d indexed, %d not adoptable, %d unreadable timestamp groups, %d tokens kept\n",
+		rep.ObjectCount, time.Since(start).Seconds(), len(rep.Adopted), len(rep.MovedAside), len(rep.BadBatches), len(tokens))
+	if len(rep.MovedAside) > 0 || len(rep.BadBatches) > 0 {
+		return fmt.Errorf("%d objects could not be adopted (see the log; they are under orphans/)", len(rep.MovedAside))
+	}
 	return nil
 }
 

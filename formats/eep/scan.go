@@ -97,6 +97,8 @@ type Scan struct {
 	Findings   []Finding
 	Fields     map[string]string // first text of each element path under 被签名对象, e.g. "封装内容/文件实体块/文件实体/档号/年度"
 	Documents  []ScannedDocument
+	Notes      []string // every 附注 of the 文件实体, in order
+	AgentList  []Agent  // every 机构人员实体
 	Businesses int
 	Agents     int
 	Signatures []*ScannedSignature
@@ -268,6 +270,7 @@ func (s *Scan) parse(dec *xml.Decoder, lx *lexer) error {
 				s.Businesses++
 			case "机构人员实体":
 				s.Agents++
+				s.AgentList = append(s.AgentList, Agent{})
 			}
 		case xml.CharData:
 			if text.Len() < 1<<20 {
@@ -280,6 +283,24 @@ func (s *Scan) parse(dec *xml.Decoder, lx *lexer) error {
 				val := strings.TrimSpace(text.String())
 				if _, ok := s.Fields[path]; !ok && val != "" {
 					s.Fields[path] = val
+				}
+				if n := len(s.AgentList); n > 0 && len(stack) >= 2 && stack[len(stack)-2] == "机构人员实体" {
+					a := &s.AgentList[n-1]
+					switch name {
+					case "机构人员标识符":
+						a.ID = val
+					case "机构人员类型":
+						a.Kind = val
+					case "机构人员名称":
+						a.Name = val
+					case "组织机构代码":
+						a.OrgCode = val
+					case "个人职位":
+						a.Position = val
+					}
+				}
+				if name == "附注" && path == entity+"附注" {
+					s.Notes = append(s.Notes, val)
 				}
 				switch {
 				case doc != nil && name == "文档标识符":
@@ -472,7 +493,7 @@ func parseSignature(el *etree.Element) Signature {
 	s := Signature{ID: txt("签名标识符"), LockedID: txt("被锁定签名标识符"), Rule: txt("签名规则"), Signer: txt("签名人"), Algorithm: txt("签名算法标识")}
 	s.Value, _ = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(txt("签名结果")), ""))
 	if t := txt("签名时间"); t != "" {
-		s.Time, _ = parseXMLTime(t)
+		s.Time, _ = ParseTime(t)
 	}
 	if blk := el.SelectElement("证书块"); blk != nil {
 		for _, c := range blk.SelectElements("证书") {
@@ -528,7 +549,8 @@ func CanonicalElement(r io.Reader, local string) ([]byte, error) {
 	return out, nil
 }
 
-func parseXMLTime(s string) (time.Time, error) {
+// ParseTime reads an xs:dateTime as packages write it (China Standard Time when no zone).
+func ParseTime(s string) (time.Time, error) {
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
 		if t, err := time.ParseInLocation(layout, s, cst); err == nil {
 			return t, nil

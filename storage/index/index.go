@@ -36,7 +36,8 @@ var (
 	bByDate    = []byte("by-date") // RFC 3339 UTC ingest time \x00 id → ""
 	bItems     = []byte("items")   // series \x00 item number (uint64) → package id
 	bTokens    = []byte("tokens")  // hex SM3 of the token → Token JSON
-	allBuckets = [][]byte{bPackages, bCases, bByDate, bItems, bTokens}
+	bOrphans   = []byte("orphans") // object key → why it was not adopted
+	allBuckets = [][]byte{bPackages, bCases, bByDate, bItems, bTokens, bOrphans}
 )
 
 // DB is the open index.
@@ -455,4 +456,30 @@ func (db *DB) Token(hash string) (*Token, error) {
 		return json.Unmarshal(v, t)
 	})
 	return t, err
+}
+
+// ForEachToken calls fn for every stored grant (by token hash).
+func (db *DB) ForEachToken(fn func(hash string, t Token) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bTokens).ForEach(func(k, v []byte) error {
+			var t Token
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decode token grant: %w", err)
+			}
+			return fn(string(k), t)
+		})
+	})
+}
+
+// RecordOrphan remembers an object that reconciliation could not adopt, so later start-ups
+// do not report it again (a retained object cannot be removed).
+func (db *DB) RecordOrphan(key, why string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bOrphans).Put([]byte(key), []byte(why)) })
+}
+
+// Orphan reports whether an object was recorded as not adoptable.
+func (db *DB) Orphan(key string) bool {
+	found := false
+	db.bolt.View(func(tx *bolt.Tx) error { found = tx.Bucket(bOrphans).Get([]byte(key)) != nil; return nil })
+	return found
 }

@@ -1,0 +1,303 @@
+package archive
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emmansun/gmsm/sm3"
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/dangan-archive/dangan/formats/eep"
+	"github.com/dangan-archive/dangan/signing"
+	"github.com/dangan-archive/dangan/storage"
+	"github.com/dangan-archive/dangan/storage/index"
+)
+
+// Everything the index knows about a package can be read back from the object store: the
+// EEP (metadata, documents, signatures, and 附注 for what DA/T 48 has no element for) and
+// its timestamp group. Start-up reconciliation uses this to adopt packages whose index entry
+// was never written (a crash between the object and the index), and an index rebuild is the
+// same adoption over an empty index.
+
+// ReconcileReport says what a reconciliation found.
+type ReconcileReport struct {
+	Indexed     int      // packages in the index before
+	Adopted     []string // objects that were complete, valid packages and are now indexed
+	MovedAside  []string // objects that were not, moved under orphans/ (or left, when retained)
+	DataLoss    []string // index entries whose package or evidence object is missing
+	BadBatches  []string // timestamp groups that could not be read or verified
+	ObjectCount int
+}
+
+type batchRef struct {
+	key string
+	at  time.Time
+}
+
+// loadBatches reads every timestamp group: package id → its group.
+func (a *Archive) loadBatches(ctx context.Context, rep *ReconcileReport) (map[string]batchRef, error) {
+	refs := map[string]batchRef{}
+	err := a.store.List(ctx, "evidence/batches/", func(o storage.ObjectInfo) error {
+		b, err := a.batchEvidence(ctx, o.Key)
+		if err == nil {
+			var tok []byte
+			if tok, err = base64.StdEncoding.DecodeString(b.Token); err == nil {
+				sum := sm3.Sum([]byte(b.Manifest))
+				var info *signing.TokenInfo
+				if info, err = signing.VerifyToken(tok, sum[:], a.Trust()); err == nil {
+					for _, line := range strings.Split(b.Manifest, "\n")[1:] {
+						if id, _, ok := strings.Cut(line, " "); ok {
+							refs[id] = batchRef{key: o.Key, at: info.GenTime}
+						}
+					}
+					return nil
+				}
+			}
+		}
+		a.log.Error("unreadable timestamp group", "key", o.Key, "err", err)
+		rep.BadBatches = append(rep.BadBatches, o.Key)
+		return nil
+	})
+	return refs, err
+}
+
+// Reconcile compares the index with the object store: objects without an index entry are
+// adopted when they are complete, valid, timestamped packages, otherwise moved aside; index
+// entries without their objects are reported as data loss. progress, when set, is called
+// as packages are adopted.
+func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int)) (*ReconcileReport, error) {
+	rep := &ReconcileReport{}
+	indexed := map[string]bool{}
+	evidence := map[string]bool{}
+	var entries []*index.Package
+	if err := a.index.ForEachPackage(func(p *index.Package) error {
+		indexed[p.Key] = true
+		entries = append(entries, p)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	rep.Indexed = len(entries)
+	objects := map[string]bool{}
+	var orphans []string
+	for _, prefix := range []string{"packages/", "evidence/batches/"} {
+		err := a.store.List(ctx, prefix, func(o storage.ObjectInfo) error {
+			objects[o.Key] = true
+			if prefix == "packages/" {
+				rep.ObjectCount++
+				if strings.HasSuffix(o.Key, ".eep") && !indexed[o.Key] && !a.index.Orphan(o.Key) {
+					orphans = append(orphans, o.Key)
+				}
+			} else {
+				evidence[o.Key] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, err)
+		}
+	}
+	for _, p := range entries {
+		for _, k := range []string{p.Key, p.TimestampKey} {
+			if !objects[k] {
+				a.log.Error("DATA LOSS: an index entry's object is missing", "package", p.ID, "archival_code", p.ArchivalCode, "key", k)
+				rep.DataLoss = append(rep.DataLoss, k)
+			}
+		}
+	}
+	if len(orphans) == 0 {
+		return rep, nil
+	}
+	refs, err := a.loadBatches(ctx, rep)
+	if err != nil {
+		return nil, err
+	}
+	var batch []*index.Package
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		results, err := a.index.CommitPackages(batch)
+		if err != nil {
+			return err
+		}
+		for i, r := range results {
+			if r.Err != nil {
+				a.moveAside(ctx, batch[i].Key, "its case is indexed as package "+r.Existing.ID, rep)
+			} else {
+				rep.Adopted = append(rep.Adopted, batch[i].Key)
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for i, key := range orphans {
+		ref, ok := refs[strings.TrimSuffix(path.Base(key), ".eep")]
+		if !ok {
+			a.moveAside(ctx, key, "no timestamp group lists it: the ingest stopped before its commit", rep)
+			continue
+		}
+		rec, err := a.recordFromObject(ctx, key, ref)
+		if err != nil {
+			a.moveAside(ctx, key, err.Error(), rep)
+			continue
+		}
+		batch = append(batch, rec)
+		if len(batch) == 200 {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+		if progress != nil {
+			progress(i+1, len(orphans))
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	a.log.Info("reconciled the index with the object store", "indexed_before", rep.Indexed, "adopted", len(rep.Adopted),
+		"moved_aside", len(rep.MovedAside), "data_loss", len(rep.DataLoss))
+	return rep, nil
+}
+
+// moveAside copies an unadoptable object under orphans/ and removes it; a retained object
+// (WORM) cannot be removed and stays where it is, reported.
+func (a *Archive) moveAside(ctx context.Context, key, why string, rep *ReconcileReport) {
+	rep.MovedAside = append(rep.MovedAside, key)
+	a.log.Warn("object without an index entry is not adoptable", "key", key, "why", why)
+	rc, info, err := a.store.Get(ctx, key)
+	if err != nil {
+		a.log.Error("move aside", "key", key, "err", err)
+		return
+	}
+	_, err = a.store.Put(ctx, "orphans/"+key, rc, info.Size, storage.PutOptions{})
+	rc.Close()
+	if err != nil && !errors.Is(err, storage.ErrExists) {
+		a.log.Error("move aside", "key", key, "err", err)
+		return
+	}
+	if err := a.store.Delete(ctx, key); err != nil {
+		a.log.Warn("the original stays (retained)", "key", key, "err", err)
+		if err := a.index.RecordOrphan(key, why); err != nil {
+			a.log.Error("record orphan", "key", key, "err", err)
+		}
+	}
+}
+
+// recordFromObject verifies a package object against its timestamp group and rebuilds its
+// index record.
+func (a *Archive) recordFromObject(ctx context.Context, key string, ref batchRef) (*index.Package, error) {
+	rc, info, err := a.store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	ra, ok := rc.(io.ReaderAt)
+	if !ok {
+		buf := a.spool.New()
+		defer buf.Release()
+		if _, err := io.Copy(buf, rc); err != nil {
+			return nil, fmt.Errorf("read %s: %w", key, err)
+		}
+		ra = buf
+	}
+	b, err := a.batchEvidence(ctx, ref.key)
+	if err != nil {
+		return nil, err
+	}
+	id := strings.TrimSuffix(path.Base(key), ".eep")
+	ev := &Evidence{Format: EvidenceFormat, PackageID: id, Timestamp: Timestamp{Manifest: b.Manifest, Token: b.Token}}
+	rep, scan, err := verify(ra, info.Size, VerifyOptions{Roots: a.Trust(), Evidence: ev})
+	if err != nil {
+		return nil, err
+	}
+	if !rep.Valid {
+		for _, f := range rep.Findings {
+			if f.Status == eep.Fail {
+				return nil, fmt.Errorf("not a valid package: %s %s %s: expected %s, found %s", f.Code, f.Item, f.Where, f.Expected, f.Found)
+			}
+		}
+	}
+	return a.recordFromScan(ctx, key, id, info.Size, scan, ref)
+}
+
+func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64, scan *eep.Scan, ref batchRef) (*index.Package, error) {
+	const ent = "封装内容/文件实体块/文件实体/"
+	f := scan.Fields
+	notes := map[string][]string{}
+	for _, n := range scan.Notes {
+		if k, v, ok := strings.Cut(n, "："); ok {
+			notes[k] = append(notes[k], v)
+		}
+	}
+	note := func(k string) string {
+		if v := notes[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	year, err1 := strconv.Atoi(f[ent+"档号/年度"])
+	item, err2 := strconv.Atoi(f[ent+"档号/室编件号"])
+	created, err3 := eep.ParseTime(f["封装包创建时间"])
+	finished, err4 := time.ParseInLocation("2006-01-02 15:04:05", note("办结时间"), eep.CST())
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return nil, fmt.Errorf("package %s metadata: %w", id, err)
+	}
+	fonds, ret := f[ent+"档号/全宗号"], f[ent+"档号/保管期限"]
+	var dept string
+	for _, ag := range scan.AgentList {
+		if ag.ID == "机构-部门" {
+			dept = ag.OrgCode
+		}
+	}
+	if len(scan.Signatures) == 0 {
+		return nil, fmt.Errorf("package %s has no signature", id)
+	}
+	sig := scan.Signatures[0]
+	var signer string
+	if len(sig.Certs) > 0 {
+		if c, err := smx509.ParseCertificate(sig.Certs[0]); err == nil {
+			signer = c.Subject.CommonName
+		} else if c, err := x509.ParseCertificate(sig.Certs[0]); err == nil {
+			signer = c.Subject.CommonName
+		}
+	}
+	rec := &index.Package{
+		ID: id, Key: key, Fonds: fonds, Department: dept, DepartmentName: f[ent+"来源/立档单位名称"], CaseNo: f[ent+"电子文件号"],
+		ArchivalCode: fmt.Sprintf("%s-%d-%s-%04d", fonds, year, ret, item), Series: fmt.Sprintf("%s/%d/%s", fonds, year, ret),
+		ItemNo: item, Year: year, Retention: ret, ItemCode: note("事项编码"), ItemName: note("事项名称"), Title: f[ent+"内容描述/题名"],
+		FinishedAt: finished, IngestedAt: created.UTC(), Size: size, PackageSM3: hex.EncodeToString(scan.PackageSM3),
+		ContentDigest: note(noteDigest), SignatureB64: base64.StdEncoding.EncodeToString(sig.Value), Signer: signer,
+		TimestampKey: ref.key, TimestampAt: ref.at, State: "archived", RetainUntil: a.RetentionEnd(ret, year),
+	}
+	if r, ok := a.store.(storage.Retainer); ok {
+		if until, hold, err := r.Retention(ctx, key); err == nil {
+			if until.After(rec.RetainUntil) {
+				rec.RetainUntil = until.In(rec.RetainUntil.Location())
+			}
+			rec.LegalHold = hold
+		}
+	}
+	for i, d := range scan.Documents {
+		n := i + 1
+		doc := index.Document{N: n, Title: d.Title, Main: d.Role == "主文档", Kind: note(fmt.Sprintf(noteDocKind, n)),
+			Part: note(fmt.Sprintf(noteDocPart, n)), Warnings: notes[fmt.Sprintf(noteDocWarning, n)]}
+		for j, e := range d.Encodings {
+			fi, _ := parseFormatInfo(e.Format)
+			doc.Encoded = append(doc.Encoded, index.Encoding{ID: e.ID, FileName: e.FileName, Format: fi.PUID, FormatName: fi.Name,
+				MIME: fi.MIME, Size: e.Size, SM3: e.SM3, Original: j == 1 || len(d.Encodings) == 1,
+				DataOffset: e.DataOffset, DataLength: e.DataLength})
+		}
+		rec.Documents = append(rec.Documents, doc)
+	}
+	return rec, nil
+}
