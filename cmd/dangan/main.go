@@ -23,6 +23,8 @@ usage:
   dangan init   [--data DIR]
   dangan token create [--data DIR] --role department|archive|auditor|admin [--org USCC]
   dangan index rebuild [--data DIR] [--s3-endpoint ...]   rebuild the index from the object store
+  dangan backup  [--data DIR] (--to DIR | --to-s3-endpoint HOST:PORT [--to-s3-bucket B])
+  dangan restore --data NEWDIR (--from DIR | --from-s3-endpoint HOST:PORT [--from-s3-bucket B])
   dangan ingest CASEDIR --server URL --token TOKEN
   dangan verify FILE.eep [--roots ROOTS.pem] [--evidence FILE] [--json]
   dangan bench ingest [--cases N] [--clients N] [--large-mb M]
@@ -46,6 +48,10 @@ func main() {
 		err = cmdToken(args)
 	case "index":
 		err = cmdIndex(args)
+	case "backup":
+		err = cmdBackup(args)
+	case "restore":
+		err = cmdRestore(args)
 	case "ingest":
 		err = cmdIngest(args)
 	case "verify":

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -81,9 +82,6 @@ func Open(path string) (*DB, error) {
 
 // Close closes the index.
 func (db *DB) Close() error { return db.bolt.Close() }
-
-// Bolt exposes the underlying database for snapshots (Tx.WriteTo).
-func (db *DB) Bolt() *bolt.DB { return db.bolt }
 
 // Document is one document of a package as the index remembers it.
 type Document struct {
@@ -482,4 +480,18 @@ func (db *DB) Orphan(key string) bool {
 	found := false
 	db.bolt.View(func(tx *bolt.Tx) error { found = tx.Bucket(bOrphans).Get([]byte(key)) != nil; return nil })
 	return found
+}
+
+// Snapshot writes a consistent copy of the whole index (bbolt Tx.WriteTo) to w.
+func (db *DB) Snapshot(w io.Writer) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("index snapshot: %w", err)
+	}
+	return n, nil
 }
