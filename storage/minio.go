@@ -125,6 +125,9 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, po Pu
 			return ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
 		default:
 			body = io.MultiReader(bytes.NewReader(*buf), cr)
+			// A large object: upload two parts at a time, so producing the next part
+			// overlaps the server's work on the last (two part buffers in memory).
+			opts.ConcurrentStreamParts, opts.NumThreads = true, 2
 		}
 	}
 	info, err := s.c.PutObject(ctx, s.bucket, key, body, size, opts)
