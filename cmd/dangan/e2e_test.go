@@ -87,39 +87,13 @@ func TestAcknowledgedIngestsSurviveKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, order := smallFiles(t)
-	var mu sync.Mutex
 	acked := map[string]string{} // case number → package id
-	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	for c := 0; c < 6; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				caseNo := fmt.Sprintf("CRASH-%d-%04d", c, i)
-				status, body, err := postMultipart(http.DefaultClient, srv.URL, tok, benchCase(caseNo, order), files, order)
-				if err != nil {
-					return // the server is gone
-				}
-				if status == http.StatusCreated {
-					var p struct{ ID string }
-					json.Unmarshal(body, &p)
-					mu.Lock()
-					acked[caseNo] = p.ID
-					mu.Unlock()
-				}
-			}
-		}(c)
-	}
+	wait := ingestUntilKilled(t, srv.URL, tok, "CRASH", acked, stop)
 	time.Sleep(1500 * time.Millisecond)
 	srv.Kill() // SIGKILL while ingests are in flight
 	close(stop)
-	wg.Wait()
+	wait()
 	if len(acked) < 10 {
 		t.Fatalf("only %d ingests acknowledged before the kill", len(acked))
 	}
@@ -335,6 +309,42 @@ func TestFirstStartAndOfflineTokens(t *testing.T) {
 	}
 }
 
+// ingestUntilKilled runs six clients posting small cases numbered prefix-client-n to url
+// until stop is closed or the server goes away, recording every acknowledged case (200 or
+// 201) in acked. Call the returned wait after killing the server.
+func ingestUntilKilled(t *testing.T, url, tok, prefix string, acked map[string]string, stop chan struct{}) (wait func()) {
+	t.Helper()
+	files, order := smallFiles(t)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for c := 0; c < 6; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				caseNo := fmt.Sprintf("%s-%d-%04d", prefix, c, i)
+				status, body, err := postMultipart(http.DefaultClient, url, tok, benchCase(caseNo, order), files, order)
+				if err != nil {
+					return // the server is gone
+				}
+				if status == http.StatusCreated || status == http.StatusOK {
+					var p struct{ ID string }
+					json.Unmarshal(body, &p)
+					mu.Lock()
+					acked[caseNo] = p.ID
+					mu.Unlock()
+				}
+			}
+		}(c)
+	}
+	return wg.Wait
+}
+
 // TestKillCyclesOnMinIO: clients ingest while the server is killed with SIGKILL at random
 // moments, 20 times; afterwards every acknowledged case is there and verifies, no index
 // entry lacks its object, and the orphans were reconciled.
@@ -344,7 +354,6 @@ func TestKillCyclesOnMinIO(t *testing.T) {
 	t.Setenv("DANGAN_S3_SECRET_KEY", minio.SecretKey)
 	s3flags := []string{"--s3-endpoint", minio.Endpoint, "--s3-bucket", "dangan-crash"}
 	data := filepath.Join(t.TempDir(), "data")
-	files, order := smallFiles(t)
 	acked := map[string]string{}
 	var tok string
 	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 9))
@@ -358,38 +367,12 @@ func TestKillCyclesOnMinIO(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var mu sync.Mutex
-		var wg sync.WaitGroup
 		stop := make(chan struct{})
-		for c := 0; c < 6; c++ {
-			wg.Add(1)
-			go func(c int) {
-				defer wg.Done()
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					caseNo := fmt.Sprintf("KILL-%02d-%d-%04d", cycle, c, i)
-					status, body, err := postMultipart(http.DefaultClient, srv.URL, tok, benchCase(caseNo, order), files, order)
-					if err != nil {
-						return
-					}
-					if status == http.StatusCreated || status == http.StatusOK {
-						var p struct{ ID string }
-						json.Unmarshal(body, &p)
-						mu.Lock()
-						acked[caseNo] = p.ID
-						mu.Unlock()
-					}
-				}
-			}(c)
-		}
+		wait := ingestUntilKilled(t, srv.URL, tok, fmt.Sprintf("KILL-%02d", cycle), acked, stop)
 		time.Sleep(time.Duration(200+rng.IntN(700)) * time.Millisecond)
 		srv.Kill()
 		close(stop)
-		wg.Wait()
+		wait()
 	}
 	if len(acked) < 500 {
 		t.Fatalf("only %d cases acknowledged over 20 cycles", len(acked))
