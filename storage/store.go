@@ -6,7 +6,7 @@
 // streamed and may be ranged.
 //
 //	st, _ := storage.OpenFS("/var/lib/dangan/objects")
-//	info, _ := st.Put(ctx, "packages/F1/2025/p1.eep", body, -1)
+//	info, _ := st.Put(ctx, "packages/F1/2025/p1.eep", body, -1, storage.PutOptions{})
 //	rc, _ := st.GetRange(ctx, "packages/F1/2025/p1.eep", 100, 50)
 //	defer rc.Close()
 package storage
