@@ -196,3 +196,12 @@ func (c *chunky) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+func TestRetentionEnd(t *testing.T) {
+	a := &Archive{cfg: Config{TransferYears: 3, KeepYears: 2}}
+	for code, want := range map[string]string{"D30": "2056-01-01", "D10": "2036-01-01", "Y": "2031-01-01"} {
+		if got := a.RetentionEnd(code, 2025).Format(time.DateOnly); got != want {
+			t.Errorf("%s for a case finished in 2025: %s, want %s", code, got, want)
+		}
+	}
+}

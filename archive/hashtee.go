@@ -3,6 +3,7 @@ package archive
 import (
 	"hash"
 	"sync"
+	"sync/atomic"
 )
 
 // hashTee is an io.Writer that feeds each of its hashes in a goroutine of its own, so on a
@@ -22,7 +23,7 @@ var chunkPool = sync.Pool{New: func() any { return &teeChunk{b: make([]byte, 0, 
 
 type teeChunk struct {
 	b    []byte
-	refs sync.WaitGroup
+	refs atomic.Int32 // hashers still to read b; the last one returns the chunk to the pool
 }
 
 const (
@@ -43,7 +44,9 @@ func (t *hashTee) start() {
 			defer t.wg.Done()
 			for c := range ch {
 				h.Write(c.b)
-				c.refs.Done()
+				if c.refs.Add(-1) == 0 {
+					chunkPool.Put(c)
+				}
 			}
 		}(h)
 	}
@@ -73,11 +76,10 @@ func (t *hashTee) send() {
 	}
 	c := t.cur
 	t.cur = nil
-	c.refs.Add(len(t.chans))
+	c.refs.Store(int32(len(t.chans)))
 	for _, ch := range t.chans {
 		ch <- c
 	}
-	go func() { c.refs.Wait(); chunkPool.Put(c) }()
 }
 
 // Sums flushes, waits for every hash and returns their sums in order. Later calls return

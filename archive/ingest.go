@@ -233,7 +233,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	}
 	fonds := a.fondsOf(c.Department.USCC)
 	year := c.FinishedAt.In(eep.CST()).Year()
-	series := fmt.Sprintf("%s/%d/%s", fonds, year, c.Retention)
+	series := seriesOf(fonds, year, c.Retention)
 	itemNo, err := a.index.ReserveItemNo(series)
 	if err != nil {
 		return nil, err
@@ -252,7 +252,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	}
 	key := fmt.Sprintf("packages/%s/%d/%s.eep", fonds, year, id)
 	retainUntil := a.RetentionEnd(c.Retention, year)
-	code := fmt.Sprintf("%s-%d-%s-%04d", fonds, year, c.Retention, itemNo)
+	code := archivalCode(fonds, year, c.Retention, itemNo)
 	pkg := a.buildPackage(c, docs, fonds, year, itemNo, key, now, digest)
 
 	// The department's signature hash and the whole-file digest each run in a goroutine of
@@ -321,6 +321,16 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	a.log.Info("ingest", "package", id, "archival_code", code, "department", c.Department.USCC, "case_no", c.CaseNo,
 		"documents", len(docs), "bytes", info.Size, "package_sm3", rec.PackageSM3)
 	return &IngestResult{Created: true, Package: rec}, nil
+}
+
+// seriesOf names the series item numbers run in without gaps: fonds, year and retention.
+func seriesOf(fonds string, year int, retention string) string {
+	return fmt.Sprintf("%s/%d/%s", fonds, year, retention)
+}
+
+// archivalCode is the 档号 <全宗号>-<年度>-<保管期限>-<件号>.
+func archivalCode(fonds string, year int, retention string, item int) string {
+	return fmt.Sprintf("%s-%d-%s-%04d", fonds, year, retention, item)
 }
 
 // eepSource streams a package into the object store. Stores that copy with io.Copy get

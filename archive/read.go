@@ -11,41 +11,39 @@ import (
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
-// canRead reports whether who may read p: its department, and the archive.
-func canRead(who Principal, p *index.Package) bool {
-	switch who.Role {
-	case RoleArchive:
-		return true
-	case RoleDepartment:
-		return who.Org == p.Department
-	}
-	return false
-}
+// use says what a read of a package is for.
+type use int
 
-// Package returns a package description for who. A department asking for another
-// department's package gets ErrNotFound, so it cannot learn what others hold.
-func (a *Archive) Package(ctx context.Context, who Principal, id string) (*index.Package, error) {
+const (
+	useDescription use = iota // the package description
+	useContent                // the EEP and its documents
+	useEvidence               // the timestamp and digests
+)
+
+// lookup returns the package when who may read it for u: the archive may read everything,
+// a department its own packages, an auditor evidence. Another department's package is
+// ErrNotFound, so a department cannot learn what others hold; an auditor asking for a
+// description is ErrForbidden.
+func (a *Archive) lookup(who Principal, id string, u use) (*index.Package, error) {
 	p, err := a.index.Package(id)
 	if errors.Is(err, index.ErrNotFound) {
 		return nil, fmt.Errorf("package %s: %w", id, ErrNotFound)
 	} else if err != nil {
 		return nil, err
 	}
-	if !canRead(who, p) && !(who.Role == RoleAuditor) {
-		return nil, fmt.Errorf("package %s: %w", id, ErrNotFound)
+	switch {
+	case who.Role == RoleArchive, who.Role == RoleDepartment && who.Org == p.Department,
+		who.Role == RoleAuditor && u == useEvidence:
+		return p, nil
+	case who.Role == RoleAuditor && u == useDescription:
+		return nil, fmt.Errorf("%w: auditors read evidence, not package descriptions", ErrForbidden)
 	}
-	return p, nil
+	return nil, fmt.Errorf("package %s: %w", id, ErrNotFound)
 }
 
-func (a *Archive) readable(ctx context.Context, who Principal, id string) (*index.Package, error) {
-	p, err := a.Package(ctx, who, id)
-	if err != nil {
-		return nil, err
-	}
-	if !canRead(who, p) {
-		return nil, fmt.Errorf("package %s: %w", id, ErrNotFound)
-	}
-	return p, nil
+// Package returns a package description for who (see lookup for who may read what).
+func (a *Archive) Package(ctx context.Context, who Principal, id string) (*index.Package, error) {
+	return a.lookup(who, id, useDescription)
 }
 
 // logRead records every read of a record.
@@ -55,7 +53,7 @@ func (a *Archive) logRead(who Principal, p *index.Package, what string) {
 
 // OpenEEP streams a package's EEP file.
 func (a *Archive) OpenEEP(ctx context.Context, who Principal, id string) (io.ReadCloser, *index.Package, error) {
-	p, err := a.readable(ctx, who, id)
+	p, err := a.lookup(who, id, useContent)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -70,7 +68,7 @@ func (a *Archive) OpenEEP(ctx context.Context, who Principal, id string) (io.Rea
 // OpenDocument streams document n (1-based) of a package: the archival rendition, or the
 // original when original is set. It reads only that document's bytes from the EEP.
 func (a *Archive) OpenDocument(ctx context.Context, who Principal, id string, n int, original bool) (io.ReadCloser, *index.Encoding, error) {
-	p, err := a.readable(ctx, who, id)
+	p, err := a.lookup(who, id, useContent)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,7 +153,7 @@ const EvidenceFormat = "dangan-evidence/1"
 
 // Evidence returns the evidence of a package (owner, archive, auditor).
 func (a *Archive) Evidence(ctx context.Context, who Principal, id string) (*Evidence, error) {
-	p, err := a.Package(ctx, who, id)
+	p, err := a.lookup(who, id, useEvidence)
 	if err != nil {
 		return nil, err
 	}

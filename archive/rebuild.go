@@ -254,7 +254,7 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 	}
 	fonds, ret := f[ent+"档号/全宗号"], f[ent+"档号/保管期限"]
 	var dept string
-	for _, ag := range scan.AgentList {
+	for _, ag := range scan.Agents {
 		if ag.ID == "机构-部门" {
 			dept = ag.OrgCode
 		}
@@ -273,7 +273,7 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 	}
 	rec := &index.Package{
 		ID: id, Key: key, Fonds: fonds, Department: dept, DepartmentName: f[ent+"来源/立档单位名称"], CaseNo: f[ent+"电子文件号"],
-		ArchivalCode: fmt.Sprintf("%s-%d-%s-%04d", fonds, year, ret, item), Series: fmt.Sprintf("%s/%d/%s", fonds, year, ret),
+		ArchivalCode: archivalCode(fonds, year, ret, item), Series: seriesOf(fonds, year, ret),
 		ItemNo: item, Year: year, Retention: ret, ItemCode: note("事项编码"), ItemName: note("事项名称"), Title: f[ent+"内容描述/题名"],
 		FinishedAt: finished, IngestedAt: created.UTC(), Size: size, PackageSM3: hex.EncodeToString(scan.PackageSM3),
 		ContentDigest: note(noteDigest), SignatureB64: base64.StdEncoding.EncodeToString(sig.Value), Signer: signer,

@@ -50,7 +50,10 @@ func ValidatePDF(f io.ReaderAt, size int64) (warnings []string, err error) {
 
 var pdfBufs = sync.Pool{New: func() any { return &[2][]byte{make([]byte, 64<<10), make([]byte, 64<<10)} }}
 
-var startxref = regexp.MustCompile(`startxref\s+(\d+)\s+%%EOF`)
+var (
+	startxref = regexp.MustCompile(`startxref\s+(\d+)\s+%%EOF`)
+	objHeader = regexp.MustCompile(`^\d+\s+\d+\s+obj`)
+)
 
 // checkPDFStructure reads only the head, the tail and the last cross-reference section.
 func checkPDFStructure(f io.ReaderAt, size int64) error {
@@ -83,7 +86,7 @@ func checkPDFStructure(f io.ReaderAt, size int64) error {
 	if _, err := f.ReadAt(xref, off); err != nil && err != io.EOF {
 		return fmt.Errorf("read PDF cross-reference: %w", err)
 	}
-	if !bytes.HasPrefix(xref, []byte("xref")) && !regexp.MustCompile(`^\d+\s+\d+\s+obj`).Match(xref) {
+	if !bytes.HasPrefix(xref, []byte("xref")) && !objHeader.Match(xref) {
 		return fmt.Errorf("%w: startxref does not point at a cross-reference section", ErrInvalid)
 	}
 	if encryptKey.Match(xref) {

@@ -86,7 +86,6 @@ func TestAcknowledgedIngestsSurviveKill9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, order := smallFiles(t)
 	acked := map[string]string{} // case number → package id
 	stop := make(chan struct{})
 	wait := ingestUntilKilled(t, srv.URL, tok, "CRASH", acked, stop)
@@ -138,12 +137,7 @@ func TestAcknowledgedIngestsSurviveKill9(t *testing.T) {
 		}
 		return missing
 	}
-	for i := 0; i < 20; i++ {
-		status, body, err := postMultipart(http.DefaultClient, srv.URL, tok, benchCase(fmt.Sprintf("AFTER-%d", i), order), files, order)
-		if err != nil || status != 201 {
-			t.Fatalf("ingest after restart: %d %s %v", status, body, err)
-		}
-	}
+	postCases(t, srv.URL, tok, "AFTER", 20)
 	srv.Kill()
 	if g := gaps(); len(g) > 0 {
 		t.Fatalf("item numbers have gaps after restart and 20 more ingests: %v", g)
@@ -309,6 +303,19 @@ func TestFirstStartAndOfflineTokens(t *testing.T) {
 	}
 }
 
+// postCases ingests n small cases numbered prefix-0 … prefix-(n-1); each must be created.
+func postCases(t *testing.T, url, tok, prefix string, n int) {
+	t.Helper()
+	files, order := smallFiles(t)
+	for i := 0; i < n; i++ {
+		caseNo := fmt.Sprintf("%s-%d", prefix, i)
+		status, body, err := postMultipart(http.DefaultClient, url, tok, benchCase(caseNo, order), files, order)
+		if err != nil || status != http.StatusCreated {
+			t.Fatalf("ingest %s: %d %s %v", caseNo, status, body, err)
+		}
+	}
+}
+
 // ingestUntilKilled runs six clients posting small cases numbered prefix-client-n to url
 // until stop is closed or the server goes away, recording every acknowledged case (200 or
 // 201) in acked. Call the returned wait after killing the server.
@@ -436,12 +443,7 @@ func TestIndexRebuildCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok, _ := srv.Token(archive.RoleDepartment, BenchUSCC)
-	files, order := smallFiles(t)
-	for i := 0; i < 25; i++ {
-		if status, body, err := postMultipart(http.DefaultClient, srv.URL, tok, benchCase(fmt.Sprintf("RB-%d", i), order), files, order); err != nil || status != 201 {
-			t.Fatalf("ingest: %d %s %v", status, body, err)
-		}
-	}
+	postCases(t, srv.URL, tok, "RB", 25)
 	srv.Kill()
 	out, err := exec.Command(binary, "index", "rebuild", "--data", data).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "25 indexed") {
@@ -470,22 +472,14 @@ func TestBackupRestoreCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok, _ := srv.Token(archive.RoleDepartment, BenchUSCC)
-	files, order := smallFiles(t)
-	post := func(no string) {
-		if status, body, err := postMultipart(http.DefaultClient, srv.URL, tok, benchCase(no, order), files, order); err != nil || status != 201 {
-			t.Fatalf("ingest: %d %s %v", status, body, err)
-		}
-	}
-	for i := 0; i < 15; i++ {
-		post(fmt.Sprintf("BK-%d", i))
-	}
+	postCases(t, srv.URL, tok, "BK", 15)
 	srv.Kill()
 	out, err := exec.Command(binary, append([]string{"backup", "--data", data}, to...)...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "15 packages") {
 		t.Fatalf("backup: %v\n%s", err, out)
 	}
 	srv, _ = startServer(binary, data)
-	post("BK-NEW")
+	postCases(t, srv.URL, tok, "BK-NEW", 1)
 	srv.Kill()
 	out, err = exec.Command(binary, append([]string{"backup", "--data", data}, to...)...).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "backup: 2 objects copied") {

@@ -28,6 +28,8 @@ type commonFlags struct {
 	logFormat   string
 	logLevel    string
 	maxIngests  int
+	transferYrs int
+	keepYrs     int
 	// quietReconcile skips the start-up reconciliation (the caller runs its own).
 	quietReconcile bool
 	s3             storage.S3Config
@@ -41,6 +43,8 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&c.maxIngests, "max-ingests", 16, "concurrent ingests; more wait up to 10 s, then get 503 busy")
+	fs.IntVar(&c.transferYrs, "transfer-years", 5, "years after formation within which permanent (Y) records go to the county archive")
+	fs.IntVar(&c.keepYrs, "keep-years", 5, "years the department keeps its copy of a transferred Y record")
 	fs.StringVar(&c.s3.Endpoint, "s3-endpoint", "", "MinIO (S3) endpoint host:port; empty: objects on the local disk under --data")
 	fs.StringVar(&c.s3.Bucket, "s3-bucket", "dangan", "bucket (created with object lock when missing)")
 	fs.BoolVar(&c.s3.TLS, "s3-tls", false, "use HTTPS to reach the S3 endpoint")
@@ -50,7 +54,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 func (c *commonFlags) open() (*archive.Archive, error) {
 	cfg := archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL,
 		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests,
-		SkipReconcile: c.quietReconcile}
+		SkipReconcile: c.quietReconcile, TransferYears: c.transferYrs, KeepYears: c.keepYrs}
 	if c.s3.Endpoint != "" {
 		st, err := c.openS3()
 		if err != nil {

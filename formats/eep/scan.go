@@ -98,9 +98,8 @@ type Scan struct {
 	Fields     map[string]string // first text of each element path under 被签名对象, e.g. "封装内容/文件实体块/文件实体/档号/年度"
 	Documents  []ScannedDocument
 	Notes      []string // every 附注 of the 文件实体, in order
-	AgentList  []Agent  // every 机构人员实体
+	Agents     []Agent  // every 机构人员实体
 	Businesses int
-	Agents     int
 	Signatures []*ScannedSignature
 	Lock       *ScannedSignature
 	SignedSM3  []byte // SM3 of the bytes of 被签名对象
@@ -269,8 +268,7 @@ func (s *Scan) parse(dec *xml.Decoder, lx *lexer) error {
 			case "业务实体":
 				s.Businesses++
 			case "机构人员实体":
-				s.Agents++
-				s.AgentList = append(s.AgentList, Agent{})
+				s.Agents = append(s.Agents, Agent{})
 			}
 		case xml.CharData:
 			if text.Len() < 1<<20 {
@@ -284,8 +282,8 @@ func (s *Scan) parse(dec *xml.Decoder, lx *lexer) error {
 				if _, ok := s.Fields[path]; !ok && val != "" {
 					s.Fields[path] = val
 				}
-				if n := len(s.AgentList); n > 0 && len(stack) >= 2 && stack[len(stack)-2] == "机构人员实体" {
-					a := &s.AgentList[n-1]
+				if n := len(s.Agents); n > 0 && len(stack) >= 2 && stack[len(stack)-2] == "机构人员实体" {
+					a := &s.Agents[n-1]
 					switch name {
 					case "机构人员标识符":
 						a.ID = val
@@ -393,7 +391,7 @@ func (s *Scan) checkMetadata() {
 	if s.Businesses == 0 {
 		incomplete = append(incomplete, "no 业务实体")
 	}
-	if s.Agents == 0 {
+	if len(s.Agents) == 0 {
 		incomplete = append(incomplete, "no 机构人员实体")
 	}
 	if len(s.Signatures) == 0 {
@@ -402,7 +400,7 @@ func (s *Scan) checkMetadata() {
 	if len(incomplete) > 0 {
 		s.add(Finding{Code: CodeMetaComplete, Item: "元数据完整", Status: Fail, Expected: "业务实体, 机构人员实体 and 电子签名 present", Found: strings.Join(incomplete, "; ")})
 	} else {
-		s.add(Finding{Code: CodeMetaComplete, Item: "元数据完整", Status: Pass, Detail: fmt.Sprintf("%d 业务实体, %d 机构人员实体, %d 电子签名", s.Businesses, s.Agents, len(s.Signatures))})
+		s.add(Finding{Code: CodeMetaComplete, Item: "元数据完整", Status: Pass, Detail: fmt.Sprintf("%d 业务实体, %d 机构人员实体, %d 电子签名", s.Businesses, len(s.Agents), len(s.Signatures))})
 	}
 }
 

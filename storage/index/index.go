@@ -142,6 +142,11 @@ type Package struct {
 
 func caseKey(dept, caseNo string) []byte { return []byte(dept + "\x00" + caseNo) }
 
+// dateKey orders packages by ingest time: RFC 3339 UTC time, NUL, id.
+func dateKey(p *Package) []byte {
+	return []byte(p.IngestedAt.UTC().Format(time.RFC3339Nano) + "\x00" + p.ID)
+}
+
 func seriesKey(series string, n int) []byte {
 	k := make([]byte, len(series)+1+8)
 	copy(k, series)
@@ -253,7 +258,7 @@ func (db *DB) CommitPackages(ps []*Package) ([]CommitResult, error) {
 			if err := tx.Bucket(bCases).Put(ck, []byte(p.ID)); err != nil {
 				return err
 			}
-			if err := tx.Bucket(bByDate).Put([]byte(p.IngestedAt.UTC().Format(time.RFC3339Nano)+"\x00"+p.ID), nil); err != nil {
+			if err := tx.Bucket(bByDate).Put(dateKey(p), nil); err != nil {
 				return err
 			}
 		}
@@ -380,14 +385,22 @@ func (db *DB) Search(f Filter) ([]*Package, error) {
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		pk := tx.Bucket(bPackages)
 		c := tx.Bucket(bByDate).Cursor()
-		skipping := f.After != ""
-		for k, _ := c.First(); k != nil && len(out) < f.Limit; k, _ = c.Next() {
-			i := bytes.IndexByte(k, 0)
-			id := k[i+1:]
-			if skipping {
-				skipping = string(id) != f.After
-				continue
+		k, _ := c.First()
+		if f.After != "" { // resume just past the last package of the previous page
+			v := pk.Get([]byte(f.After))
+			if v == nil {
+				return nil
 			}
+			var last Package
+			if err := json.Unmarshal(v, &last); err != nil {
+				return fmt.Errorf("decode package %s: %w", f.After, err)
+			}
+			if k, _ = c.Seek(dateKey(&last)); k != nil && bytes.Equal(k, dateKey(&last)) {
+				k, _ = c.Next()
+			}
+		}
+		for ; k != nil && len(out) < f.Limit; k, _ = c.Next() {
+			id := k[bytes.IndexByte(k, 0)+1:]
 			p := new(Package)
 			if err := json.Unmarshal(pk.Get(id), p); err != nil {
 				return fmt.Errorf("decode package %s: %w", id, err)
