@@ -68,6 +68,9 @@ func (s *server) routes() chi.Router {
 		r.Get("/openapi.json", s.openapi)
 		r.Get("/trust", s.trust)
 		r.Post("/verify", s.verify)
+		r.Get("/log/checkpoint", s.logCheckpoint)
+		r.Get("/log/proof/inclusion", s.logInclusion)
+		r.Get("/log/proof/consistency", s.logConsistency)
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
 			r.Post("/tokens", s.createToken)
@@ -80,6 +83,10 @@ func (s *server) routes() chi.Router {
 			r.Put("/packages/{id}/retention", s.putRetention)
 			r.Put("/packages/{id}/legal-hold", s.putLegalHold)
 			r.Delete("/packages/{id}", s.deletePackage)
+			r.Get("/log/entries", s.logEntries)
+			r.Post("/log/witness", s.logWitness)
+			r.Get("/log/witnessed", s.logWitnessed)
+			r.Post("/log/renew", s.logRenew)
 		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

@@ -81,7 +81,7 @@ func (s *server) ingest(w http.ResponseWriter, r *http.Request) {
 		s.metrics.ingestedB.Add(float64(res.Package.Size))
 	}
 	w.Header().Set("Location", "/api/v1/packages/"+res.Package.ID)
-	writeJSON(w, status, packageView(res.Package))
+	writeJSON(w, status, s.packageView(res.Package))
 }
 
 // multipartReader reads a multipart/form-data body through a 256 KiB buffer: the standard
@@ -141,7 +141,8 @@ type PackageView struct {
 	PackageSM3   string            `json:"package_sm3"`
 	Signature    string            `json:"signature"`
 	Signer       string            `json:"signer"`
-	TimestampAt  time.Time         `json:"timestamp_at"`
+	LogIndex     uint64            `json:"log_index"`                 // its ingest event in the event log
+	Checkpointed *time.Time        `json:"checkpointed_at,omitempty"` // when a checkpoint first covered it
 	State        string            `json:"state"`
 	Documents    []DocumentView    `json:"documents"`
 	RetainUntil  string            `json:"retain_until"`
@@ -160,11 +161,14 @@ type DocumentView struct {
 	Encodings []index.Encoding `json:"encodings"`
 }
 
-func packageView(p *index.Package) PackageView {
+func (s *server) packageView(p *index.Package) PackageView {
 	v := PackageView{ID: p.ID, ArchivalCode: p.ArchivalCode, Department: p.Department, DeptName: p.DepartmentName,
 		CaseNo: p.CaseNo, Title: p.Title, ItemCode: p.ItemCode, Year: p.Year, Retention: p.Retention, FinishedAt: p.FinishedAt,
 		IngestedAt: p.IngestedAt, Size: p.Size, PackageSM3: p.PackageSM3, Signature: p.SignatureB64,
-		Signer: p.Signer, TimestampAt: p.TimestampAt, State: p.State, LegalHold: p.LegalHold, HoldReason: p.HoldReason}
+		Signer: p.Signer, LogIndex: p.LogIndex, State: p.State, LegalHold: p.LegalHold, HoldReason: p.HoldReason}
+	if t := s.a.CheckpointedAt(p); !t.IsZero() {
+		v.Checkpointed = &t
+	}
 	if !p.RetainUntil.IsZero() {
 		v.RetainUntil = p.RetainUntil.Format(time.DateOnly)
 	}
@@ -199,7 +203,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) {
 		Next     string        `json:"next,omitempty"`
 	}{Packages: []PackageView{}}
 	for _, p := range res {
-		out.Packages = append(out.Packages, packageView(p))
+		out.Packages = append(out.Packages, s.packageView(p))
 	}
 	if f.Limit > 0 && len(res) == f.Limit {
 		out.Next = res[len(res)-1].ID
@@ -213,7 +217,7 @@ func (s *server) getPackage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, packageView(p))
+	writeJSON(w, http.StatusOK, s.packageView(p))
 }
 
 func (s *server) getEEP(w http.ResponseWriter, r *http.Request) {
@@ -319,7 +323,7 @@ func (s *server) putRetention(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, packageView(p))
+	writeJSON(w, http.StatusOK, s.packageView(p))
 }
 
 func (s *server) putLegalHold(w http.ResponseWriter, r *http.Request) {
@@ -336,7 +340,7 @@ func (s *server) putLegalHold(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, packageView(p))
+	writeJSON(w, http.StatusOK, s.packageView(p))
 }
 
 // deletePackage is always refused in this version: with 409 retained while retention or a

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/formats"
+	"github.com/dangan-archive/dangan/signing/merkle"
 	"github.com/dangan-archive/dangan/storage"
 )
 
@@ -24,6 +26,8 @@ type Problem struct {
 	// For type retained: until when, and whether a legal hold applies.
 	RetainedUntil string         `json:"retained_until,omitempty"`
 	LegalHold     bool           `json:"legal_hold,omitempty"`
+	// For type witness-size: the size the witness last cosigned.
+	WitnessSize *uint64 `json:"witness_size,omitempty"`
 	Extra         map[string]any `json:"-"`
 }
 
@@ -47,7 +51,21 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) Problem {
 	var ve *archive.ValidationError
 	var mbe *http.MaxBytesError
 	var re *archive.RetainedError
+	var se *eventlog.SizeError
 	switch {
+	case errors.As(err, &se):
+		p = problem(http.StatusConflict, "witness-size", "Consistency proof from another size needed", err.Error())
+		p.WitnessSize = &se.Size
+	case errors.Is(err, eventlog.ErrFork):
+		p = problem(http.StatusConflict, "log-fork", "Log fork: the checkpoint contradicts one witnessed before", err.Error())
+	case errors.Is(err, eventlog.ErrCheckpointBody), errors.Is(err, eventlog.ErrCheckpointSignature),
+		errors.Is(err, eventlog.ErrCheckpointSigner), errors.Is(err, eventlog.ErrCheckpointToken):
+		p = problem(http.StatusUnprocessableEntity, "invalid-checkpoint", "Checkpoint does not verify", err.Error())
+		p.Field = "checkpoint"
+	case errors.Is(err, merkle.ErrBadSize):
+		p = problem(http.StatusBadRequest, "bad-range", "Index or size outside the log", err.Error())
+	case errors.Is(err, eventlog.ErrEmpty):
+		p = problem(http.StatusNotFound, "not-found", "Not found", err.Error())
 	case errors.As(err, &re):
 		p = problem(http.StatusConflict, "retained", "Retained: cannot be deleted yet", err.Error())
 		p.RetainedUntil, p.LegalHold = re.Until.Format(time.DateOnly), re.LegalHold

@@ -24,6 +24,7 @@ import (
 	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/signing"
 	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
@@ -81,6 +82,12 @@ type Config struct {
 	// together they are a Y package's retention here (defaults 5 and 5).
 	TransferYears int
 	KeepYears     int
+	// LogOrigin names this archive's event log in its checkpoints; default "dangan/" and
+	// the start of the SM3 fingerprint of the root certificate.
+	LogOrigin string
+	// CheckpointInterval is how often the event log is checkpointed when it grew (default
+	// 1 s; negative: only on demand, for commands that open the archive briefly).
+	CheckpointInterval time.Duration
 	// SkipReconcile leaves start-up reconciliation to the caller (dangan index rebuild).
 	SkipReconcile bool
 	Store         storage.ObjectStore
@@ -105,6 +112,7 @@ type Archive struct {
 	healthMu  sync.Mutex
 	healthAt  time.Time
 	healthErr error
+	elog      *eventlog.Log
 	// the committer (commit.go)
 	commits       chan *commitReq
 	committerDone chan struct{}
@@ -167,6 +175,18 @@ func Open(cfg Config) (*Archive, error) {
 	if cfg.TSAURL != "" {
 		a.stamper = &signing.HTTPTimestamper{URL: cfg.TSAURL}
 	}
+	origin := cfg.LogOrigin
+	if origin == "" {
+		fp := sm3.Sum(a.pki.Root.Cert.Raw)
+		origin = "dangan/" + hex.EncodeToString(fp[:8])
+	}
+	a.elog, err = eventlog.Open(eventlog.Config{Dir: cfg.DataDir, Store: a.store, Origin: origin, Signer: a.pki.Archive,
+		Stamper: a.stamper, Roots: a.Trust, Interval: cfg.CheckpointInterval, Logger: a.log, Now: a.now,
+		RetainUntil: func() time.Time { return a.now().AddDate(logRetainYears, 0, 0) }})
+	if err != nil {
+		a.index.Close()
+		return nil, fmt.Errorf("open the event log: %w", err)
+	}
 	a.startCommitter()
 	// Object first, index second: a crash between them leaves objects the index does not
 	// know, adopted here when they are complete, valid packages.
@@ -175,15 +195,26 @@ func Open(cfg Config) (*Archive, error) {
 			a.log.Error("start-up reconciliation did not run: is the object store reachable?", "err", err)
 		}
 	}
+	if err := a.logKeys(context.Background()); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
-// Close closes the index.
+// Close finishes the commits in flight and closes the event log and the index.
 func (a *Archive) Close() error {
 	a.stopCommitter()
 	a.spool.close()
-	return a.index.Close()
+	return errors.Join(a.elog.Close(), a.index.Close())
 }
+
+// logRetainYears is how long the event log's objects are locked (WORM) where the store can:
+// the log is kept as long as the archive.
+const logRetainYears = 100
+
+// Log is the archive's event log.
+func (a *Archive) Log() *eventlog.Log { return a.elog }
 
 // TSA is the built-in time-stamping authority (served at POST /tsa).
 func (a *Archive) TSA() *signing.TSA { return a.tsa }

@@ -16,7 +16,7 @@ import (
 )
 
 // A backup is a second object store holding the same keys as the primary (packages/,
-// evidence/), index snapshots under index/, and the PKI under pki/. Objects never change,
+// evidence/, the event log under log/ and witnessed checkpoints under witness/), index snapshots under index/, and the PKI under pki/. Objects never change,
 // so a backup run copies only the keys the backup does not have.
 //
 // Order makes a backup consistent while ingests go on: the index snapshot is taken first,
@@ -35,7 +35,7 @@ type BackupReport struct {
 	Packages int    // packages in the snapshot
 }
 
-var backupPrefixes = []string{"packages/", "evidence/"}
+var backupPrefixes = []string{"packages/", "evidence/", "log/", "witness/"}
 
 // Backup copies what is new to the backup store, with a consistent index snapshot.
 func (a *Archive) Backup(ctx context.Context, to storage.ObjectStore, progress BackupProgress) (*BackupReport, error) {
@@ -53,9 +53,6 @@ func (a *Archive) Backup(ctx context.Context, to storage.ObjectStore, progress B
 	if err := a.index.ForEachPackage(func(p *index.Package) error {
 		rep.Packages++
 		retain[p.Key] = p.RetainUntil
-		if p.RetainUntil.After(retain[p.TimestampKey]) {
-			retain[p.TimestampKey] = p.RetainUntil
-		}
 		return nil
 	}); err != nil {
 		return nil, err

@@ -1,33 +1,23 @@
 package archive
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
+	"strconv"
 
 	"github.com/emmansun/gmsm/sm3"
-	"github.com/emmansun/gmsm/smx509"
 
-	"github.com/dangan-archive/dangan/signing"
-	"github.com/dangan-archive/dangan/storage"
+	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
 // The last steps of an ingest are done in groups: every package whose EEP is durable when
-// the committer looks is timestamped with one RFC 3161 token over a manifest of their
-// signatures, the manifest and token are stored as one evidence object, and the index
-// entries are written in one transaction. Under load this spares a TSA signature, an object
-// and an index transaction per package; a lone ingest is a group of one and does not wait.
-
-// BatchFormat names the layout of a timestamp batch: its manifest's first line and the
-// evidence object's format.
-const BatchFormat = "dangan-timestamp-batch/1"
+// the committer looks gets its ingest event appended to the event log in one bundle, and
+// its index entry written in one transaction. The log's checkpointer then timestamps every
+// event of the last interval with one token, so the TSA is asked about once a second
+// whatever the ingest rate; a lone ingest is a group of one and does not wait.
 
 // maxBatch bounds a group.
 const maxBatch = 256
@@ -43,17 +33,14 @@ type commitRes struct {
 	err      error
 }
 
-// timestampBatch is the evidence object of a group.
-type timestampBatch struct {
-	Format   string `json:"format"`
-	Manifest string `json:"manifest"` // BatchFormat, then one line per package: "<id> <SM3(签名结果) hex>"
-	Token    string `json:"token"`    // base64 RFC 3161 token over SM3(Manifest)
-}
-
-// manifestLine is the line a package has in a batch manifest.
-func manifestLine(id string, sig []byte) string {
+// ingestEvent is the log event of an archived package: its digest, and the digest of the
+// department's signature so the event binds the signed content too.
+func ingestEvent(rec *index.Package, sig []byte) eventlog.Event {
 	sum := sm3.Sum(sig)
-	return id + " " + hex.EncodeToString(sum[:])
+	return eventlog.Event{Type: eventlog.TypeIngest, Time: rec.IngestedAt, Actor: RoleDepartment + ":" + rec.Department,
+		Subject: rec.ID, Digest: rec.PackageSM3, Attrs: map[string]string{
+			"archival_code": rec.ArchivalCode, "department": rec.Department, "key": rec.Key,
+			"size": strconv.FormatInt(rec.Size, 10), "signature_sm3": hex.EncodeToString(sum[:])}}
 }
 
 func (a *Archive) startCommitter() {
@@ -98,60 +85,63 @@ func (a *Archive) commitBatch(batch []*commitReq) {
 			r.done <- commitRes{err: err}
 		}
 	}
-	ctx := context.Background()
-	var manifest strings.Builder
-	manifest.WriteString(BatchFormat + "\n")
+	// A case already archived is answered before anything is logged; the committer is the
+	// only writer of packages, so what it reads here stays true until it commits.
+	var todo []*commitReq
+	firstOf := map[string]*commitReq{}
+	var dups []*commitReq
 	for _, r := range batch {
-		manifest.WriteString(manifestLine(r.rec.ID, r.sig) + "\n")
+		existing, err := a.index.PackageByCase(r.rec.Department, r.rec.CaseNo)
+		switch {
+		case err == nil:
+			r.done <- commitRes{existing: existing, err: index.ErrCaseExists}
+			continue
+		case !errors.Is(err, index.ErrNotFound):
+			r.done <- commitRes{err: err}
+			continue
+		}
+		ck := r.rec.Department + "\x00" + r.rec.CaseNo
+		if firstOf[ck] != nil {
+			dups = append(dups, r)
+			continue
+		}
+		firstOf[ck] = r
+		todo = append(todo, r)
 	}
-	sum := sm3.Sum([]byte(manifest.String()))
-	token, err := a.stamper.Timestamp(ctx, sum[:])
-	if err != nil {
-		fail(fmt.Errorf("%w: timestamp: %v", ErrUnavailable, err))
+	defer func() {
+		for _, r := range dups {
+			a.commitBatch([]*commitReq{r}) // after its twin committed: answered as a re-send
+		}
+	}()
+	batch = todo
+	if len(batch) == 0 {
 		return
 	}
-	info, err := signing.VerifyToken(token, sum[:], a.Trust())
-	if err != nil {
-		a.log.Error("the TSA's token does not verify: is its root in pki/extra-roots.pem?", "err", err)
-		fail(fmt.Errorf("%w: the TSA's token does not verify: %v", ErrUnavailable, err))
-		return
+	events := make([]eventlog.Event, len(batch))
+	for i, r := range batch {
+		events[i] = ingestEvent(r.rec, r.sig)
 	}
-	body, err := json.Marshal(timestampBatch{Format: BatchFormat, Manifest: manifest.String(), Token: base64.StdEncoding.EncodeToString(token)})
+	first, err := a.elog.Append(context.Background(), events...)
 	if err != nil {
-		fail(fmt.Errorf("encode timestamp batch: %w", err))
-		return
-	}
-	key := fmt.Sprintf("evidence/batches/%s.json", batch[0].rec.ID)
-	if _, err := a.store.Put(ctx, key, bytes.NewReader(body), int64(len(body)), storage.PutOptions{RetainUntil: latestRetention(batch)}); err != nil {
-		fail(fmt.Errorf("store timestamp batch: %w", err))
+		fail(fmt.Errorf("%w: event log: %v", ErrUnavailable, err))
 		return
 	}
 	recs := make([]*index.Package, len(batch))
 	for i, r := range batch {
-		r.rec.TimestampKey, r.rec.TimestampAt = key, info.GenTime
+		r.rec.LogIndex = first + uint64(i)
 		recs[i] = r.rec
 	}
 	results, err := a.index.CommitPackages(recs)
 	if err != nil {
-		a.discard(ctx, key)
+		// The events stand (the log never forgets); the packages are adopted from them at
+		// the next start, or re-sent by their departments.
 		fail(err)
 		return
 	}
 	for i, r := range batch {
 		r.done <- commitRes{existing: results[i].Existing, err: results[i].Err}
 	}
-	a.log.Debug("commit batch", "packages", len(batch), "evidence", key)
-}
-
-// latestRetention is the retention of a group's evidence: as long as its longest-kept package.
-func latestRetention(batch []*commitReq) time.Time {
-	var t time.Time
-	for _, r := range batch {
-		if r.rec.RetainUntil.After(t) {
-			t = r.rec.RetainUntil
-		}
-	}
-	return t
+	a.log.Debug("commit batch", "packages", len(batch), "first_event", first)
 }
 
 // stopCommitter finishes the groups in flight; call it when no ingest runs any more.
@@ -161,45 +151,4 @@ func (a *Archive) stopCommitter() {
 		<-a.committerDone
 		a.commits = nil
 	}
-}
-
-// batchEvidence reads a package's timestamp batch.
-func (a *Archive) batchEvidence(ctx context.Context, key string) (*timestampBatch, error) {
-	rc, _, err := a.store.Get(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("timestamp batch %s: %w", key, err)
-	}
-	defer rc.Close()
-	var b timestampBatch
-	dec := json.NewDecoder(rc)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
-		return nil, fmt.Errorf("timestamp batch %s: %w", key, err)
-	}
-	if b.Format != BatchFormat {
-		return nil, fmt.Errorf("timestamp batch %s: format %q", key, b.Format)
-	}
-	return &b, nil
-}
-
-// checkBatchTimestamp verifies that a batch manifest lists the package's signature and that
-// the token covers the manifest; it returns the token's information.
-func checkBatchTimestamp(id string, sig []byte, ts Timestamp, roots *smx509.CertPool) (*signing.TokenInfo, error) {
-	if !strings.HasPrefix(ts.Manifest, BatchFormat+"\n") {
-		return nil, errors.New("the evidence has no timestamp manifest")
-	}
-	line := manifestLine(id, sig)
-	found := false
-	for _, l := range strings.Split(ts.Manifest, "\n")[1:] {
-		found = found || l == line
-	}
-	if !found {
-		return nil, errors.New("the timestamp manifest does not list this package's signature")
-	}
-	tok, err := base64.StdEncoding.DecodeString(ts.Token)
-	if err != nil {
-		return nil, fmt.Errorf("timestamp token is not base64: %v", err)
-	}
-	sum := sm3.Sum([]byte(ts.Manifest))
-	return signing.VerifyToken(tok, sum[:], roots)
 }

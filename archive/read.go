@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
@@ -129,41 +130,49 @@ func (a *Archive) Search(ctx context.Context, who Principal, f index.Filter) ([]
 	return res, err
 }
 
-// Evidence is what proves a package offline beside its EEP: the digests and the RFC 3161
-// token over the department signature.
+// Evidence is what proves a package offline beside its EEP: its digests and the proof that
+// its ingest event is in the event log, in a checkpoint signed and timestamped then (and
+// renewed and witnessed since, when that happened).
 type Evidence struct {
-	Format       string    `json:"format"`
-	PackageID    string    `json:"package_id"`
-	ArchivalCode string    `json:"archival_code"`
-	PackageSM3   string    `json:"package_sm3"`
-	Signature    string    `json:"signature"`
-	Timestamp    Timestamp `json:"timestamp"`
-}
-
-// Timestamp is an RFC 3161 token over a batch manifest that lists the package's signature.
-type Timestamp struct {
-	Covers   string    `json:"covers"`
-	Time     time.Time `json:"time"`
-	Manifest string    `json:"manifest"` // the batch manifest (text)
-	Token    string    `json:"token"`    // base64 DER ContentInfo over SM3(manifest)
+	Format       string         `json:"format"`
+	PackageID    string         `json:"package_id"`
+	ArchivalCode string         `json:"archival_code"`
+	PackageSM3   string         `json:"package_sm3"`
+	Signature    string         `json:"signature"`
+	Proof        eventlog.Proof `json:"proof"`
 }
 
 // EvidenceFormat names the evidence file layout.
-const EvidenceFormat = "dangan-evidence/1"
+const EvidenceFormat = "dangan-evidence/2"
 
-// Evidence returns the evidence of a package (owner, archive, auditor).
+// Evidence returns the evidence of a package (owner, archive, auditor). A package ingested
+// less than a checkpoint interval ago gets a checkpoint made for it now. Fetched again
+// later, the evidence carries the renewals and the latest witnessed checkpoint.
 func (a *Archive) Evidence(ctx context.Context, who Principal, id string) (*Evidence, error) {
 	p, err := a.lookup(who, id, useEvidence)
 	if err != nil {
 		return nil, err
 	}
-	b, err := a.batchEvidence(ctx, p.TimestampKey)
+	proof, err := a.elog.Prove(ctx, p.LogIndex)
 	if err != nil {
-		return nil, fmt.Errorf("evidence of %s: %w", id, err)
+		// The log holds every ingest event; what fails here is a checkpoint (the TSA).
+		return nil, fmt.Errorf("%w: evidence of %s: %v", ErrUnavailable, id, err)
 	}
 	a.logRead(who, p, "evidence")
 	return &Evidence{Format: EvidenceFormat, PackageID: p.ID, ArchivalCode: p.ArchivalCode, PackageSM3: p.PackageSM3,
-		Signature: p.SignatureB64,
-		Timestamp: Timestamp{Covers: "SM3 of the manifest, which lists \"<package id> <SM3(签名结果)>\"", Time: p.TimestampAt,
-			Manifest: b.Manifest, Token: b.Token}}, nil
+		Signature: p.SignatureB64, Proof: *proof}, nil
+}
+
+// CheckpointedAt is when the checkpoint that first covered a package was made; zero while
+// none has yet (within a checkpoint interval of the ingest).
+func (a *Archive) CheckpointedAt(p *index.Package) time.Time { return a.elog.CoveredAt(p.LogIndex) }
+
+// CanAudit says whether who may read the event log's entries and witness records: the
+// auditor, the archive and the admin.
+func (a *Archive) CanAudit(who Principal) error {
+	switch who.Role {
+	case RoleAuditor, RoleArchive, RoleAdmin:
+		return nil
+	}
+	return fmt.Errorf("%w: the event log is read by auditors and the archive", ErrForbidden)
 }

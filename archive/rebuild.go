@@ -13,18 +13,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/formats/eep"
-	"github.com/dangan-archive/dangan/signing"
 	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
 // Everything the index knows about a package can be read back from the object store: the
 // EEP (metadata, documents, signatures, and 附注 for what DA/T 48 has no element for) and
-// its timestamp group. Start-up reconciliation uses this to adopt packages whose index entry
+// its ingest event in the event log. Start-up reconciliation uses this to adopt packages whose index entry
 // was never written (a crash between the object and the index), and an index rebuild is the
 // same adoption over an empty index.
 
@@ -33,51 +32,44 @@ type ReconcileReport struct {
 	Indexed     int      // packages in the index before
 	Adopted     []string // objects that were complete, valid packages and are now indexed
 	MovedAside  []string // objects that were not, moved under orphans/ (or left, when retained)
-	DataLoss    []string // index entries whose package or evidence object is missing
-	BadBatches  []string // timestamp groups that could not be read or verified
+	DataLoss    []string // index entries whose package object is missing
 	ObjectCount int
 }
 
-type batchRef struct {
-	key string
-	at  time.Time
+// logRef is a package's ingest event in the event log.
+type logRef struct {
+	index uint64
+	event eventlog.Event
 }
 
-// loadBatches reads every timestamp group: package id → its group.
-func (a *Archive) loadBatches(ctx context.Context, rep *ReconcileReport) (map[string]batchRef, error) {
-	refs := map[string]batchRef{}
-	err := a.store.List(ctx, "evidence/batches/", func(o storage.ObjectInfo) error {
-		b, err := a.batchEvidence(ctx, o.Key)
-		if err == nil {
-			var tok []byte
-			if tok, err = base64.StdEncoding.DecodeString(b.Token); err == nil {
-				sum := sm3.Sum([]byte(b.Manifest))
-				var info *signing.TokenInfo
-				if info, err = signing.VerifyToken(tok, sum[:], a.Trust()); err == nil {
-					for _, line := range strings.Split(b.Manifest, "\n")[1:] {
-						if id, _, ok := strings.Cut(line, " "); ok {
-							refs[id] = batchRef{key: o.Key, at: info.GenTime}
-						}
-					}
-					return nil
-				}
-			}
-		}
-		a.log.Error("unreadable timestamp group", "key", o.Key, "err", err)
-		rep.BadBatches = append(rep.BadBatches, o.Key)
-		return nil
-	})
-	return refs, err
+// ingestRef finds the ingest event of a package id.
+func (a *Archive) ingestRef(ctx context.Context, id string) (*logRef, error) {
+	i, err := a.elog.Find(eventlog.TypeIngest, id)
+	if err != nil {
+		return nil, err
+	}
+	es, err := a.elog.Entries(ctx, i, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(es) != 1 {
+		return nil, fmt.Errorf("ingest event %d of %s: %w", i, id, eventlog.ErrNotFound)
+	}
+	ev, err := eventlog.ParseEvent(es[0].Event)
+	if err != nil {
+		return nil, err
+	}
+	return &logRef{index: i, event: ev}, nil
 }
 
 // Reconcile compares the index with the object store: objects without an index entry are
-// adopted when they are complete, valid, timestamped packages, otherwise moved aside; index
+// adopted when they are complete, valid packages whose ingest event is in the event log,
+// otherwise moved aside; index
 // entries without their objects are reported as data loss. progress, when set, is called
 // as packages are adopted.
 func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int)) (*ReconcileReport, error) {
 	rep := &ReconcileReport{}
 	indexed := map[string]bool{}
-	evidence := map[string]bool{}
 	var entries []*index.Package
 	if err := a.index.ForEachPackage(func(p *index.Package) error {
 		indexed[p.Key] = true
@@ -89,37 +81,25 @@ func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int))
 	rep.Indexed = len(entries)
 	objects := map[string]bool{}
 	var orphans []string
-	for _, prefix := range []string{"packages/", "evidence/batches/"} {
-		err := a.store.List(ctx, prefix, func(o storage.ObjectInfo) error {
-			objects[o.Key] = true
-			if prefix == "packages/" {
-				rep.ObjectCount++
-				if strings.HasSuffix(o.Key, ".eep") && !indexed[o.Key] && !a.index.Orphan(o.Key) {
-					orphans = append(orphans, o.Key)
-				}
-			} else {
-				evidence[o.Key] = true
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, err)
+	err := a.store.List(ctx, "packages/", func(o storage.ObjectInfo) error {
+		objects[o.Key] = true
+		rep.ObjectCount++
+		if strings.HasSuffix(o.Key, ".eep") && !indexed[o.Key] && !a.index.Orphan(o.Key) {
+			orphans = append(orphans, o.Key)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packages/: %w", err)
 	}
 	for _, p := range entries {
-		for _, k := range []string{p.Key, p.TimestampKey} {
-			if !objects[k] {
-				a.log.Error("DATA LOSS: an index entry's object is missing", "package", p.ID, "archival_code", p.ArchivalCode, "key", k)
-				rep.DataLoss = append(rep.DataLoss, k)
-			}
+		if !objects[p.Key] {
+			a.log.Error("DATA LOSS: an index entry's object is missing", "package", p.ID, "archival_code", p.ArchivalCode, "key", p.Key)
+			rep.DataLoss = append(rep.DataLoss, p.Key)
 		}
 	}
 	if len(orphans) == 0 {
 		return rep, nil
-	}
-	refs, err := a.loadBatches(ctx, rep)
-	if err != nil {
-		return nil, err
 	}
 	var batch []*index.Package
 	flush := func() error {
@@ -141,10 +121,12 @@ func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int))
 		return nil
 	}
 	for i, key := range orphans {
-		ref, ok := refs[strings.TrimSuffix(path.Base(key), ".eep")]
-		if !ok {
-			a.moveAside(ctx, key, "no timestamp group lists it: the ingest stopped before its commit", rep)
+		ref, err := a.ingestRef(ctx, strings.TrimSuffix(path.Base(key), ".eep"))
+		if errors.Is(err, eventlog.ErrNotFound) {
+			a.moveAside(ctx, key, "the event log has no ingest event for it: the ingest stopped before its commit", rep)
 			continue
+		} else if err != nil {
+			return nil, err
 		}
 		rec, err := a.recordFromObject(ctx, key, ref)
 		if err != nil {
@@ -193,9 +175,9 @@ func (a *Archive) moveAside(ctx context.Context, key, why string, rep *Reconcile
 	}
 }
 
-// recordFromObject verifies a package object against its timestamp group and rebuilds its
+// recordFromObject verifies a package object against its ingest event and rebuilds its
 // index record.
-func (a *Archive) recordFromObject(ctx context.Context, key string, ref batchRef) (*index.Package, error) {
+func (a *Archive) recordFromObject(ctx context.Context, key string, ref *logRef) (*index.Package, error) {
 	rc, info, err := a.store.Get(ctx, key)
 	if err != nil {
 		return nil, err
@@ -210,15 +192,13 @@ func (a *Archive) recordFromObject(ctx context.Context, key string, ref batchRef
 		}
 		ra = buf
 	}
-	b, err := a.batchEvidence(ctx, ref.key)
+	id := strings.TrimSuffix(path.Base(key), ".eep")
+	rep, scan, err := verify(ra, info.Size, VerifyOptions{Roots: a.Trust()})
 	if err != nil {
 		return nil, err
 	}
-	id := strings.TrimSuffix(path.Base(key), ".eep")
-	ev := &Evidence{Format: EvidenceFormat, PackageID: id, Timestamp: Timestamp{Manifest: b.Manifest, Token: b.Token}}
-	rep, scan, err := verify(ra, info.Size, VerifyOptions{Roots: a.Trust(), Evidence: ev})
-	if err != nil {
-		return nil, err
+	if rep.PackageSM3 != ref.event.Digest {
+		return nil, fmt.Errorf("the object's SM3 %s differs from the %s its ingest event %d records", rep.PackageSM3, ref.event.Digest, ref.index)
 	}
 	if !rep.Valid {
 		for _, f := range rep.Findings {
@@ -230,7 +210,7 @@ func (a *Archive) recordFromObject(ctx context.Context, key string, ref batchRef
 	return a.recordFromScan(ctx, key, id, info.Size, scan, ref)
 }
 
-func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64, scan *eep.Scan, ref batchRef) (*index.Package, error) {
+func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64, scan *eep.Scan, ref *logRef) (*index.Package, error) {
 	const ent = "封装内容/文件实体块/文件实体/"
 	f := scan.Fields
 	notes := map[string][]string{}
@@ -277,7 +257,7 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 		ItemNo: item, Year: year, Retention: ret, ItemCode: note("事项编码"), ItemName: note("事项名称"), Title: f[ent+"内容描述/题名"],
 		FinishedAt: finished, IngestedAt: created.UTC(), Size: size, PackageSM3: hex.EncodeToString(scan.PackageSM3),
 		ContentDigest: note(noteDigest), SignatureB64: base64.StdEncoding.EncodeToString(sig.Value), Signer: signer,
-		TimestampKey: ref.key, TimestampAt: ref.at, State: "archived", RetainUntil: a.RetentionEnd(ret, year),
+		LogIndex: ref.index, State: "archived", RetainUntil: a.RetentionEnd(ret, year),
 	}
 	if r, ok := a.store.(storage.Retainer); ok {
 		if until, hold, err := r.Retention(ctx, key); err == nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
@@ -59,9 +61,9 @@ func (a *Archive) ExtendRetention(ctx context.Context, who Principal, id string,
 		return nil, fieldErr("until", fmt.Errorf("%w: %w: package %s is retained until %s", ErrConflict, storage.ErrRetentionShortened, id, p.RetainUntil.Format(time.DateOnly)))
 	}
 	if r, ok := a.store.(storage.Retainer); ok {
-		for _, k := range append(objectsOf(p), p.TimestampKey) {
+		for _, k := range objectsOf(p) {
 			if err := r.Retain(ctx, k, until); err != nil && !errors.Is(err, storage.ErrRetentionShortened) {
-				return nil, err // evidence shared by a group may already run longer
+				return nil, err
 			}
 		}
 	}
@@ -70,7 +72,8 @@ func (a *Archive) ExtendRetention(ctx context.Context, who Principal, id string,
 		return nil, err
 	}
 	a.log.Info("retention extended", "who", who.String(), "package", id, "until", until.Format(time.DateOnly), "reason", reason)
-	return p, nil
+	return p, a.logEvent(ctx, eventlog.Event{Type: eventlog.TypeAmendment, Actor: who.String(), Subject: id, Digest: p.PackageSM3,
+		Attrs: map[string]string{"change": "retention", "retain_until": until.Format(time.DateOnly), "reason": reason}})
 }
 
 // SetLegalHold places or releases a legal hold on a package.
@@ -100,7 +103,8 @@ func (a *Archive) SetLegalHold(ctx context.Context, who Principal, id string, on
 		return nil, err
 	}
 	a.log.Info("legal hold", "who", who.String(), "package", id, "on", on, "reason", reason)
-	return p, nil
+	return p, a.logEvent(ctx, eventlog.Event{Type: eventlog.TypeAmendment, Actor: who.String(), Subject: id, Digest: p.PackageSM3,
+		Attrs: map[string]string{"change": "legal-hold", "legal_hold": strconv.FormatBool(on), "reason": reason}})
 }
 
 // RefuseDelete says why a package cannot be deleted: a *RetainedError while its retention

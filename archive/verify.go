@@ -15,6 +15,7 @@ import (
 	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/smx509"
 
+	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/signing"
 )
@@ -30,17 +31,19 @@ type VerifyOptions struct {
 
 // Report is the structured result of verifying a package.
 type Report struct {
-	Valid        bool          `json:"valid"`
-	ArchivalCode string        `json:"archival_code,omitempty"`
-	Title        string        `json:"title,omitempty"`
-	Creator      string        `json:"creator,omitempty"`
-	Documents    int           `json:"documents"`
-	Signers      []string      `json:"signers,omitempty"`
-	SignedAt     *time.Time    `json:"signed_at,omitempty"`
-	TimestampAt  *time.Time    `json:"timestamp_at,omitempty"`
-	PackageSM3   string        `json:"package_sm3"`
-	SignedSM3    string        `json:"signed_sm3"`
-	Findings     []eep.Finding `json:"findings"`
+	Valid        bool            `json:"valid"`
+	ArchivalCode string          `json:"archival_code,omitempty"`
+	Title        string          `json:"title,omitempty"`
+	Creator      string          `json:"creator,omitempty"`
+	Documents    int             `json:"documents"`
+	Signers      []string        `json:"signers,omitempty"`
+	SignedAt     *time.Time      `json:"signed_at,omitempty"`
+	TimestampAt  *time.Time      `json:"timestamp_at,omitempty"`
+	PackageSM3   string          `json:"package_sm3"`
+	SignedSM3    string          `json:"signed_sm3"`
+	Findings     []eep.Finding   `json:"findings"`
+	Proof        []eventlog.Step `json:"proof,omitempty"` // each check of the evidence's proof
+
 }
 
 const itemFixity = "固化信息有效性"
@@ -72,17 +75,32 @@ func verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, *eep.Scan, 
 	findings := scan.Findings
 	add := func(f eep.Finding) { findings = append(findings, f) }
 
-	// The timestamp first: a valid one gives the trusted time to check certificates at.
+	// The evidence first: a valid proof gives the trusted time to check certificates at,
+	// and the package digest recorded at ingest.
 	var tsTime *time.Time
-	if len(scan.Signatures) > 0 && opts.Evidence != nil && opts.Evidence.Timestamp.Token != "" {
-		info, err := checkBatchTimestamp(opts.Evidence.PackageID, scan.Signatures[0].Value, opts.Evidence.Timestamp, opts.Roots)
+	var logged *eventlog.Event
+	if ev := opts.Evidence; ev != nil {
+		res, err := eventlog.VerifyProof(&ev.Proof, opts.Roots)
+		if res != nil {
+			rep.Proof = res.Steps
+		}
+		if err == nil {
+			err = checkIngestEvent(res.Event, ev.PackageID, scan)
+		}
 		if err != nil {
-			add(eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Fail, Where: "时间戳", Expected: "an RFC 3161 token from a trusted TSA over a manifest listing SM3(签名结果)", Found: err.Error()})
+			add(eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Fail, Where: "时间戳",
+				Expected: "the package's ingest event in a signed checkpoint of the event log, timestamped by a trusted TSA", Found: err.Error()})
 		} else {
-			t := info.GenTime
-			tsTime, rep.TimestampAt = &t, &t
-			add(eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Pass, Where: "时间戳",
-				Detail: fmt.Sprintf("RFC 3161 token by %s at %s, serial %s", info.Signer.Subject.CommonName, t.Format(time.RFC3339), info.Serial)})
+			t := res.Time
+			tsTime, rep.TimestampAt, logged = &t, &t, &res.Event
+			detail := fmt.Sprintf("ingest event %d of log %s is in a checkpoint timestamped %s", res.Index, res.Origin, t.Format(time.RFC3339))
+			if res.Renewals > 0 {
+				detail += fmt.Sprintf(", renewed %d times", res.Renewals)
+			}
+			if len(res.Witnesses) > 0 {
+				detail += ", witnessed by " + strings.Join(res.Witnesses, ", ")
+			}
+			add(eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Pass, Where: "时间戳", Detail: detail})
 		}
 	} else {
 		add(eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Skip, Where: "时间戳", Detail: "no evidence file given: the timestamp was not checked"})
@@ -106,15 +124,19 @@ func verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, *eep.Scan, 
 		findings = append(findings, checkSignature(r, size, scan.Lock, "电子签名块", "锁定签名", tsTime, opts)...)
 	}
 
-	if ev := opts.Evidence; ev != nil && ev.PackageSM3 != "" {
-		f := eep.Finding{Code: eep.CodePackage, Item: "归档前后封装包一致", Status: eep.Pass, Where: "封装包", Expected: "SM3 " + ev.PackageSM3, Found: "SM3 " + rep.PackageSM3}
-		if !strings.EqualFold(ev.PackageSM3, rep.PackageSM3) {
+	switch {
+	case logged != nil:
+		f := eep.Finding{Code: eep.CodePackage, Item: "归档前后封装包一致", Status: eep.Pass, Where: "封装包", Expected: "SM3 " + logged.Digest, Found: "SM3 " + rep.PackageSM3}
+		if !strings.EqualFold(logged.Digest, rep.PackageSM3) {
 			f.Status = eep.Fail
-			f.Detail = "the package differs from the one archived"
+			f.Detail = "the package differs from the one archived: its SM3 is not the one its ingest event records"
 		}
 		add(f)
-	} else {
-		add(eep.Finding{Code: eep.CodePackage, Item: "归档前后封装包一致", Status: eep.Skip, Where: "封装包", Found: "SM3 " + rep.PackageSM3, Detail: "no recorded package digest given (evidence file)"})
+	case opts.Evidence != nil:
+		add(eep.Finding{Code: eep.CodePackage, Item: "归档前后封装包一致", Status: eep.Fail, Where: "封装包", Expected: "a verified ingest event",
+			Found: "SM3 " + rep.PackageSM3, Detail: "the evidence does not verify, so the package cannot be matched to the one archived"})
+	default:
+		add(eep.Finding{Code: eep.CodePackage, Item: "归档前后封装包一致", Status: eep.Skip, Where: "封装包", Found: "SM3 " + rep.PackageSM3, Detail: "no evidence file given"})
 	}
 	rep.Findings = findings
 	rep.Valid = true
@@ -247,4 +269,20 @@ func (a *Archive) VerifyUpload(ctx context.Context, body io.Reader, ev *Evidence
 		return nil, fieldErr("file", fmt.Errorf("%w: the package is empty", ErrBadUpload))
 	}
 	return Verify(f, n, VerifyOptions{Roots: a.Trust(), Evidence: ev})
+}
+
+// checkIngestEvent checks that a proven event is this package's ingest: its id, and the
+// department signature it records is the one in the package. The package digest is
+// compared separately, as the consistency finding.
+func checkIngestEvent(e eventlog.Event, id string, scan *eep.Scan) error {
+	if e.Type != eventlog.TypeIngest || e.Subject != id {
+		return fmt.Errorf("the proven event is %s of %q, not the ingest of package %q", e.Type, e.Subject, id)
+	}
+	if len(scan.Signatures) > 0 {
+		sum := sm3.Sum(scan.Signatures[0].Value)
+		if e.Attrs["signature_sm3"] != hex.EncodeToString(sum[:]) {
+			return fmt.Errorf("the ingest event records another department signature (SM3 %s) than the package holds (SM3 %x)", e.Attrs["signature_sm3"], sum)
+		}
+	}
+	return nil
 }

@@ -240,3 +240,21 @@ func (l *Log) renewalsAfter(size uint64) []uint64 {
 	})
 	return out
 }
+
+// CoveredAt is the time of the first checkpoint that holds event index; zero when none
+// does yet.
+func (l *Log) CoveredAt(index uint64) time.Time {
+	var t time.Time
+	_ = l.db.View(func(tx *bolt.Tx) error {
+		if k, v := tx.Bucket(bCheckpts).Cursor().Seek(u64(index + 1)); k != nil {
+			var sc SignedCheckpoint
+			if json.Unmarshal(v, &sc) == nil {
+				if c, err := ParseCheckpoint(sc.Body); err == nil {
+					t = c.Time
+				}
+			}
+		}
+		return nil
+	})
+	return t
+}

@@ -246,4 +246,14 @@ func printReport(rep *archive.Report) {
 		}
 		fmt.Println(line)
 	}
+	if len(rep.Proof) > 0 {
+		fmt.Println("  evidence (event log proof):")
+		for _, s := range rep.Proof {
+			mark := "ok  "
+			if !s.OK {
+				mark = "FAIL"
+			}
+			fmt.Printf("    %s %s: %s\n", mark, s.Check, s.Detail)
+		}
+	}
 }

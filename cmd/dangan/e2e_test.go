@@ -23,6 +23,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/signing"
 	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
@@ -116,10 +117,12 @@ func TestAcknowledgedIngestsSurviveKill9(t *testing.T) {
 		var nums []int
 		err = a.Index().ForEachPackage(func(p *index.Package) error {
 			nums = append(nums, p.ItemNo)
-			for _, k := range []string{p.Key, p.TimestampKey} {
-				if _, err := a.Store().Stat(context.Background(), k); err != nil {
-					t.Errorf("index entry %s points at a missing object %s: %v", p.ID, k, err)
-				}
+			if _, err := a.Store().Stat(context.Background(), p.Key); err != nil {
+				t.Errorf("index entry %s points at a missing object %s: %v", p.ID, p.Key, err)
+			}
+			// Its ingest event is in the log, durable in storage.
+			if i, err := a.Log().Find(eventlog.TypeIngest, p.ID); err != nil || i != p.LogIndex {
+				t.Errorf("index entry %s: ingest event %d, log has %d (%v)", p.ID, p.LogIndex, i, err)
 			}
 			return nil
 		})

@@ -30,6 +30,7 @@ type commonFlags struct {
 	maxIngests  int
 	transferYrs int
 	keepYrs     int
+	logOrigin   string
 	// quietReconcile skips the start-up reconciliation (the caller runs its own).
 	quietReconcile bool
 	s3             storage.S3Config
@@ -45,6 +46,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxIngests, "max-ingests", 16, "concurrent ingests; more wait up to 10 s, then get 503 busy")
 	fs.IntVar(&c.transferYrs, "transfer-years", 5, "years after formation within which permanent (Y) records go to the county archive")
 	fs.IntVar(&c.keepYrs, "keep-years", 5, "years the department keeps its copy of a transferred Y record")
+	fs.StringVar(&c.logOrigin, "log-origin", "", "name of this archive's event log in its checkpoints (default: dangan/ and the root certificate's fingerprint)")
 	fs.StringVar(&c.s3.Endpoint, "s3-endpoint", "", "MinIO (S3) endpoint host:port; empty: objects on the local disk under --data")
 	fs.StringVar(&c.s3.Bucket, "s3-bucket", "dangan", "bucket (created with object lock when missing)")
 	fs.BoolVar(&c.s3.TLS, "s3-tls", false, "use HTTPS to reach the S3 endpoint")
@@ -54,7 +56,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 func (c *commonFlags) open() (*archive.Archive, error) {
 	cfg := archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL,
 		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests,
-		SkipReconcile: c.quietReconcile, TransferYears: c.transferYrs, KeepYears: c.keepYrs}
+		SkipReconcile: c.quietReconcile, TransferYears: c.transferYrs, KeepYears: c.keepYrs, LogOrigin: c.logOrigin}
 	if c.s3.Endpoint != "" {
 		st, err := c.openS3()
 		if err != nil {
@@ -115,7 +117,18 @@ func cmdServe(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8480", "listen address")
 	maxBody := fs.Int64("max-body", 2<<30, "largest request body in bytes")
 	debugAddr := fs.String("debug-addr", "", "serve Go profiling (/debug/pprof/) on this address; keep it on loopback")
+	witnessURL := fs.String("witness-url", "", "another dangan archive (the county archive) that cosigns this archive's checkpoints")
+	witnessTokenFile := fs.String("witness-token-file", "", "file holding the token the witness issued to this archive")
+	witnessEvery := fs.Duration("witness-interval", 10*time.Minute, "how often checkpoints are offered to the witness")
 	fs.Parse(args)
+	var witness *archive.HTTPWitness
+	if *witnessURL != "" {
+		tok, err := os.ReadFile(*witnessTokenFile)
+		if err != nil {
+			return fmt.Errorf("--witness-url needs --witness-token-file: %w", err)
+		}
+		witness = &archive.HTTPWitness{URL: *witnessURL, Token: strings.TrimSpace(string(tok))}
+	}
 	log := logger(c.logFormat, c.logLevel)
 	a, err := c.open()
 	if err != nil {
@@ -144,7 +157,10 @@ func cmdServe(args []string) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("dangan serving", "addr", ln.Addr().String(), "data", c.data)
+	log.Info("dangan serving", "addr", ln.Addr().String(), "data", c.data, "log_origin", a.Log().Origin())
+	if witness != nil {
+		go a.WitnessEvery(ctx, witness, *witnessEvery)
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -206,6 +222,12 @@ func cmdIndex(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "the old index is kept as %s\n", old)
 	}
+	// The event log's database is rebuilt too: it replays every bundle from storage.
+	if logDB := filepath.Join(c.data, "log.db"); statOK(logDB) {
+		if err := os.Rename(logDB, logDB+".before-rebuild-"+time.Now().UTC().Format("20060102T150405")); err != nil {
+			return fmt.Errorf("move the event log database aside: %w", err)
+		}
+	}
 	c.quietReconcile = true
 	a, err := c.open()
 	if err != nil {
@@ -227,9 +249,9 @@ func cmdIndex(args []string) error {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "\n")
-	fmt.Printf("rebuilt the index from %d package objects in %.1fs: %d indexed, %d not adoptable, %d unreadable timestamp groups, %d tokens kept\n",
-		rep.ObjectCount, time.Since(start).Seconds(), len(rep.Adopted), len(rep.MovedAside), len(rep.BadBatches), len(tokens))
-	if len(rep.MovedAside) > 0 || len(rep.BadBatches) > 0 {
+	fmt.Printf("rebuilt the index from %d package objects and %d events in %.1fs: %d indexed, %d not adoptable, %d tokens kept\n",
+		rep.ObjectCount, a.Log().Size(), time.Since(start).Seconds(), len(rep.Adopted), len(rep.MovedAside), len(tokens))
+	if len(rep.MovedAside) > 0 {
 		return fmt.Errorf("%d objects could not be adopted (see the log; they are under orphans/)", len(rep.MovedAside))
 	}
 	return nil
@@ -258,3 +280,5 @@ func cmdToken(args []string) error {
 	fmt.Println(tok)
 	return nil
 }
+
+func statOK(path string) bool { _, err := os.Stat(path); return err == nil }

@@ -131,8 +131,7 @@ type Package struct {
 	ContentDigest  string     `json:"content_digest"`
 	SignatureB64   string     `json:"signature"`
 	Signer         string     `json:"signer"`
-	TimestampKey   string     `json:"timestamp_key"`
-	TimestampAt    time.Time  `json:"timestamp_at"`
+	LogIndex       uint64     `json:"log_index"` // its ingest event in the event log
 	Documents      []Document `json:"documents"`
 	State          string     `json:"state"`
 	RetainUntil    time.Time  `json:"retain_until"` // WORM: no deletion before this

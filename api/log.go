@@ -1,0 +1,208 @@
+package api
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/archive/eventlog"
+	"github.com/dangan-archive/dangan/signing/merkle"
+)
+
+// The event log's endpoints. The checkpoint and the proofs are public: they hold hashes
+// and signatures only, and a verifier or witness needs them without an account. The
+// entries (the events themselves) are for auditors and the archive.
+
+func (s *server) logCheckpoint(w http.ResponseWriter, r *http.Request) {
+	sc := s.a.Log().Latest()
+	if sc == nil {
+		s.fail(w, r, fmt.Errorf("%w: the event log has no checkpoint yet", archive.ErrNotFound))
+		return
+	}
+	writeJSON(w, http.StatusOK, sc)
+}
+
+// queryUint reads a non-negative integer query parameter; def when absent.
+func queryUint(r *http.Request, name string, def uint64) (uint64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fieldErr(name, fmt.Errorf("%w: %s must be a non-negative integer", archive.ErrInvalidCase, name))
+	}
+	return n, nil
+}
+
+// latestSize is the size of the latest checkpoint: the default tree for proofs, so that a
+// proof matches a root a client can get signed.
+func (s *server) latestSize() uint64 {
+	if sc := s.a.Log().Latest(); sc != nil {
+		if c, err := eventlog.ParseCheckpoint(sc.Body); err == nil {
+			return c.Size
+		}
+	}
+	return 0
+}
+
+// InclusionResponse is GET /api/v1/log/proof/inclusion.
+type InclusionResponse struct {
+	Index    uint64   `json:"index"`
+	TreeSize uint64   `json:"tree_size"`
+	LeafHash string   `json:"leaf_hash,omitempty"`
+	Proof    [][]byte `json:"proof"`
+}
+
+func (s *server) logInclusion(w http.ResponseWriter, r *http.Request) {
+	size, err := queryUint(r, "size", s.latestSize())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp := InclusionResponse{TreeSize: size}
+	if lh := r.URL.Query().Get("leaf_hash"); lh != "" {
+		b, err := hex.DecodeString(lh)
+		if err != nil || len(b) != merkle.SM3.Size {
+			s.fail(w, r, fieldErr("leaf_hash", fmt.Errorf("%w: leaf_hash must be 64 hex digits", archive.ErrInvalidCase)))
+			return
+		}
+		if resp.Index, err = s.a.Log().IndexOfLeaf(b); err != nil {
+			s.fail(w, r, fmt.Errorf("%w: %v", archive.ErrNotFound, err))
+			return
+		}
+		resp.LeafHash = lh
+	} else {
+		if r.URL.Query().Get("index") == "" {
+			s.fail(w, r, fieldErr("index", fmt.Errorf("%w: give index or leaf_hash", archive.ErrInvalidCase)))
+			return
+		}
+		if resp.Index, err = queryUint(r, "index", 0); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if resp.Index >= size {
+		s.fail(w, r, fieldErr("size", fmt.Errorf("%w: event %d is not in a tree of %d (the latest checkpoint is %d)", archive.ErrInvalidCase, resp.Index, size, s.latestSize())))
+		return
+	}
+	if resp.Proof, err = s.a.Log().InclusionProof(resp.Index, size); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// ConsistencyResponse is GET /api/v1/log/proof/consistency.
+type ConsistencyResponse struct {
+	From  uint64   `json:"from"`
+	To    uint64   `json:"to"`
+	Proof [][]byte `json:"proof"`
+}
+
+func (s *server) logConsistency(w http.ResponseWriter, r *http.Request) {
+	from, err := queryUint(r, "from", 0)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	to, err := queryUint(r, "to", s.latestSize())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if from > to {
+		s.fail(w, r, fieldErr("from", fmt.Errorf("%w: from %d is after to %d", archive.ErrInvalidCase, from, to)))
+		return
+	}
+	proof, err := s.a.Log().ConsistencyProof(from, to)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ConsistencyResponse{From: from, To: to, Proof: proof})
+}
+
+func (s *server) logEntries(w http.ResponseWriter, r *http.Request) {
+	if err := s.a.CanAudit(principal(r)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	start, err := queryUint(r, "start", 0)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	count, err := queryUint(r, "count", 100)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if count == 0 || count > 1000 {
+		s.fail(w, r, fieldErr("count", fmt.Errorf("%w: count must be 1..1000", archive.ErrInvalidCase)))
+		return
+	}
+	es, err := s.a.Log().Entries(r.Context(), start, count)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("event log read", "who", principal(r).String(), "start", start, "count", len(es))
+	writeJSON(w, http.StatusOK, map[string]any{"size": s.a.Log().Size(), "entries": es})
+}
+
+func (s *server) logWitness(w http.ResponseWriter, r *http.Request) {
+	if p := principal(r); p.Role != archive.RoleDepartment && p.Role != archive.RoleArchive {
+		s.fail(w, r, fmt.Errorf("%w: checkpoints are offered for witnessing with a department or archive token", archive.ErrForbidden))
+		return
+	}
+	var req eventlog.WitnessRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		s.fail(w, r, fieldErr("checkpoint", fmt.Errorf("%w: %v", archive.ErrBadUpload, err)))
+		return
+	}
+	cs, err := s.a.Log().Cosign(r.Context(), &req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, cs)
+}
+
+func (s *server) logWitnessed(w http.ResponseWriter, r *http.Request) {
+	if err := s.a.CanAudit(principal(r)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	origin := r.URL.Query().Get("origin")
+	if origin == "" {
+		s.fail(w, r, fieldErr("origin", fmt.Errorf("%w: origin is required", archive.ErrInvalidCase)))
+		return
+	}
+	sc, err := s.a.Log().Witnessed(origin)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: %v", archive.ErrNotFound, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, sc)
+}
+
+func (s *server) logRenew(w http.ResponseWriter, r *http.Request) {
+	if principal(r).Role != archive.RoleAdmin {
+		s.fail(w, r, fmt.Errorf("%w: only an admin renews the log's timestamps", archive.ErrForbidden))
+		return
+	}
+	sc, err := s.a.Log().Renew(r.Context())
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: %v", archive.ErrUnavailable, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, sc)
+}
+
+func fieldErr(field string, err error) error { return &archive.FieldErr{Field: field, Err: err} }
