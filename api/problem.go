@@ -24,11 +24,11 @@ type Problem struct {
 	Field  string               `json:"field,omitempty"`
 	Errors []archive.FieldError `json:"errors,omitempty"`
 	// For type retained: until when, and whether a legal hold applies.
-	RetainedUntil string         `json:"retained_until,omitempty"`
-	LegalHold     bool           `json:"legal_hold,omitempty"`
+	RetainedUntil string `json:"retained_until,omitempty"`
+	LegalHold     bool   `json:"legal_hold,omitempty"`
 	// For type witness-size: the size the witness last cosigned.
-	WitnessSize *uint64 `json:"witness_size,omitempty"`
-	Extra         map[string]any `json:"-"`
+	WitnessSize *uint64        `json:"witness_size,omitempty"`
+	Extra       map[string]any `json:"-"`
 }
 
 // ProblemBase prefixes every problem type.
