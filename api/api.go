@@ -54,6 +54,7 @@ func New(a *archive.Archive, opts Options) http.Handler {
 		opts.Logger = slog.Default()
 	}
 	s := &server{a: a, opts: opts, log: opts.Logger, metrics: newMetrics()}
+	s.metrics.reg.MustRegister(logMetrics(a)...)
 	return s.routes()
 }
 

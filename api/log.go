@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dangan-archive/dangan/archive"
 	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/signing/merkle"
@@ -206,3 +208,29 @@ func (s *server) logRenew(w http.ResponseWriter, r *http.Request) {
 }
 
 func fieldErr(field string, err error) error { return &archive.FieldErr{Field: field, Err: err} }
+
+// logMetrics exposes the event log's counters.
+func logMetrics(a *archive.Archive) []prometheus.Collector {
+	st := &a.Log().Stats
+	counter := func(name, help string, read func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(read()) })
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dangan_log_size", Help: "Events in the event log."},
+			func() float64 { return float64(a.Log().Size()) }),
+		counter("dangan_log_events_appended_total", "Events appended since start.", st.Events.Load),
+		counter("dangan_log_bundles_total", "Bundles (durable writes) of events since start.", st.Bundles.Load),
+		counter("dangan_log_checkpoints_total", "Checkpoints signed since start.", st.Checkpoints.Load),
+		counter("dangan_log_timestamp_tokens_total", "RFC 3161 tokens obtained for checkpoints since start.", st.Tokens.Load),
+		counter("dangan_log_checkpoint_failures_total", "Checkpoints that failed (TSA, storage) since start.", st.CheckpointFailures.Load),
+		counter("dangan_log_cosigned_total", "Checkpoints of other archives this archive cosigned as a witness.", st.Cosigned.Load),
+		counter("dangan_log_forks_detected_total", "Checkpoints refused as a witness because they contradict one cosigned before.", st.Forks.Load),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dangan_log_last_cosigned_timestamp_seconds", Help: "When a witness last cosigned this archive's log (Unix time; 0: never)."},
+			func() float64 {
+				if t := a.Log().CosignedAt(); !t.IsZero() {
+					return float64(t.Unix())
+				}
+				return 0
+			}),
+	}
+}

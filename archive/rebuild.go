@@ -55,7 +55,7 @@ func (a *Archive) ingestRef(ctx context.Context, id string) (*logRef, error) {
 	if len(es) != 1 {
 		return nil, fmt.Errorf("ingest event %d of %s: %w", i, id, eventlog.ErrNotFound)
 	}
-	ev, err := eventlog.ParseEvent(es[0].Event)
+	ev, err := eventlog.ParseEvent([]byte(es[0].Event))
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,20 @@ func OpenFS(dir string) (*FS, error) {
 	return s, nil
 }
 
+// OpenFSShared opens an existing filesystem store beside a process that writes to it (a
+// running server): it leaves temporary files alone, since they may be writes in flight.
+// Readers such as dangan log verify use it.
+func OpenFSShared(dir string) (*FS, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("open store %s: not a directory: %w", dir, ErrNotFound)
+	}
+	return &FS{root: abs}, nil
+}
+
 // Root is the directory the store lives in.
 func (s *FS) Root() string { return s.root }
 

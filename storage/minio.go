@@ -56,7 +56,20 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if s.partSize == 0 {
 		s.partSize = 8 << 20
 	}
-	ok, err := c.BucketExists(ctx, cfg.Bucket)
+	// A MinIO that has just started answers "not initialized" for a moment: wait for it,
+	// within ctx, rather than fail the start of a service launched beside it.
+	var ok bool
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		ok, err = c.BucketExists(ctx, cfg.Bucket)
+		if err == nil || minio.ToErrorResponse(err).Code != "XMinioServerNotInitialized" || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("S3 bucket %s at %s: %w: %v", cfg.Bucket, cfg.Endpoint, ErrUnavailable, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("S3 bucket %s at %s: %w", cfg.Bucket, cfg.Endpoint, err)
 	}

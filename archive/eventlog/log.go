@@ -624,10 +624,11 @@ func (l *Log) IndexOfLeaf(leafHash []byte) (uint64, error) {
 	return idx, err
 }
 
-// Entry is one event as stored.
+// Entry is one event as stored. Event is the exact canonical text, a string so that no
+// JSON re-encoding changes the bytes the leaf hash covers.
 type Entry struct {
-	Index uint64          `json:"index"`
-	Event json.RawMessage `json:"event"`
+	Index uint64 `json:"index"`
+	Event string `json:"event"`
 }
 
 // Entries returns up to count events from start, read from the store.
@@ -651,7 +652,7 @@ func (l *Log) Entries(ctx context.Context, start, count uint64) ([]Entry, error)
 			return nil, fmt.Errorf("events from %d: %w", bStart, err)
 		}
 		for i := idx - bStart; i < uint64(len(lines)) && uint64(len(out)) < count; i++ {
-			out = append(out, Entry{Index: bStart + i, Event: lines[i]})
+			out = append(out, Entry{Index: bStart + i, Event: string(lines[i])})
 		}
 	}
 	return out, nil
@@ -684,7 +685,7 @@ func (l *Log) event(ctx context.Context, idx uint64) ([]byte, error) {
 	if len(es) != 1 {
 		return nil, fmt.Errorf("event %d: %w", idx, ErrNotFound)
 	}
-	return es[0].Event, nil
+	return []byte(es[0].Event), nil
 }
 
 // InclusionProof proves event index is in the tree of size.

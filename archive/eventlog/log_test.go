@@ -153,7 +153,7 @@ func TestAppendProveVerify(t *testing.T) {
 			t.Fatal(es, err)
 		}
 		want, _ := ev(g).Encode()
-		if !bytes.Equal(es[0].Event, want) {
+		if es[0].Event != string(want) {
 			t.Fatalf("event %d is %s, want %s", i, es[0].Event, want)
 		}
 	}

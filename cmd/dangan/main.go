@@ -6,7 +6,9 @@
 //	dangan index rebuild --data DIR             rebuild the index from the object store alone
 //	dangan ingest CASEDIR --server URL --token T
 //	dangan verify FILE.eep [--roots ROOTS.pem] [--evidence FILE] [--json]
+//	dangan log verify --data DIR                replay the event log from storage and check it
 //	dangan bench ingest [--cases N] [--large-mb M]
+//	dangan bench log                            event log throughput, proofs over HTTP, tokens per 1,000 packages
 package main
 
 import (
@@ -27,7 +29,9 @@ usage:
   dangan restore --data NEWDIR (--from DIR | --from-s3-endpoint HOST:PORT [--from-s3-bucket B])
   dangan ingest CASEDIR --server URL --token TOKEN
   dangan verify FILE.eep [--roots ROOTS.pem] [--evidence FILE] [--json]
+  dangan log verify [--data DIR] [--s3-endpoint ...] [--roots ROOTS.pem]   replay and check the event log
   dangan bench ingest [--cases N] [--clients N] [--large-mb M]
+  dangan bench log [--seconds S] [--clients N]
 
 Environment: DANGAN_KEY_PASSWORD decrypts the keys in DIR/pki.
 `
@@ -58,6 +62,8 @@ func main() {
 		os.Exit(cmdVerify(args))
 	case "bench":
 		err = cmdBench(args)
+	case "log":
+		err = cmdLog(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return
