@@ -224,6 +224,7 @@ func logMetrics(a *archive.Archive) []prometheus.Collector {
 		counter("dangan_log_timestamp_tokens_total", "RFC 3161 tokens obtained for checkpoints since start.", st.Tokens.Load),
 		counter("dangan_log_checkpoint_failures_total", "Checkpoints that failed (TSA, storage) since start.", st.CheckpointFailures.Load),
 		counter("dangan_log_cosigned_total", "Checkpoints of other archives this archive cosigned as a witness.", st.Cosigned.Load),
+		counter("dangan_log_inconsistencies_total", "Signed checkpoints that the events replayed from storage contradicted (at start-up).", st.Inconsistencies.Load),
 		counter("dangan_log_forks_detected_total", "Checkpoints refused as a witness because they contradict one cosigned before.", st.Forks.Load),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dangan_log_last_cosigned_timestamp_seconds", Help: "When a witness last cosigned this archive's log (Unix time; 0: never)."},
 			func() float64 {

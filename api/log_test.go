@@ -254,6 +254,9 @@ func TestWitnessOverHTTP(t *testing.T) {
 	}
 	os.Remove(filepath.Join(deptDir, "log.db"))
 	dept = openWithRoots(t, deptDir, nil)
+	if dept.Log().Stats.Inconsistencies.Load() == 0 {
+		t.Fatal("the replay did not notice that the history contradicts its signed checkpoints")
+	}
 	de = envFor(t, dept)
 	defer de.close()
 	de.ingestCase("W-3")

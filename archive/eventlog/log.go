@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,6 +114,8 @@ type Config struct {
 // Stats are counters for metrics.
 type Stats struct {
 	Events, Bundles, Checkpoints, Tokens, CheckpointFailures, Cosigned, Forks atomic.Uint64
+	// Inconsistencies counts signed checkpoints that a replay from storage contradicted.
+	Inconsistencies atomic.Uint64
 }
 
 // Log is an open event log.
@@ -299,6 +302,13 @@ func (l *Log) importFromStore(ctx context.Context) error {
 			return fmt.Errorf("%w: checkpoint %d is beyond the %d events in storage (run dangan log verify)", ErrCorrupt, size, l.size)
 		}
 		latest = &sc
+		if c, err := ParseCheckpoint(sc.Body); err == nil {
+			if root, err := l.Root(size); err == nil && !bytes.Equal(root, c.Root) {
+				l.Stats.Inconsistencies.Add(1)
+				l.log.Error("THE EVENT LOG IN STORAGE CONTRADICTS ITS OWN SIGNED CHECKPOINT: events were changed, added or removed (run dangan log verify)",
+					"checkpoint", size, "signed_root", hex.EncodeToString(c.Root), "replayed_root", hex.EncodeToString(root))
+			}
+		}
 		return l.putDB(bCheckpts, u64(size), &sc)
 	})
 	if err != nil {

@@ -229,6 +229,8 @@ func TestCLIWalkThrough(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(dir, name), b, 0o644)
 	}
+	// From here on no server runs: the check is offline.
+	srv.Kill()
 	verify := func(file string, extra ...string) (int, string) {
 		cmd := exec.Command(binary, append([]string{"verify", file, "--roots", filepath.Join(dir, "trust.pem"), "--evidence", filepath.Join(dir, "p.evidence")}, extra...)...)
 		out, _ := cmd.CombinedOutput()
@@ -246,8 +248,11 @@ func TestCLIWalkThrough(t *testing.T) {
 	i := bytes.Index(eepBytes, []byte("<编码数据 ")) + 200
 	eepBytes[i] ^= 0x01
 	os.WriteFile(filepath.Join(dir, "bad.eep"), eepBytes, 0o644)
-	if code, out := verify(filepath.Join(dir, "bad.eep")); code != 1 || !strings.Contains(out, "FAIL GD-1-1") {
+	if code, out := verify(filepath.Join(dir, "bad.eep")); code != 1 || !strings.Contains(out, "FAIL GD-1-1") || !strings.Contains(out, "FAIL GD-1-14") {
 		t.Fatalf("flipped byte: exit %d\n%s", code, out)
+	}
+	if code, out := verify(filepath.Join(dir, "p.eep")); code != 0 || !strings.Contains(out, "ok   inclusion 0") {
+		t.Fatalf("the report should list the proof's checks: exit %d\n%s", code, out)
 	}
 	if code, _ := verify(filepath.Join(dir, "missing.eep")); code != 2 {
 		t.Fatalf("missing file: exit %d, want 2", code)
@@ -436,6 +441,42 @@ func TestKillCyclesOnMinIO(t *testing.T) {
 		t.Fatalf("after the last restart: %d lost, %d still to adopt, %d to move aside", len(rep.DataLoss), len(rep.Adopted), len(rep.MovedAside))
 	}
 	t.Logf("%d cases acknowledged over 20 kill cycles, %d packages indexed, all verify", len(acked), rep.Indexed)
+}
+
+// TestLogVerifyCLI: dangan log verify replays a clean log and passes, beside a running
+// server; after one event is rewritten in storage it names the first inconsistency.
+func TestLogVerifyCLI(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	srv, err := startServer(binary, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	tok, _ := srv.Token(archive.RoleDepartment, BenchUSCC)
+	postCases(t, srv.URL, tok, "LV", 12)
+	time.Sleep(1500 * time.Millisecond) // a checkpoint covers them
+	out, err := exec.Command(binary, "log", "verify", "--data", data).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK: every event") {
+		t.Fatalf("log verify on a clean log: %v\n%s", err, out)
+	}
+	srv.Kill()
+	bundles, _ := filepath.Glob(filepath.Join(data, "objects", "log", "entries", "*.jsonl"))
+	rewritten := false
+	for _, b := range bundles {
+		body, _ := os.ReadFile(b)
+		if i := bytes.Index(body, []byte(`"type":"ingest"`)); i >= 0 && !rewritten {
+			j := bytes.Index(body[i:], []byte(`"size":"`)) + i + len(`"size":"`)
+			body[j] = '9'
+			os.Chmod(b, 0o644)
+			os.WriteFile(b, body, 0o644)
+			rewritten = true
+		}
+	}
+	cmd := exec.Command(binary, "log", "verify", "--data", data)
+	out, _ = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "FIRST INCONSISTENCY: checkpoint") {
+		t.Fatalf("log verify after a rewrite: exit %d\n%s", cmd.ProcessState.ExitCode(), out)
+	}
 }
 
 // TestIndexRebuildCLI: dangan index rebuild brings back every package and keeps the tokens.
