@@ -224,8 +224,11 @@ func samplePDF(w io.Writer, size int64) error {
 }
 
 func cmdBench(args []string) error {
+	if len(args) > 0 && args[0] == "log" {
+		return cmdBenchLog(args[1:])
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New("usage: dangan bench ingest [--cases N] [--clients N] [--large-mb M]")
+		return errors.New("usage: dangan bench ingest [--cases N] [--clients N] [--large-mb M] | dangan bench log [--seconds S] [--clients N] [--cases N]")
 	}
 	fs := flag.NewFlagSet("bench ingest", flag.ExitOnError)
 	cases := fs.Int("cases", 1000, "small cases to ingest (three 20 KB documents each)")
@@ -291,50 +294,9 @@ func runBench(bin string, cases, clients int, largeSize int64, progress io.Write
 	}
 	res := &BenchResult{SmallCases: cases, Cores: runtime.NumCPU()}
 
-	jpg := sampleJPEG(20 << 10)
-	var pdf bytes.Buffer
-	samplePDF(&pdf, 20<<10)
-	form, _ := json.Marshal(map[string]any{"申请人": "张三", "经营场所": "清涧县宽州镇", "面积": 120.5, "材料": strings.Repeat("食品经营许可申请表。", 600)})
-	files := map[string][]byte{"scan.jpg": jpg, "license.pdf": pdf.Bytes(), "form.json": form}
-	order := []string{"scan.jpg", "license.pdf", "form.json"}
-	var next atomic.Int64
-	var ok atomic.Int64
-	var firstErr error
-	var mu sync.Mutex
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(cases) {
-					return
-				}
-				status, body, err := postMultipart(client, srv.URL, tok, benchCase(fmt.Sprintf("BENCH-%06d", i), order), files, order)
-				if err == nil && status != http.StatusCreated {
-					err = fmt.Errorf("case %d: HTTP %d: %s", i, status, body)
-				}
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					return
-				}
-				if n := ok.Add(1); n%100 == 0 && progress != nil {
-					fmt.Fprintf(progress, "\rsmall cases: %d/%d", n, cases)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if firstErr != nil {
-		return nil, firstErr
+	elapsed, err := ingestSmallCases(srv, tok, "BENCH", cases, clients, progress)
+	if err != nil {
+		return nil, err
 	}
 	res.SmallCasesPerS = float64(cases) / elapsed.Seconds()
 	if progress != nil {
@@ -402,6 +364,53 @@ func runBench(bin string, cases, clients int, largeSize int64, progress io.Write
 		}
 	}
 	return res, nil
+}
+
+// ingestSmallCases posts cases small cases (a 20 KB scan, a 20 KB PDF and a JSON form
+// each) from clients concurrent clients and returns how long it took.
+func ingestSmallCases(srv *testServer, tok, prefix string, cases, clients int, progress io.Writer) (time.Duration, error) {
+	jpg := sampleJPEG(20 << 10)
+	var pdf bytes.Buffer
+	samplePDF(&pdf, 20<<10)
+	form, _ := json.Marshal(map[string]any{"申请人": "张三", "经营场所": "清涧县宽州镇", "面积": 120.5, "材料": strings.Repeat("食品经营许可申请表。", 600)})
+	files := map[string][]byte{"scan.jpg": jpg, "license.pdf": pdf.Bytes(), "form.json": form}
+	order := []string{"scan.jpg", "license.pdf", "form.json"}
+	var next atomic.Int64
+	var ok atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(cases) {
+					return
+				}
+				status, body, err := postMultipart(client, srv.URL, tok, benchCase(fmt.Sprintf("%s-%06d", prefix, i), order), files, order)
+				if err == nil && status != http.StatusCreated {
+					err = fmt.Errorf("case %d: HTTP %d: %s", i, status, body)
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				if n := ok.Add(1); n%100 == 0 && progress != nil {
+					fmt.Fprintf(progress, "\rsmall cases: %d/%d", n, cases)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), firstErr
 }
 
 // sm3Speed measures SM3 throughput of one goroutine over a file's bytes (page-cached).

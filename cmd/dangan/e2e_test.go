@@ -559,3 +559,27 @@ func TestBackupRestoreCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchLogRuns: dangan bench log runs end to end and ends with the JSON line the
+// performance notes quote, every figure measured (short run: the numbers are not judged).
+func TestBenchLogRuns(t *testing.T) {
+	cmd := exec.Command(binary, "bench", "log", "--seconds", "0.5", "--clients", "8", "--cases", "40")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bench log: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var res map[string]float64
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("last line is not the JSON result: %v\n%s", err, out)
+	}
+	for _, k := range []string{"events_per_s", "inclusion_proofs_per_s", "tokens_per_1000_packages", "raw_durable_writes_per_s", "raw_sm3_mb_per_s_one_core"} {
+		if res[k] <= 0 {
+			t.Errorf("%s = %v", k, res[k])
+		}
+	}
+	// Forty packages in well under a second need one or two checkpoints, not one each.
+	if res["tokens_during_ingest"] > 3 {
+		t.Errorf("%v tokens for 40 packages", res["tokens_during_ingest"])
+	}
+}
