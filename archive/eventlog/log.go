@@ -299,7 +299,7 @@ func (l *Log) importFromStore(ctx context.Context) error {
 			return err
 		}
 		if size > l.size {
-			return fmt.Errorf("%w: checkpoint %d is beyond the %d events in storage (run dangan log verify)", ErrCorrupt, size, l.size)
+			return fmt.Errorf("%w: checkpoint %d is beyond the %d events in storage: events were deleted; restore log/ from a backup (dangan log verify shows what is missing)", ErrCorrupt, size, l.size)
 		}
 		latest = &sc
 		if c, err := ParseCheckpoint(sc.Body); err == nil {

@@ -418,3 +418,49 @@ func TestRenewalChain(t *testing.T) {
 		t.Fatal("a chain over another token verified")
 	}
 }
+
+// A bundle deleted from storage and the database lost: the log the archive then serves is
+// another history, and the witness refuses it.
+func TestWitnessSeesDeletedEvents(t *testing.T) {
+	dept, county := newPKI(t, "部门甲"), newPKI(t, "县档案馆")
+	roots := trustAll(dept, county)
+	a := openTestLog(t, "dangan/dept-del", dept, roots)
+	w := openTestLog(t, "dangan/county", county, roots)
+	ctx := context.Background()
+	appendN(t, a.Log, 0, 12)
+	if _, err := a.WitnessWith(ctx, logWitness{w.Log}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if err := os.Remove(filepath.Join(a.store.Root(), entriesKey(4))); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(a.dir, "log.db"))
+	// The archive refuses to start on a log with events missing before a signed checkpoint.
+	if _, err := Open(a.cfg); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("opened a log with a deleted bundle: %v", err)
+	}
+	// Covering the tracks: the checkpoints after the gap deleted too.
+	cps, _ := filepath.Glob(filepath.Join(a.store.Root(), checkpointsPrefix, "*"))
+	for _, cp := range cps {
+		if size, _ := keyNumber(checkpointsPrefix+filepath.Base(cp), checkpointsPrefix); size > 4 {
+			os.Remove(cp)
+		}
+	}
+	l, err := Open(a.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Log = l
+	if a.Size() != 4 {
+		t.Fatalf("replay should stop at the gap: size %d", a.Size())
+	}
+	appendN(t, a.Log, 100, 3)
+	if _, err := a.WitnessWith(ctx, logWitness{w.Log}); !errors.Is(err, ErrFork) {
+		t.Fatalf("the witness accepted a history with events deleted: %v", err)
+	}
+	rep, _ := Audit(ctx, a.store, roots, nil)
+	if rep.OK() {
+		t.Fatal("audit found nothing")
+	}
+}
