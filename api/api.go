@@ -84,6 +84,7 @@ func (s *server) routes() chi.Router {
 			r.Put("/packages/{id}/retention", s.putRetention)
 			r.Put("/packages/{id}/legal-hold", s.putLegalHold)
 			r.Delete("/packages/{id}", s.deletePackage)
+			r.Get("/reads", s.reads)
 			r.Get("/log/entries", s.logEntries)
 			r.Post("/log/witness", s.logWitness)
 			r.Get("/log/witnessed", s.logWitnessed)
@@ -131,6 +132,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			s.fail(w, r, err)
 			return
 		}
+		p.Purpose = r.URL.Query().Get("purpose")
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
 	})
 }

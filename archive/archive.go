@@ -40,6 +40,7 @@ var (
 	ErrUnauthorized = errors.New("unknown or missing token")
 	ErrTooLarge     = errors.New("upload too large")
 	ErrUnavailable  = errors.New("temporarily unavailable")
+	ErrGone         = errors.New("destroyed")
 	// ErrBusy is back-pressure: every ingest slot stayed taken; retry later. It wraps
 	// ErrUnavailable.
 	ErrBusy = fmt.Errorf("%w: too many ingests in progress", ErrUnavailable)
@@ -57,6 +58,8 @@ const (
 type Principal struct {
 	Role string
 	Org  string // the department's USCC for RoleDepartment
+	// Purpose is why the caller reads (the API's ?purpose=), recorded with every read.
+	Purpose string
 }
 
 func (p Principal) String() string {

@@ -301,7 +301,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 		FinishedAt: c.FinishedAt.Truncate(time.Second).In(eep.CST()), IngestedAt: now.UTC(),
 		Size: info.Size, PackageSM3: hex.EncodeToString(fileHash.Sums()[0]),
 		ContentDigest: digest, SignatureB64: base64.StdEncoding.EncodeToString(sig), Signer: dept.Cert.Subject.CommonName,
-		State: "archived", RetainUntil: retainUntil,
+		State: "archived", RetainUntil: retainUntil, Sharing: c.Sharing.Scope,
 	}
 	rec.Documents = indexDocs(c, docs, res)
 	// Timestamp, evidence and index entry, in a group with concurrent ingests.

@@ -24,7 +24,8 @@ const (
 // lookup returns the package when who may read it for u: the archive may read everything,
 // a department its own packages, an auditor evidence. Another department's package is
 // ErrNotFound, so a department cannot learn what others hold; an auditor asking for a
-// description is ErrForbidden.
+// description is ErrForbidden. A package whose sharing scope is 不予共享 is read by the
+// archive only with a stated purpose. A destroyed package has no content left: ErrGone.
 func (a *Archive) lookup(who Principal, id string, u use) (*index.Package, error) {
 	p, err := a.index.Package(id)
 	if errors.Is(err, index.ErrNotFound) {
@@ -35,21 +36,26 @@ func (a *Archive) lookup(who Principal, id string, u use) (*index.Package, error
 	switch {
 	case who.Role == RoleArchive, who.Role == RoleDepartment && who.Org == p.Department,
 		who.Role == RoleAuditor && u == useEvidence:
-		return p, nil
 	case who.Role == RoleAuditor && u == useDescription:
 		return nil, fmt.Errorf("%w: auditors read evidence, not package descriptions", ErrForbidden)
+	default:
+		return nil, fmt.Errorf("package %s: %w", id, ErrNotFound)
 	}
-	return nil, fmt.Errorf("package %s: %w", id, ErrNotFound)
+	if u == useContent && p.Tombstone != nil {
+		return nil, fmt.Errorf("package %s was destroyed on %s (decision %s): %w", id, p.Tombstone.DestroyedAt.Format(time.DateOnly), p.Tombstone.Decision, ErrGone)
+	}
+	if u == useContent && p.Sharing == SharingNone && who.Role != RoleDepartment && who.Purpose == "" {
+		return nil, fieldErr("purpose", fmt.Errorf("%w: package %s is 不予共享: say why it is read (?purpose=)", ErrInvalidCase, id))
+	}
+	return p, nil
 }
+
+// SharingNone is the sharing scope of records not shared beyond their department.
+const SharingNone = "不予共享"
 
 // Package returns a package description for who (see lookup for who may read what).
 func (a *Archive) Package(ctx context.Context, who Principal, id string) (*index.Package, error) {
 	return a.lookup(who, id, useDescription)
-}
-
-// logRead records every read of a record.
-func (a *Archive) logRead(who Principal, p *index.Package, what string) {
-	a.log.Info("record read", "who", who.String(), "package", p.ID, "archival_code", p.ArchivalCode, "what", what)
 }
 
 // OpenEEP streams a package's EEP file.
@@ -62,7 +68,10 @@ func (a *Archive) OpenEEP(ctx context.Context, who Principal, id string) (io.Rea
 	if err != nil {
 		return nil, nil, fmt.Errorf("package %s object %s: %w", id, p.Key, err)
 	}
-	a.logRead(who, p, "eep")
+	if err := a.logRead(who, p, "eep"); err != nil {
+		rc.Close()
+		return nil, nil, err
+	}
 	return rc, p, nil
 }
 
@@ -85,7 +94,10 @@ func (a *Archive) OpenDocument(ctx context.Context, who Principal, id string, n 
 	if err != nil {
 		return nil, nil, fmt.Errorf("read document %d of %s: %w", n, id, err)
 	}
-	a.logRead(who, p, fmt.Sprintf("document %d (%s)", n, enc.FileName))
+	if err := a.logRead(who, p, fmt.Sprintf("document %d (%s)", n, enc.FileName)); err != nil {
+		rc.Close()
+		return nil, nil, err
+	}
 	return struct {
 		io.Reader
 		io.Closer
@@ -158,7 +170,9 @@ func (a *Archive) Evidence(ctx context.Context, who Principal, id string) (*Evid
 		// The log holds every ingest event; what fails here is a checkpoint (the TSA).
 		return nil, fmt.Errorf("%w: evidence of %s: %v", ErrUnavailable, id, err)
 	}
-	a.logRead(who, p, "evidence")
+	if err := a.logRead(who, p, "evidence"); err != nil {
+		return nil, err
+	}
 	return &Evidence{Format: EvidenceFormat, PackageID: p.ID, ArchivalCode: p.ArchivalCode, PackageSM3: p.PackageSM3,
 		Signature: p.SignatureB64, Proof: *proof}, nil
 }

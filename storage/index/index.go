@@ -38,7 +38,8 @@ var (
 	bItems     = []byte("items")   // series \x00 item number (uint64) → package id
 	bTokens    = []byte("tokens")  // hex SM3 of the token → Token JSON
 	bOrphans   = []byte("orphans") // object key → why it was not adopted
-	allBuckets = [][]byte{bPackages, bCases, bByDate, bItems, bTokens, bOrphans}
+	allBuckets = [][]byte{bPackages, bCases, bByDate, bItems, bTokens, bOrphans,
+		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(Audits), []byte(Reads), []byte(State)}
 )
 
 // DB is the open index.
@@ -137,7 +138,57 @@ type Package struct {
 	RetainUntil    time.Time  `json:"retain_until"` // WORM: no deletion before this
 	LegalHold      bool       `json:"legal_hold,omitempty"`
 	HoldReason     string     `json:"legal_hold_reason,omitempty"`
+	Sharing        string     `json:"sharing,omitempty"` // 共享范围; 不予共享 limits reads to the department and the archive
+	// Source is where an accessioned package came from: "transfer:<batch id>".
+	Source string `json:"source,omitempty"`
+	// Transfer is set on the sender once the county archive's receipt accepted the package.
+	Transfer *TransferMark `json:"transfer,omitempty"`
+	// Audit is the latest periodic check.
+	Audit *AuditMark `json:"audit,omitempty"`
+	// Tombstone is set when the package was destroyed; the record itself is never deleted.
+	Tombstone *Tombstone `json:"tombstone,omitempty"`
 }
+
+// TransferMark records a package's transfer to the county archive.
+type TransferMark struct {
+	Batch       string    `json:"batch"`
+	At          time.Time `json:"at"`
+	KeepUntil   time.Time `json:"keep_until"` // the department's copy may be deleted after this
+	Receiver    string    `json:"receiver"`
+	ReceiptSM3  string    `json:"receipt_sm3"`
+	Rejected    string    `json:"rejected,omitempty"` // why the receiver refused it (state stays archived)
+	RejectedAt  time.Time `json:"rejected_at,omitempty"`
+	RejectBatch string    `json:"reject_batch,omitempty"`
+}
+
+// AuditMark is the outcome of the latest audit of a package.
+type AuditMark struct {
+	At     time.Time `json:"at"`
+	OK     bool      `json:"ok"`
+	Failed []string  `json:"failed,omitempty"` // the failing checks, with codes
+}
+
+// Tombstone is what remains of a destroyed package.
+type Tombstone struct {
+	DestroyedAt time.Time         `json:"destroyed_at"`
+	Decision    string            `json:"decision"` // the disposal decision's id
+	DecidedBy   string            `json:"decided_by"`
+	ApprovedBy  string            `json:"approved_by"`
+	Rule        string            `json:"rule"`   // the retention rule that ended
+	Reason      string            `json:"reason"` // the appraisal's reason
+	Digests     map[string]string `json:"digests"`
+	LogIndex    uint64            `json:"log_index"` // the destruction event
+}
+
+// Names of the record buckets (PutRecord, Record, ForEachRecord).
+const (
+	Transfers  = "transfers"  // sender: batch id → transfer batch
+	Accessions = "accessions" // receiver: batch id → accession
+	Disposals  = "disposals"  // decision id → disposal decision
+	Audits     = "audits"     // time ‖ package id → audit result
+	Reads      = "reads"      // time ‖ sequence → record read
+	State      = "state"      // name → small state (the auditor's cursor, …)
+)
 
 func caseKey(dept, caseNo string) []byte { return []byte(dept + "\x00" + caseNo) }
 
@@ -315,6 +366,78 @@ func (db *DB) UpdatePackage(id string, fn func(*Package) error) (*Package, error
 	}
 	return p, nil
 }
+
+// PutRecord stores v as JSON under key in a record bucket.
+func (db *DB) PutRecord(bucket, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s %s: %w", bucket, key, err)
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucket)).Put([]byte(key), b) })
+}
+
+// BatchRecord is PutRecord grouped with concurrent callers into one transaction (bbolt's
+// Batch): for frequent small records such as record reads.
+func (db *DB) BatchRecord(bucket, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s %s: %w", bucket, key, err)
+	}
+	return db.bolt.Batch(func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucket)).Put([]byte(key), b) })
+}
+
+// Record reads the JSON record under key into v.
+func (db *DB) Record(bucket, key string, v any) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucket)).Get([]byte(key))
+		if b == nil {
+			return fmt.Errorf("%s %s: %w", bucket, key, ErrNotFound)
+		}
+		return json.Unmarshal(b, v)
+	})
+}
+
+// UpdateRecord reads, changes and writes a record in one transaction; fn gets nil data
+// when the record does not exist and returns the new value (nil: leave it).
+func (db *DB) UpdateRecord(bucket, key string, fn func(data []byte) (any, error)) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucket))
+		nv, err := fn(b.Get([]byte(key)))
+		if err != nil || nv == nil {
+			return err
+		}
+		enc, err := json.Marshal(nv)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), enc)
+	})
+}
+
+// ForEachRecord calls fn for each record whose key starts with prefix, from the key from
+// (inclusive; "" for the first), in key order, until fn returns ErrStop or an error.
+func (db *DB) ForEachRecord(bucket, prefix, from string, fn func(key string, data []byte) error) error {
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte(bucket)).Cursor()
+		start := prefix
+		if from > start {
+			start = from
+		}
+		for k, v := c.Seek([]byte(start)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
+			if err := fn(string(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
+}
+
+// ErrStop ends a ForEachRecord early without an error.
+var ErrStop = errors.New("stop")
 
 // Package returns the package with the given id.
 func (db *DB) Package(id string) (*Package, error) {

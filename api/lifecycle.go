@@ -1,0 +1,57 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/dangan-archive/dangan/archive"
+)
+
+// queryTime reads an RFC 3339 time or a YYYY-MM-DD date from the query.
+func queryTime(r *http.Request, name string) (time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fieldErr(name, fmt.Errorf("%w: %s must be an RFC 3339 time or YYYY-MM-DD", archive.ErrInvalidCase, name))
+}
+
+func queryLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, fieldErr("limit", fmt.Errorf("%w: limit must be 1..1000", archive.ErrInvalidCase))
+	}
+	return n, nil
+}
+
+func (s *server) reads(w http.ResponseWriter, r *http.Request) {
+	f := archive.ReadFilter{Package: r.URL.Query().Get("package"), Who: r.URL.Query().Get("who")}
+	var err error
+	if f.Since, err = queryTime(r, "since"); err == nil {
+		if f.Until, err = queryTime(r, "until"); err == nil {
+			f.Limit, err = queryLimit(r)
+		}
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := s.a.ReadLog(r.Context(), principal(r), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"reads": out})
+}
