@@ -85,6 +85,7 @@ func (s *server) routes() chi.Router {
 			r.Put("/packages/{id}/legal-hold", s.putLegalHold)
 			r.Delete("/packages/{id}", s.deletePackage)
 			r.Get("/reads", s.reads)
+			r.Get("/schedule", s.schedule)
 			r.Get("/log/entries", s.logEntries)
 			r.Post("/log/witness", s.logWitness)
 			r.Get("/log/witnessed", s.logWitnessed)

@@ -55,3 +55,24 @@ func (s *server) reads(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"reads": out})
 }
+
+func (s *server) schedule(w http.ResponseWriter, r *http.Request) {
+	at, err := queryTime(r, "at")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	days := 365
+	if v := r.URL.Query().Get("horizon_days"); v != "" {
+		if days, err = strconv.Atoi(v); err != nil || days < 0 || days > 36500 {
+			s.fail(w, r, fieldErr("horizon_days", fmt.Errorf("%w: horizon_days must be 0..36500", archive.ErrInvalidCase)))
+			return
+		}
+	}
+	sch, err := s.a.Schedule(r.Context(), principal(r), at, time.Duration(days)*24*time.Hour)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sch)
+}

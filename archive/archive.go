@@ -85,6 +85,13 @@ type Config struct {
 	// together they are a Y package's retention here (defaults 5 and 5).
 	TransferYears int
 	KeepYears     int
+	// ArchiveBy is the archiving deadline in the year after a case finished, as MM-DD
+	// (default "06-30": 30 June, the county regulation's).
+	ArchiveBy string
+	// AuditCycle is how often every package is re-checked (default 90 days); AuditRate
+	// throttles the auditor in bytes per second (0: as fast as the machine goes).
+	AuditCycle time.Duration
+	AuditRate  int64
 	// LogOrigin names this archive's event log in its checkpoints; default "dangan/" and
 	// the start of the SM3 fingerprint of the root certificate.
 	LogOrigin string
@@ -149,6 +156,15 @@ func Open(cfg Config) (*Archive, error) {
 	if cfg.KeepYears <= 0 {
 		cfg.KeepYears = 5
 	}
+	if cfg.ArchiveBy == "" {
+		cfg.ArchiveBy = "06-30"
+	}
+	if _, err := time.Parse("01-02", cfg.ArchiveBy); err != nil {
+		return nil, fmt.Errorf("archive: ArchiveBy %q is not MM-DD", cfg.ArchiveBy)
+	}
+	if cfg.AuditCycle <= 0 {
+		cfg.AuditCycle = 90 * 24 * time.Hour
+	}
 	a := &Archive{cfg: cfg, log: cfg.Logger, now: cfg.Now, tmp: filepath.Join(cfg.DataDir, "tmp"), slots: make(chan struct{}, cfg.MaxIngests)}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -174,6 +190,7 @@ func Open(cfg Config) (*Archive, error) {
 		return nil, err
 	}
 	a.tsa = signing.NewTSA(a.pki.TSA)
+	a.tsa.Now = a.now
 	a.stamper = a.tsa
 	if cfg.TSAURL != "" {
 		a.stamper = &signing.HTTPTimestamper{URL: cfg.TSAURL}

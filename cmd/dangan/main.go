@@ -29,6 +29,7 @@ usage:
   dangan restore --data NEWDIR (--from DIR | --from-s3-endpoint HOST:PORT [--from-s3-bucket B])
   dangan ingest CASEDIR --server URL --token TOKEN
   dangan verify FILE.eep [--roots ROOTS.pem] [--evidence FILE] [--json]
+  dangan schedule [--server URL --token T] [--at DATE] [--horizon-days N] [--json]   what is due
   dangan log verify [--data DIR] [--s3-endpoint ...] [--roots ROOTS.pem]   replay and check the event log
   dangan bench ingest [--cases N] [--clients N] [--large-mb M]
   dangan bench log [--seconds S] [--clients N]
@@ -64,6 +65,8 @@ func main() {
 		err = cmdBench(args)
 	case "log":
 		err = cmdLog(args)
+	case "schedule":
+		err = cmdSchedule(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

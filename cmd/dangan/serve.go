@@ -31,6 +31,10 @@ type commonFlags struct {
 	transferYrs int
 	keepYrs     int
 	logOrigin   string
+	clockOffset time.Duration
+	archiveBy   string
+	auditCycle  time.Duration
+	auditRate   float64
 	// quietReconcile skips the start-up reconciliation (the caller runs its own).
 	quietReconcile bool
 	s3             storage.S3Config
@@ -46,6 +50,10 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxIngests, "max-ingests", 16, "concurrent ingests; more wait up to 10 s, then get 503 busy")
 	fs.IntVar(&c.transferYrs, "transfer-years", 5, "years after formation within which permanent (Y) records go to the county archive")
 	fs.IntVar(&c.keepYrs, "keep-years", 5, "years the department keeps its copy of a transferred Y record")
+	fs.DurationVar(&c.clockOffset, "clock-offset", 0, "shift the archive's clock (drills and tests: e.g. 43800h is five years ahead)")
+	fs.StringVar(&c.archiveBy, "archive-by", "06-30", "archiving deadline (MM-DD) in the year after a case finished")
+	fs.DurationVar(&c.auditCycle, "audit-cycle", 90*24*time.Hour, "every package is re-checked within this cycle")
+	fs.Float64Var(&c.auditRate, "audit-mbps", 0, "throttle the background auditor to this many MB/s (0: unthrottled)")
 	fs.StringVar(&c.logOrigin, "log-origin", "", "name of this archive's event log in its checkpoints (default: dangan/ and the root certificate's fingerprint)")
 	fs.StringVar(&c.s3.Endpoint, "s3-endpoint", "", "MinIO (S3) endpoint host:port; empty: objects on the local disk under --data")
 	fs.StringVar(&c.s3.Bucket, "s3-bucket", "dangan", "bucket (created with object lock when missing)")
@@ -56,7 +64,11 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 func (c *commonFlags) open() (*archive.Archive, error) {
 	cfg := archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL,
 		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests,
-		SkipReconcile: c.quietReconcile, TransferYears: c.transferYrs, KeepYears: c.keepYrs, LogOrigin: c.logOrigin}
+		SkipReconcile: c.quietReconcile, TransferYears: c.transferYrs, KeepYears: c.keepYrs, LogOrigin: c.logOrigin,
+		ArchiveBy: c.archiveBy, AuditCycle: c.auditCycle, AuditRate: int64(c.auditRate * 1e6)}
+	if off := c.clockOffset; off != 0 {
+		cfg.Now = func() time.Time { return time.Now().Add(off) }
+	}
 	if c.s3.Endpoint != "" {
 		st, err := c.openS3()
 		if err != nil {

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/dangan-archive/dangan/archive"
+)
+
+// apiClient talks to a running server for the lifecycle commands.
+type apiClient struct {
+	server, token string
+	http          *http.Client
+}
+
+func (c *apiClient) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.server, "server", "http://127.0.0.1:8480", "dangan server URL")
+	fs.StringVar(&c.token, "token", os.Getenv("DANGAN_TOKEN"), "token (or DANGAN_TOKEN)")
+}
+
+// do sends a request and decodes a JSON answer into out; a problem answer is an error with
+// its detail.
+func (c *apiClient) do(method, path string, body any, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, strings.TrimRight(c.server, "/")+path, r)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.http
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Minute}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var p struct{ Type, Detail, Field string }
+		json.Unmarshal(data, &p)
+		if p.Field != "" {
+			return fmt.Errorf("%s %s: %d %s (field %s): %s", method, path, resp.StatusCode, strings.TrimPrefix(p.Type, "urn:dangan:problem:"), p.Field, p.Detail)
+		}
+		return fmt.Errorf("%s %s: %d %s: %s", method, path, resp.StatusCode, strings.TrimPrefix(p.Type, "urn:dangan:problem:"), p.Detail)
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+func printJSON(v any) {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// cmdSchedule prints what is due.
+func cmdSchedule(args []string) error {
+	fs := flag.NewFlagSet("schedule", flag.ExitOnError)
+	var c apiClient
+	c.register(fs)
+	at := fs.String("at", "", "look from this date (YYYY-MM-DD; default the server's now)")
+	days := fs.Int("horizon-days", 365, "how far ahead")
+	asJSON := fs.Bool("json", false, "print the schedule as JSON")
+	fs.Parse(args)
+	q := url.Values{"horizon_days": {fmt.Sprint(*days)}}
+	if *at != "" {
+		q.Set("at", *at)
+	}
+	var s archive.Schedule
+	if err := c.do(http.MethodGet, "/api/v1/schedule?"+q.Encode(), nil, &s); err != nil {
+		return err
+	}
+	if *asJSON {
+		printJSON(s)
+		return nil
+	}
+	fmt.Printf("schedule at %s, up to %s\n", s.At.Format(time.DateOnly), s.Until.Format(time.DateOnly))
+	for _, k := range []string{archive.DueLateArchiving, archive.DueTransfer, archive.DueRetentionExpiry, archive.DueCopyDeletable, archive.DueAuditOverdue} {
+		fmt.Printf("  %-17s %d\n", k, s.Counts[k])
+	}
+	for _, it := range s.Items {
+		mark := "due"
+		if it.Overdue {
+			mark = "OVERDUE"
+		}
+		fmt.Printf("%-17s %-8s %s  %-28s %s\n", it.Kind, mark, it.Date.Format(time.DateOnly), it.ArchivalCode, it.Package)
+	}
+	return nil
+}
