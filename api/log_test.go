@@ -204,7 +204,7 @@ func TestWitnessOverHTTP(t *testing.T) {
 	countyTok, _ := county.CreateToken(archive.RoleDepartment, deptA, "dept A's witness token")
 	dept := openWithRoots(t, deptDir, countyRoots)
 	ctx := context.Background()
-	w := &archive.HTTPWitness{URL: countySrv.URL, Token: countyTok}
+	w := &archive.Peer{URL: countySrv.URL, Token: countyTok}
 
 	de := envFor(t, dept)
 	id := de.ingestCase("W-1").ID
@@ -217,7 +217,7 @@ func TestWitnessOverHTTP(t *testing.T) {
 		t.Fatalf("second cosignature: %v %+v", err, sc)
 	}
 	// A wrong token is refused before anything is checked.
-	if _, err := dept.Witness(ctx, &archive.HTTPWitness{URL: countySrv.URL, Token: "dg_wrong"}); err == nil {
+	if _, err := dept.Witness(ctx, &archive.Peer{URL: countySrv.URL, Token: "dg_wrong"}); err == nil {
 		t.Fatal("witnessed with a wrong token")
 	}
 	// The evidence carries the county archive's cosignature and verifies with both roots.

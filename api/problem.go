@@ -81,10 +81,14 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) Problem {
 		p = problem(http.StatusUnauthorized, "unauthorized", "Authentication required", "send a valid token as 'Authorization: Bearer <token>'")
 	case errors.Is(err, archive.ErrForbidden):
 		p = problem(http.StatusForbidden, "forbidden", "Not allowed", err.Error())
+	case errors.Is(err, archive.ErrBadSignature):
+		p = problem(http.StatusUnprocessableEntity, "bad-signature", "Signed document does not verify", err.Error())
 	case errors.Is(err, archive.ErrGone):
 		p = problem(http.StatusGone, "destroyed", "Destroyed: only its tombstone remains", err.Error())
 	case errors.Is(err, archive.ErrNotFound), errors.Is(err, storage.ErrNotFound):
 		p = problem(http.StatusNotFound, "not-found", "Not found", err.Error())
+	case errors.Is(err, archive.ErrState):
+		p = problem(http.StatusConflict, "conflict", "Not possible in the current state", err.Error())
 	case errors.Is(err, archive.ErrConflict):
 		p = problem(http.StatusConflict, "case-conflict", "Case already archived with different content", err.Error())
 	case errors.Is(err, formats.ErrEmpty):

@@ -41,6 +41,9 @@ var (
 	ErrTooLarge     = errors.New("upload too large")
 	ErrUnavailable  = errors.New("temporarily unavailable")
 	ErrGone         = errors.New("destroyed")
+	// ErrState: the request conflicts with the current state of what it names (a closed
+	// batch, a package already in a transfer, a decision already approved).
+	ErrState = errors.New("not possible in the current state")
 	// ErrBusy is back-pressure: every ingest slot stayed taken; retry later. It wraps
 	// ErrUnavailable.
 	ErrBusy = fmt.Errorf("%w: too many ingests in progress", ErrUnavailable)
@@ -98,6 +101,8 @@ type Config struct {
 	// CheckpointInterval is how often the event log is checkpointed when it grew (default
 	// 1 s; negative: only on demand, for commands that open the archive briefly).
 	CheckpointInterval time.Duration
+	// County is the county archive: transfers go to it and it witnesses this archive's log.
+	County *Peer
 	// SkipReconcile leaves start-up reconciliation to the caller (dangan index rebuild).
 	SkipReconcile bool
 	Store         storage.ObjectStore
@@ -123,6 +128,11 @@ type Archive struct {
 	healthAt  time.Time
 	healthErr error
 	elog      *eventlog.Log
+	// transfers (transfer_send.go)
+	transferMu   sync.Mutex
+	transferKick chan struct{}
+	transferStop context.CancelFunc
+	transferDone chan struct{}
 	// the committer (commit.go)
 	commits       chan *commitReq
 	committerDone chan struct{}
@@ -219,11 +229,13 @@ func Open(cfg Config) (*Archive, error) {
 		a.Close()
 		return nil, err
 	}
+	a.startBackground()
 	return a, nil
 }
 
 // Close finishes the commits in flight and closes the event log and the index.
 func (a *Archive) Close() error {
+	a.stopBackground()
 	a.stopCommitter()
 	a.spool.close()
 	return errors.Join(a.elog.Close(), a.index.Close())
@@ -332,4 +344,23 @@ func newID(now time.Time) (string, error) {
 		return "", fmt.Errorf("package id randomness: %w", err)
 	}
 	return fmt.Sprintf("%013x%s", now.UnixMilli(), hex.EncodeToString(r)), nil
+}
+
+// startBackground starts the workers that run beside the API: the transfer sender (when a
+// county archive is configured).
+func (a *Archive) startBackground() {
+	a.transferKick = make(chan struct{}, 1)
+	if a.cfg.County != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		a.transferStop, a.transferDone = cancel, make(chan struct{})
+		go a.runTransfers(ctx)
+	}
+}
+
+func (a *Archive) stopBackground() {
+	if a.transferStop != nil {
+		a.transferStop()
+		<-a.transferDone
+		a.transferStop = nil
+	}
 }

@@ -42,9 +42,13 @@ type logRef struct {
 	event eventlog.Event
 }
 
-// ingestRef finds the ingest event of a package id.
+// ingestRef finds the event that brought a package here: its ingest, or its receipt from a
+// department's transfer.
 func (a *Archive) ingestRef(ctx context.Context, id string) (*logRef, error) {
 	i, err := a.elog.Find(eventlog.TypeIngest, id)
+	if errors.Is(err, eventlog.ErrNotFound) {
+		i, err = a.elog.Find(eventlog.TypeTransferReceived, id)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -258,6 +262,9 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 		FinishedAt: finished, IngestedAt: created.UTC(), Size: size, PackageSM3: hex.EncodeToString(scan.PackageSM3),
 		ContentDigest: note(noteDigest), SignatureB64: base64.StdEncoding.EncodeToString(sig.Value), Signer: signer,
 		LogIndex: ref.index, State: "archived", RetainUntil: a.RetentionEnd(ret, year), Sharing: note("共享范围"),
+	}
+	if ref.event.Type == eventlog.TypeTransferReceived {
+		rec.Source = "transfer:" + ref.event.Attrs["batch"]
 	}
 	if r, ok := a.store.(storage.Retainer); ok {
 		if until, hold, err := r.Retention(ctx, key); err == nil {

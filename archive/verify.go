@@ -271,14 +271,15 @@ func (a *Archive) VerifyUpload(ctx context.Context, body io.Reader, ev *Evidence
 	return Verify(f, n, VerifyOptions{Roots: a.Trust(), Evidence: ev})
 }
 
-// checkIngestEvent checks that a proven event is this package's ingest: its id, and the
-// department signature it records is the one in the package. The package digest is
+// checkIngestEvent checks that a proven event is this package's ingest (or, at the county
+// archive, its receipt by transfer): its id, and the department signature an ingest
+// records is the one in the package. The package digest is
 // compared separately, as the consistency finding.
 func checkIngestEvent(e eventlog.Event, id string, scan *eep.Scan) error {
-	if e.Type != eventlog.TypeIngest || e.Subject != id {
-		return fmt.Errorf("the proven event is %s of %q, not the ingest of package %q", e.Type, e.Subject, id)
+	if e.Type != eventlog.TypeIngest && e.Type != eventlog.TypeTransferReceived || e.Subject != id {
+		return fmt.Errorf("the proven event is %s of %q, not the ingest (or receipt by transfer) of package %q", e.Type, e.Subject, id)
 	}
-	if len(scan.Signatures) > 0 {
+	if len(scan.Signatures) > 0 && e.Type == eventlog.TypeIngest {
 		sum := sm3.Sum(scan.Signatures[0].Value)
 		if e.Attrs["signature_sm3"] != hex.EncodeToString(sum[:]) {
 			return fmt.Errorf("the ingest event records another department signature (SM3 %s) than the package holds (SM3 %x)", e.Attrs["signature_sm3"], sum)

@@ -190,3 +190,13 @@ func identifyOwnPDF(r io.ReaderAt) (Identification, bool) {
 	id, ok := pdfVersions[string(head[5:8])]
 	return id, ok
 }
+
+// Archival reports whether a format is one dangan keeps as an archival rendition (GB/T
+// 18894, DA/T 70 GD-3-3): PDF, OFD or XML.
+func (id Identification) Archival() bool {
+	switch id.Family() {
+	case "pdf", "ofd", "xml":
+		return true
+	}
+	return false
+}

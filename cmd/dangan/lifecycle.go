@@ -112,3 +112,72 @@ func cmdSchedule(args []string) error {
 	}
 	return nil
 }
+
+// cmdTransfer is "dangan transfer create|status|list".
+func cmdTransfer(args []string) error {
+	usage := "usage: dangan transfer create (--due | --packages ID,ID) [--department USCC] | status BATCH | list  [--server URL --token T]"
+	if len(args) == 0 {
+		return fmt.Errorf("%s", usage)
+	}
+	fs := flag.NewFlagSet("transfer "+args[0], flag.ExitOnError)
+	var c apiClient
+	c.register(fs)
+	due := fs.Bool("due", false, "every permanent package whose transfer is due")
+	pkgs := fs.String("packages", "", "comma-separated package ids")
+	dept := fs.String("department", "", "the department (USCC), with an archive token")
+	wait := fs.Bool("wait", true, "follow the batch until it is done, showing progress")
+	sub := args[0]
+	batch, rest := splitArg(args[1:])
+	fs.Parse(rest)
+	switch sub {
+	case "list":
+		var out struct{ Transfers []archive.Transfer }
+		if err := c.do(http.MethodGet, "/api/v1/transfers", nil, &out); err != nil {
+			return err
+		}
+		for _, t := range out.Transfers {
+			fmt.Printf("%s  %-8s %-18s %d packages, %d accepted, %d rejected  %s\n", t.Batch, t.Status, t.Department, t.Total, len(t.Accepted), len(t.Rejected), t.Error)
+		}
+		return nil
+	case "status":
+		if batch == "" {
+			return fmt.Errorf("%s", usage)
+		}
+		return followTransfer(&c, batch, *wait)
+	case "create":
+		req := archive.TransferRequest{Department: *dept, Due: *due}
+		if *pkgs != "" {
+			req.Packages = strings.Split(*pkgs, ",")
+		}
+		var t archive.Transfer
+		if err := c.do(http.MethodPost, "/api/v1/transfers", req, &t); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "batch %s: %d packages, %d bytes, to %s\n", t.Batch, t.Total, t.Bytes, t.To)
+		return followTransfer(&c, t.Batch, *wait)
+	}
+	return fmt.Errorf("%s", usage)
+}
+
+// followTransfer shows a batch's progress until it is done (or once, without wait).
+func followTransfer(c *apiClient, batch string, wait bool) error {
+	for {
+		var t archive.Transfer
+		if err := c.do(http.MethodGet, "/api/v1/transfers/"+url.PathEscape(batch), nil, &t); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "\rtransfer %s: %s, %d/%d sent", batch, t.Status, len(t.Sent), t.Total)
+		if t.Error != "" && t.Status == archive.TransferSending {
+			fmt.Fprintf(os.Stderr, " (retrying: %s)", t.Error)
+		}
+		if t.Status != archive.TransferSending || !wait {
+			fmt.Fprintln(os.Stderr)
+			printJSON(map[string]any{"batch": t.Batch, "status": t.Status, "accepted": len(t.Accepted), "rejected": t.Rejected, "error": t.Error})
+			if t.Status == archive.TransferFailed {
+				return fmt.Errorf("transfer %s failed: %s", batch, t.Error)
+			}
+			return nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

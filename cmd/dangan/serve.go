@@ -35,6 +35,9 @@ type commonFlags struct {
 	archiveBy   string
 	auditCycle  time.Duration
 	auditRate   float64
+	countyURL   string
+	countyTok   string
+	county      *archive.Peer
 	// quietReconcile skips the start-up reconciliation (the caller runs its own).
 	quietReconcile bool
 	s3             storage.S3Config
@@ -54,6 +57,8 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.archiveBy, "archive-by", "06-30", "archiving deadline (MM-DD) in the year after a case finished")
 	fs.DurationVar(&c.auditCycle, "audit-cycle", 90*24*time.Hour, "every package is re-checked within this cycle")
 	fs.Float64Var(&c.auditRate, "audit-mbps", 0, "throttle the background auditor to this many MB/s (0: unthrottled)")
+	fs.StringVar(&c.countyURL, "county-url", "", "the county archive (another dangan): transfers go there and it cosigns this archive's checkpoints")
+	fs.StringVar(&c.countyTok, "county-token-file", "", "file holding the token the county archive issued to this archive")
 	fs.StringVar(&c.logOrigin, "log-origin", "", "name of this archive's event log in its checkpoints (default: dangan/ and the root certificate's fingerprint)")
 	fs.StringVar(&c.s3.Endpoint, "s3-endpoint", "", "MinIO (S3) endpoint host:port; empty: objects on the local disk under --data")
 	fs.StringVar(&c.s3.Bucket, "s3-bucket", "dangan", "bucket (created with object lock when missing)")
@@ -66,6 +71,14 @@ func (c *commonFlags) open() (*archive.Archive, error) {
 		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests,
 		SkipReconcile: c.quietReconcile, TransferYears: c.transferYrs, KeepYears: c.keepYrs, LogOrigin: c.logOrigin,
 		ArchiveBy: c.archiveBy, AuditCycle: c.auditCycle, AuditRate: int64(c.auditRate * 1e6)}
+	if c.countyURL != "" {
+		tok, err := os.ReadFile(c.countyTok)
+		if err != nil {
+			return nil, fmt.Errorf("--county-url needs --county-token-file: %w", err)
+		}
+		c.county = &archive.Peer{URL: c.countyURL, Token: strings.TrimSpace(string(tok))}
+		cfg.County = c.county
+	}
 	if off := c.clockOffset; off != 0 {
 		cfg.Now = func() time.Time { return time.Now().Add(off) }
 	}
@@ -129,18 +142,8 @@ func cmdServe(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8480", "listen address")
 	maxBody := fs.Int64("max-body", 2<<30, "largest request body in bytes")
 	debugAddr := fs.String("debug-addr", "", "serve Go profiling (/debug/pprof/) on this address; keep it on loopback")
-	witnessURL := fs.String("witness-url", "", "another dangan archive (the county archive) that cosigns this archive's checkpoints")
-	witnessTokenFile := fs.String("witness-token-file", "", "file holding the token the witness issued to this archive")
-	witnessEvery := fs.Duration("witness-interval", 10*time.Minute, "how often checkpoints are offered to the witness")
+	witnessEvery := fs.Duration("witness-interval", 10*time.Minute, "how often checkpoints are offered to the county archive for cosigning")
 	fs.Parse(args)
-	var witness *archive.HTTPWitness
-	if *witnessURL != "" {
-		tok, err := os.ReadFile(*witnessTokenFile)
-		if err != nil {
-			return fmt.Errorf("--witness-url needs --witness-token-file: %w", err)
-		}
-		witness = &archive.HTTPWitness{URL: *witnessURL, Token: strings.TrimSpace(string(tok))}
-	}
 	log := logger(c.logFormat, c.logLevel)
 	a, err := c.open()
 	if err != nil {
@@ -170,8 +173,8 @@ func cmdServe(args []string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("dangan serving", "addr", ln.Addr().String(), "data", c.data, "log_origin", a.Log().Origin())
-	if witness != nil {
-		go a.WitnessEvery(ctx, witness, *witnessEvery)
+	if c.county != nil {
+		go a.WitnessEvery(ctx, c.county, *witnessEvery)
 	}
 	select {
 	case err := <-errc:
