@@ -63,6 +63,22 @@ type Principal struct {
 	Org  string // the department's USCC for RoleDepartment
 	// Purpose is why the caller reads (the API's ?purpose=), recorded with every read.
 	Purpose string
+	// TokenID tells holders of one role apart (the start of the token's hash); Name is
+	// the token's note, normally the person it was issued to.
+	TokenID string
+	Name    string
+}
+
+// Person names the caller as decisions record it: role, name and token.
+func (p Principal) Person() string {
+	s := p.String()
+	if p.Name != "" {
+		s += " " + p.Name
+	}
+	if p.TokenID != "" {
+		s += " #" + p.TokenID
+	}
+	return s
 }
 
 func (p Principal) String() string {
@@ -130,6 +146,7 @@ type Archive struct {
 	elog      *eventlog.Log
 	// transfers (transfer_send.go)
 	transferMu   sync.Mutex
+	disposalMu   sync.Mutex
 	transferKick chan struct{}
 	transferStop context.CancelFunc
 	transferDone chan struct{}
@@ -326,7 +343,8 @@ func (a *Archive) Authenticate(tok string) (Principal, error) {
 	} else if err != nil {
 		return Principal{}, fmt.Errorf("look up token: %w", err)
 	}
-	return Principal{Role: t.Role, Org: t.Org}, nil
+	h := tokenHash(tok)
+	return Principal{Role: t.Role, Org: t.Org, TokenID: h[:12], Name: t.Note}, nil
 }
 
 // fondsOf returns the fonds code (全宗号) of a department.

@@ -96,8 +96,13 @@ func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int))
 	if err != nil {
 		return nil, fmt.Errorf("list packages/: %w", err)
 	}
+	if n, err := a.restoreTombstones(ctx); err != nil {
+		return nil, fmt.Errorf("restore tombstones: %w", err)
+	} else if n > 0 {
+		a.log.Info("tombstones restored into the index", "count", n)
+	}
 	for _, p := range entries {
-		if !objects[p.Key] {
+		if !objects[p.Key] && p.Tombstone == nil {
 			a.log.Error("DATA LOSS: an index entry's object is missing", "package", p.ID, "archival_code", p.ArchivalCode, "key", p.Key)
 			rep.DataLoss = append(rep.DataLoss, p.Key)
 		}

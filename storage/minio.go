@@ -118,7 +118,9 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, po Pu
 		return ObjectInfo{}, err
 	}
 	opts := minio.PutObjectOptions{PartSize: s.partSize, Checksum: minio.ChecksumCRC32C, ContentType: "application/octet-stream"}
-	if !po.RetainUntil.IsZero() {
+	// A retention already over (an old record archived late) locks nothing: S3 refuses a
+	// retain-until date in the past.
+	if po.RetainUntil.After(time.Now()) {
 		opts.Mode, opts.RetainUntilDate = minio.Compliance, po.RetainUntil.UTC()
 	}
 	opts.SetMatchETagExcept("*")

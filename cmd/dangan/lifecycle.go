@@ -181,3 +181,132 @@ func followTransfer(c *apiClient, batch string, wait bool) error {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// cmdDisposal is "dangan disposal candidates|decide|approve|register".
+func cmdDisposal(args []string) error {
+	usage := "usage: dangan disposal candidates | decide (--package ID | --all) --action destroy|extend [--until YYYY-MM-DD] --reason R | approve (ID… | --all-pending) [--refuse] [--note N] | register [--pdf] --out FILE   [--server URL --token T]"
+	if len(args) == 0 {
+		return fmt.Errorf("%s", usage)
+	}
+	fs := flag.NewFlagSet("disposal "+args[0], flag.ExitOnError)
+	var c apiClient
+	c.register(fs)
+	pkg := fs.String("package", "", "the package to decide on")
+	all := fs.Bool("all", false, "decide on every candidate without a pending decision")
+	action := fs.String("action", "", "destroy or extend")
+	until := fs.String("until", "", "for extend: the new retention end (YYYY-MM-DD)")
+	reason := fs.String("reason", "", "the appraisal's reason")
+	allPending := fs.Bool("all-pending", false, "approve every decision waiting for approval")
+	refuse := fs.Bool("refuse", false, "refuse instead of approve")
+	note := fs.String("note", "", "the approver's note")
+	pdf := fs.Bool("pdf", false, "the register as PDF (default: signed XML)")
+	out := fs.String("out", "", "where to write the register")
+	sub := args[0]
+	var ids []string
+	rest := args[1:]
+	for len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		ids, rest = append(ids, rest[0]), rest[1:]
+	}
+	fs.Parse(rest)
+	ids = append(ids, fs.Args()...)
+	switch sub {
+	case "candidates":
+		var r struct{ Candidates []archive.Candidate }
+		if err := c.do(http.MethodGet, "/api/v1/disposals/candidates", nil, &r); err != nil {
+			return err
+		}
+		for _, x := range r.Candidates {
+			fmt.Printf("%s  %-28s %-4s %s%s\n", x.Package, x.ArchivalCode, x.Retention, x.Rule, map[bool]string{true: "  (decision " + x.Pending + " pending)"}[x.Pending != ""])
+		}
+		fmt.Fprintf(os.Stderr, "%d candidates\n", len(r.Candidates))
+		return nil
+	case "decide":
+		req := archive.DecisionRequest{Action: *action, Reason: *reason}
+		if *until != "" {
+			t, err := time.Parse(time.DateOnly, *until)
+			if err != nil {
+				return fmt.Errorf("--until: %w", err)
+			}
+			req.Until = t
+		}
+		targets := []string{*pkg}
+		if *all {
+			var r struct{ Candidates []archive.Candidate }
+			if err := c.do(http.MethodGet, "/api/v1/disposals/candidates", nil, &r); err != nil {
+				return err
+			}
+			targets = nil
+			for _, x := range r.Candidates {
+				if x.Pending == "" {
+					targets = append(targets, x.Package)
+				}
+			}
+		} else if *pkg == "" {
+			return fmt.Errorf("%s", usage)
+		}
+		for i, id := range targets {
+			req.Package = id
+			var d archive.Decision
+			if err := c.do(http.MethodPost, "/api/v1/disposals", req, &d); err != nil {
+				return err
+			}
+			fmt.Printf("%s %s %s %s\n", d.ID, d.Action, d.Status, d.ArchivalCode)
+			fmt.Fprintf(os.Stderr, "\rdecided %d/%d", i+1, len(targets))
+		}
+		fmt.Fprintln(os.Stderr)
+		return nil
+	case "approve":
+		if *allPending {
+			var r struct{ Decisions []archive.Decision }
+			if err := c.do(http.MethodGet, "/api/v1/disposals", nil, &r); err != nil {
+				return err
+			}
+			for _, d := range r.Decisions {
+				if d.Status == archive.DisposalPending {
+					ids = append(ids, d.ID)
+				}
+			}
+		}
+		if len(ids) == 0 {
+			return fmt.Errorf("%s", usage)
+		}
+		for i, id := range ids {
+			var d archive.Decision
+			if err := c.do(http.MethodPost, "/api/v1/disposals/"+url.PathEscape(id)+"/approve", map[string]any{"approve": !*refuse, "note": *note}, &d); err != nil {
+				return err
+			}
+			fmt.Printf("%s %s %s\n", d.ID, d.Status, d.ArchivalCode)
+			fmt.Fprintf(os.Stderr, "\rapproved %d/%d", i+1, len(ids))
+		}
+		fmt.Fprintln(os.Stderr)
+		return nil
+	case "register":
+		if *out == "" {
+			return fmt.Errorf("%s", usage)
+		}
+		path := "/api/v1/disposals/register"
+		if *pdf {
+			path += "?format=pdf"
+		}
+		req, _ := http.NewRequest(http.MethodGet, strings.TrimRight(c.server, "/")+path, nil)
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("register: HTTP %d", resp.StatusCode)
+		}
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	return fmt.Errorf("%s", usage)
+}

@@ -31,6 +31,7 @@ usage:
   dangan verify FILE.eep [--roots ROOTS.pem] [--evidence FILE] [--json]
   dangan schedule [--server URL --token T] [--at DATE] [--horizon-days N] [--json]   what is due
   dangan transfer create (--due | --packages ID,…) [--department USCC] | status BATCH | list   to the county archive
+  dangan disposal candidates | decide … | approve … | register [--pdf] --out FILE   appraisal and destruction
   dangan log verify [--data DIR] [--s3-endpoint ...] [--roots ROOTS.pem]   replay and check the event log
   dangan bench ingest [--cases N] [--clients N] [--large-mb M]
   dangan bench log [--seconds S] [--clients N]
@@ -70,6 +71,8 @@ func main() {
 		err = cmdSchedule(args)
 	case "transfer":
 		err = cmdTransfer(args)
+	case "disposal":
+		err = cmdDisposal(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

@@ -281,7 +281,7 @@ func cmdToken(args []string) error {
 	c.register(fs)
 	role := fs.String("role", "", "department, archive, auditor or admin")
 	org := fs.String("org", "", "the department's USCC (role department)")
-	note := fs.String("note", "", "a note kept with the token")
+	note := fs.String("note", "", "who the token is for (archivists: their name, recorded with their decisions)")
 	fs.Parse(args[1:])
 	a, err := c.open()
 	if err != nil {
