@@ -55,6 +55,7 @@ func New(a *archive.Archive, opts Options) http.Handler {
 	}
 	s := &server{a: a, opts: opts, log: opts.Logger, metrics: newMetrics()}
 	s.metrics.reg.MustRegister(logMetrics(a)...)
+	s.metrics.reg.MustRegister(auditMetrics(a)...)
 	return s.routes()
 }
 
@@ -100,6 +101,9 @@ func (s *server) routes() chi.Router {
 			r.Post("/disposals", s.decide)
 			r.Post("/disposals/{id}/approve", s.approveDisposal)
 			r.Get("/disposals/register", s.register)
+			r.Get("/audits", s.audits)
+			r.Post("/audits/run", s.startAudit)
+			r.Get("/audits/run", s.auditRun)
 			r.Get("/log/entries", s.logEntries)
 			r.Post("/log/witness", s.logWitness)
 			r.Get("/log/witnessed", s.logWitnessed)

@@ -76,3 +76,53 @@ func (s *server) schedule(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, sch)
 }
+
+func (s *server) startAudit(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		All  bool    `json:"all"`
+		MBPS float64 `json:"mb_per_s"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(w, r, "all", &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if req.MBPS < 0 {
+		s.fail(w, r, fieldErr("mb_per_s", fmt.Errorf("%w: mb_per_s must not be negative", archive.ErrInvalidCase)))
+		return
+	}
+	run, err := s.a.StartAudit(r.Context(), principal(r), req.All, int64(req.MBPS*(1<<20)))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, run)
+}
+
+func (s *server) auditRun(w http.ResponseWriter, r *http.Request) {
+	run, err := s.a.AuditRunStatus(principal(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (s *server) audits(w http.ResponseWriter, r *http.Request) {
+	f := archive.AuditFilter{Package: r.URL.Query().Get("package"), FailedOnly: r.URL.Query().Get("failed") == "1"}
+	var err error
+	if f.Since, err = queryTime(r, "since"); err == nil {
+		f.Limit, err = queryLimit(r)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := s.a.Audits(r.Context(), principal(r), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"audits": out})
+}

@@ -235,3 +235,16 @@ func logMetrics(a *archive.Archive) []prometheus.Collector {
 			}),
 	}
 }
+
+// auditMetrics exposes the auditor's counters.
+func auditMetrics(a *archive.Archive) []prometheus.Collector {
+	st := a.AuditStats()
+	counter := func(name, help string, read func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(read()) })
+	}
+	return []prometheus.Collector{
+		counter("dangan_audit_packages_total", "Packages audited (四性检测) since start.", st.Packages.Load),
+		counter("dangan_audit_failures_total", "Audits that found a package failing a check since start.", st.Failures.Load),
+		counter("dangan_audit_bytes_total", "Bytes read by the auditor since start.", st.Bytes.Load),
+	}
+}

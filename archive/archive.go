@@ -111,6 +111,9 @@ type Config struct {
 	// throttles the auditor in bytes per second (0: as fast as the machine goes).
 	AuditCycle time.Duration
 	AuditRate  int64
+	// NoBackgroundAudit leaves auditing to explicit runs (commands that open the archive
+	// briefly, tests).
+	NoBackgroundAudit bool
 	// LogOrigin names this archive's event log in its checkpoints; default "dangan/" and
 	// the start of the SM3 fingerprint of the root certificate.
 	LogOrigin string
@@ -145,8 +148,16 @@ type Archive struct {
 	healthErr error
 	elog      *eventlog.Log
 	// transfers (transfer_send.go)
-	transferMu   sync.Mutex
-	disposalMu   sync.Mutex
+	transferMu sync.Mutex
+	disposalMu sync.Mutex
+	// the auditor (audit.go)
+	auditMu      sync.Mutex
+	auditCancel  context.CancelFunc
+	auditDone    chan struct{}
+	auditorStop  context.CancelFunc
+	auditorDone  chan struct{}
+	auditEvery   time.Duration
+	auditStats   AuditStats
 	transferKick chan struct{}
 	transferStop context.CancelFunc
 	transferDone chan struct{}
@@ -368,6 +379,14 @@ func newID(now time.Time) (string, error) {
 // county archive is configured).
 func (a *Archive) startBackground() {
 	a.transferKick = make(chan struct{}, 1)
+	if a.auditEvery == 0 {
+		a.auditEvery = 5 * time.Minute
+	}
+	if !a.cfg.NoBackgroundAudit {
+		ctx, cancel := context.WithCancel(context.Background())
+		a.auditorStop, a.auditorDone = cancel, make(chan struct{})
+		go a.runAuditor(ctx)
+	}
 	if a.cfg.County != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		a.transferStop, a.transferDone = cancel, make(chan struct{})
@@ -376,6 +395,18 @@ func (a *Archive) startBackground() {
 }
 
 func (a *Archive) stopBackground() {
+	if a.auditorStop != nil {
+		a.auditorStop()
+		<-a.auditorDone
+		a.auditorStop = nil
+	}
+	a.auditMu.Lock()
+	cancel, done := a.auditCancel, a.auditDone
+	a.auditMu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
 	if a.transferStop != nil {
 		a.transferStop()
 		<-a.transferDone

@@ -260,4 +260,3 @@ func writeTextPDF(w io.Writer, lines []string) error {
 	wr(fmt.Sprintf("trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, x))
 	return bw.Flush()
 }
-

@@ -94,3 +94,21 @@ func checkPDFStructure(f io.ReaderAt, size int64) error {
 	}
 	return nil
 }
+
+// OpenPDF checks that a PDF opens with pdfcpu (parsing its cross-reference and objects,
+// without validating them): the long-term readability check. Above PDFFullValidationLimit
+// it is the structural check only.
+func OpenPDF(f io.ReaderAt, size int64) error {
+	if err := checkPDFStructure(f, size); err != nil {
+		return err
+	}
+	if size > PDFFullValidationLimit {
+		return nil
+	}
+	conf := model.NewDefaultConfiguration()
+	conf.ValidationMode = model.ValidationRelaxed
+	if _, err := api.ReadContext(io.NewSectionReader(f, 0, size), conf); err != nil {
+		return fmt.Errorf("%w: PDF does not open: %v", ErrInvalid, err)
+	}
+	return nil
+}

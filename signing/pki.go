@@ -1,11 +1,13 @@
 package signing
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"encoding/pem"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -175,6 +177,8 @@ type PKI struct {
 	// Extra are further trusted roots from extra-roots.pem: an external TSA's root, or
 	// another archive's, whose signatures this archive must accept.
 	Extra []*smx509.Certificate
+	// CRLs are revocation lists from crls.pem, each checked against its issuer when loaded.
+	CRLs []*smx509.RevocationList
 
 	mu    sync.Mutex
 	depts map[string]*Identity
@@ -218,6 +222,11 @@ func OpenDevPKI(dir string, password []byte, archiveName string) (pki *PKI, crea
 	}
 	if extra := filepath.Join(dir, "extra-roots.pem"); fileExists(extra) {
 		if p.Extra, err = LoadCerts(extra); err != nil {
+			return nil, false, err
+		}
+	}
+	if crls := filepath.Join(dir, "crls.pem"); fileExists(crls) {
+		if p.CRLs, err = LoadCRLs(crls, p.Roots()); err != nil {
 			return nil, false, err
 		}
 	}
@@ -319,4 +328,71 @@ func (p *PKI) Department(uscc, name string) (*Identity, error) {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// LoadCRLs reads X.509 revocation lists (PEM "X509 CRL") and keeps those signed by one of
+// issuers; a list no issuer signed is an error, not ignored.
+func LoadCRLs(path string, issuers []*smx509.Certificate) ([]*smx509.RevocationList, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read CRLs: %w", err)
+	}
+	var out []*smx509.RevocationList
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "X509 CRL" {
+			continue
+		}
+		crl, err := smx509.ParseRevocationList(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		signed := false
+		for _, is := range issuers {
+			if crl.CheckSignatureFrom(is) == nil {
+				signed = true
+				break
+			}
+		}
+		if !signed {
+			return nil, fmt.Errorf("%s: a CRL from %q is not signed by a trusted root", path, crl.Issuer.CommonName)
+		}
+		out = append(out, crl)
+	}
+	return out, nil
+}
+
+// RevokedBefore reports whether cert was revoked at or before t by a CRL of its issuer, and
+// when.
+func RevokedBefore(crls []*smx509.RevocationList, cert *smx509.Certificate, t time.Time) (time.Time, bool) {
+	for _, crl := range crls {
+		if !bytes.Equal(crl.RawIssuer, cert.RawIssuer) {
+			continue
+		}
+		for _, e := range crl.RevokedCertificateEntries {
+			if e.SerialNumber.Cmp(cert.SerialNumber) == 0 && !e.RevocationTime.After(t) {
+				return e.RevocationTime, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// CreateCRL has a CA revoke certificates (by serial, at the given times): for drills and
+// tests of the development PKI.
+func (ca *Identity) CreateCRL(revoked map[*big.Int]time.Time, now time.Time) ([]byte, error) {
+	var entries []smx509.RevocationListEntry
+	for serial, at := range revoked {
+		entries = append(entries, smx509.RevocationListEntry{SerialNumber: serial, RevocationTime: at})
+	}
+	der, err := smx509.CreateRevocationList(rand.Reader, &smx509.RevocationList{Number: big.NewInt(now.Unix()), ThisUpdate: now,
+		NextUpdate: now.AddDate(0, 0, 7), RevokedCertificateEntries: entries}, ca.Cert, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("create CRL: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), nil
 }

@@ -739,3 +739,13 @@ func (l *Log) Root(size uint64) ([]byte, error) {
 	})
 	return r, err
 }
+
+// Bundle returns the events of the bundle holding event idx and the index of its first:
+// for readers that walk the log in order (the auditor) and keep what they read.
+func (l *Log) Bundle(ctx context.Context, idx uint64) (start uint64, events [][]byte, err error) {
+	if start, err = l.bundleOf(idx); err != nil {
+		return 0, nil, err
+	}
+	events, err = l.readBundle(ctx, start)
+	return start, events, err
+}

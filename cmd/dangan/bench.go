@@ -227,6 +227,9 @@ func cmdBench(args []string) error {
 	if len(args) > 0 && args[0] == "log" {
 		return cmdBenchLog(args[1:])
 	}
+	if len(args) > 0 && args[0] == "audit" {
+		return cmdBenchAudit(args[1:])
+	}
 	if len(args) == 0 || args[0] != "ingest" {
 		return errors.New("usage: dangan bench ingest [--cases N] [--clients N] [--large-mb M] | dangan bench log [--seconds S] [--clients N] [--cases N]")
 	}

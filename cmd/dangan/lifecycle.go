@@ -310,3 +310,44 @@ func cmdDisposal(args []string) error {
 	}
 	return fmt.Errorf("%s", usage)
 }
+
+// cmdAudit starts an audit run on the server and follows it.
+func cmdAudit(args []string) error {
+	fs := flag.NewFlagSet("audit", flag.ExitOnError)
+	var c apiClient
+	c.register(fs)
+	all := fs.Bool("all", true, "every package (false: only those due in the audit cycle)")
+	mbps := fs.Float64("mbps", 0, "throttle to this many MiB/s (0: as fast as the machine goes)")
+	status := fs.Bool("status", false, "only show the current or last run")
+	fs.Parse(args)
+	if !*status {
+		var run archive.AuditRun
+		if err := c.do(http.MethodPost, "/api/v1/audits/run", map[string]any{"all": *all, "mb_per_s": *mbps}, &run); err != nil {
+			return err
+		}
+	}
+	for {
+		var run archive.AuditRun
+		if err := c.do(http.MethodGet, "/api/v1/audits/run", nil, &run); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "\raudit: %d/%d packages, %d MiB, %.0f MiB/s, %d failures", run.Done, run.Total, run.Bytes>>20, run.MBPerS, run.Failures)
+		if !run.Running || *status {
+			fmt.Fprintln(os.Stderr)
+			printJSON(run)
+			if run.Failures > 0 {
+				var r struct{ Audits []archive.AuditResult }
+				c.do(http.MethodGet, "/api/v1/audits?failed=1&since="+url.QueryEscape(run.Started.Format(time.RFC3339)), nil, &r)
+				for _, a := range r.Audits {
+					fmt.Printf("FAILED %s %s\n", a.Package, a.ArchivalCode)
+					for _, f := range a.Failed {
+						fmt.Printf("  %s\n", f)
+					}
+				}
+				return fmt.Errorf("%d packages failed the audit", run.Failures)
+			}
+			return nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

@@ -32,9 +32,11 @@ usage:
   dangan schedule [--server URL --token T] [--at DATE] [--horizon-days N] [--json]   what is due
   dangan transfer create (--due | --packages ID,…) [--department USCC] | status BATCH | list   to the county archive
   dangan disposal candidates | decide … | approve … | register [--pdf] --out FILE   appraisal and destruction
+  dangan audit [--all=false] [--mbps N] [--status]   a 四性 audit run on the server, with progress
   dangan log verify [--data DIR] [--s3-endpoint ...] [--roots ROOTS.pem]   replay and check the event log
   dangan bench ingest [--cases N] [--clients N] [--large-mb M]
   dangan bench log [--seconds S] [--clients N]
+  dangan bench audit [--packages N] [--size-kb K] [--throttle-mbps M]
 
 Environment: DANGAN_KEY_PASSWORD decrypts the keys in DIR/pki.
 `
@@ -73,6 +75,8 @@ func main() {
 		err = cmdTransfer(args)
 	case "disposal":
 		err = cmdDisposal(args)
+	case "audit":
+		err = cmdAudit(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

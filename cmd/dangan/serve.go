@@ -56,7 +56,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.clockOffset, "clock-offset", 0, "shift the archive's clock (drills and tests: e.g. 43800h is five years ahead)")
 	fs.StringVar(&c.archiveBy, "archive-by", "06-30", "archiving deadline (MM-DD) in the year after a case finished")
 	fs.DurationVar(&c.auditCycle, "audit-cycle", 90*24*time.Hour, "every package is re-checked within this cycle")
-	fs.Float64Var(&c.auditRate, "audit-mbps", 0, "throttle the background auditor to this many MB/s (0: unthrottled)")
+	fs.Float64Var(&c.auditRate, "audit-mbps", 0, "throttle the background auditor to this many MiB/s (0: unthrottled)")
 	fs.StringVar(&c.countyURL, "county-url", "", "the county archive (another dangan): transfers go there and it cosigns this archive's checkpoints")
 	fs.StringVar(&c.countyTok, "county-token-file", "", "file holding the token the county archive issued to this archive")
 	fs.StringVar(&c.logOrigin, "log-origin", "", "name of this archive's event log in its checkpoints (default: dangan/ and the root certificate's fingerprint)")
@@ -70,7 +70,7 @@ func (c *commonFlags) open() (*archive.Archive, error) {
 	cfg := archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL,
 		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests,
 		SkipReconcile: c.quietReconcile, TransferYears: c.transferYrs, KeepYears: c.keepYrs, LogOrigin: c.logOrigin,
-		ArchiveBy: c.archiveBy, AuditCycle: c.auditCycle, AuditRate: int64(c.auditRate * 1e6)}
+		ArchiveBy: c.archiveBy, AuditCycle: c.auditCycle, AuditRate: int64(c.auditRate * (1 << 20))}
 	if c.countyURL != "" {
 		tok, err := os.ReadFile(c.countyTok)
 		if err != nil {

@@ -630,3 +630,41 @@ func (db *DB) Snapshot(w io.Writer) (int64, error) {
 	}
 	return n, nil
 }
+
+// AuditEntry is one audit result to record: its record and the mark on its package.
+type AuditEntry struct {
+	Key     string
+	Record  []byte // JSON
+	Package string
+	Mark    AuditMark
+}
+
+// RecordAudits stores audit results and marks their packages in one transaction.
+func (db *DB) RecordAudits(entries []AuditEntry) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		ab, pb := tx.Bucket([]byte(Audits)), tx.Bucket(bPackages)
+		for _, e := range entries {
+			if err := ab.Put([]byte(e.Key), e.Record); err != nil {
+				return err
+			}
+			v := pb.Get([]byte(e.Package))
+			if v == nil {
+				continue // destroyed and gone meanwhile: the result stands alone
+			}
+			var p Package
+			if err := json.Unmarshal(v, &p); err != nil {
+				return fmt.Errorf("decode package %s: %w", e.Package, err)
+			}
+			mark := e.Mark
+			p.Audit = &mark
+			nv, err := json.Marshal(&p)
+			if err != nil {
+				return err
+			}
+			if err := pb.Put([]byte(e.Package), nv); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
