@@ -69,6 +69,9 @@ func mayAccession(who Principal, dept string) error {
 // and records the batch. Offering the same manifest again returns the batch as it stands;
 // another manifest under the same batch id is a conflict.
 func (a *Archive) OpenAccession(ctx context.Context, who Principal, sm *Signed) (*Accession, bool, error) {
+	if who.Role != RoleDepartment && who.Role != RoleArchive {
+		return nil, false, fmt.Errorf("%w: transfers are received from a department's archive, with its token", ErrForbidden)
+	}
 	var m Manifest
 	cert, err := sm.Verify(a.Trust(), a.now(), &m)
 	if err != nil {

@@ -1,0 +1,59 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/dangan-archive/dangan/archive"
+)
+
+// TestLifecycleRoles: each lifecycle endpoint refuses the roles it is not for, before it
+// does anything.
+func TestLifecycleRoles(t *testing.T) {
+	e := newEnv(t, Options{})
+	auditor, _ := e.a.CreateToken(archive.RoleAuditor, "", "")
+	arch, _ := e.a.CreateToken(archive.RoleArchive, "", "")
+	cases := []struct {
+		method, path, body string
+		token              string
+		status             int
+	}{
+		{"GET", "/api/v1/schedule", "", "", 401},
+		{"GET", "/api/v1/reads", "", e.tokA, 403},
+		{"GET", "/api/v1/reads", "", auditor, 200},
+		{"GET", "/api/v1/disposals/candidates", "", e.tokA, 403},
+		{"GET", "/api/v1/disposals/candidates", "", auditor, 200},
+		{"POST", "/api/v1/disposals", `{"package":"x","action":"destroy","reason":"r"}`, auditor, 403},
+		{"POST", "/api/v1/disposals", `{"package":"x","action":"destroy","reason":"r"}`, e.tokA, 403},
+		{"POST", "/api/v1/disposals/D1/approve", `{"approve":true}`, e.tokA, 403},
+		{"POST", "/api/v1/disposals/D1/approve", `{"approve":true}`, auditor, 403},
+		{"GET", "/api/v1/disposals/register", "", e.tokA, 403},
+		{"GET", "/api/v1/disposals/register", "", auditor, 200},
+		{"POST", "/api/v1/audits/run", `{"all":true}`, e.tokA, 403},
+		{"GET", "/api/v1/audits", "", e.tokA, 403},
+		{"GET", "/api/v1/audits/run", "", auditor, 200},
+		{"POST", "/api/v1/transfers", `{"due":true}`, auditor, 403},
+		{"GET", "/api/v1/transfers/20261122T000000Z-00000000", "", e.tokA, 404},
+		{"POST", "/api/v1/accessions", `{"body":"{}","signature":"","certificates":[]}`, auditor, 403},
+		{"POST", "/api/v1/accessions", `{"body":"{}","signature":"","certificates":[]}`, e.tokA, 422},
+		{"GET", "/api/v1/accessions/20261122T000000Z-00000000", "", e.tokB, 404},
+		{"POST", "/api/v1/log/renew", "", arch, 403},
+		{"GET", "/api/v1/log/entries", "", e.tokA, 403},
+	}
+	for _, c := range cases {
+		var body *strings.Reader
+		if c.body != "" {
+			body = strings.NewReader(c.body)
+		}
+		var resp *http.Response
+		if body != nil {
+			resp, _ = e.do(c.method, c.path, c.token, body, "application/json")
+		} else {
+			resp, _ = e.do(c.method, c.path, c.token, nil, "")
+		}
+		if resp.StatusCode != c.status {
+			t.Errorf("%s %s as %q: %d, want %d", c.method, c.path, c.token[:min(6, len(c.token))], resp.StatusCode, c.status)
+		}
+	}
+}
