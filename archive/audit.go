@@ -105,7 +105,7 @@ type auditBufs struct {
 
 func (a *Archive) newAuditor(rate int64) *auditor {
 	au := &auditor{a: a, roots: a.Trust(), crls: a.pki.CRLs, bundle: map[uint64][][]byte{}, chains: map[string]error{}, certs: map[string]*smx509.Certificate{}}
-	au.bufs.New = func() any { return &auditBufs{read: make([]byte, 1<<20)} }
+	au.bufs.New = func() any { return &auditBufs{read: make([]byte, 256<<10)} }
 	if sc := a.elog.Latest(); sc != nil {
 		if info, err := eventlog.VerifyCheckpoint(sc, au.roots); err != nil {
 			au.cpErr = err

@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dangan-archive/dangan/archive"
@@ -30,7 +31,15 @@ type AuditBenchResult struct {
 	Failures         int     `json:"failures"`
 	ThrottleMBPerS   float64 `json:"throttle_mb_per_s,omitempty"`
 	ThrottledMBPerS  float64 `json:"throttled_mb_per_s,omitempty"`
+	CPUUtilisation   float64 `json:"cpu_utilisation"` // CPU time of the process during the audit / (wall time × cores)
 	Cores            int     `json:"cores"`
+}
+
+// cpuTime is the process's CPU time (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func cmdBenchAudit(args []string) error {
@@ -123,8 +132,10 @@ func runBenchAudit(n int, size int64, throttleMBps float64, progress io.Writer) 
 		pprof.StartCPUProfile(f)
 		defer f.Close()
 	}
+	cpu0 := cpuTime()
 	run, err := auditOnce(a, 0, progress)
 	pprof.StopCPUProfile()
+	cpuUsed := cpuTime() - cpu0
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +143,7 @@ func runBenchAudit(n int, size int64, throttleMBps float64, progress io.Writer) 
 	res.PackageMB = float64(run.Bytes) / float64(run.Done) / (1 << 20)
 	res.AuditMBPerS, res.Failures = run.MBPerS, run.Failures
 	res.AuditVsSM3 = res.AuditMBPerS / res.SM3MBPerSOneCore
+	res.CPUUtilisation = cpuUsed.Seconds() / (res.AuditSeconds + 0.2) / float64(runtime.NumCPU()) // +0.2: the progress poll
 	fmt.Fprintf(progress, "audit: %d packages, %.0f MiB in %.1fs = %.0f MiB/s; SM3 on one core %.0f MiB/s (ratio %.2f); %d failures\n",
 		run.Done, float64(run.Bytes)/(1<<20), res.AuditSeconds, res.AuditMBPerS, res.SM3MBPerSOneCore, res.AuditVsSM3, run.Failures)
 	if throttleMBps > 0 {
