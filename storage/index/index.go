@@ -151,14 +151,11 @@ type Package struct {
 
 // TransferMark records a package's transfer to the county archive.
 type TransferMark struct {
-	Batch       string    `json:"batch"`
-	At          time.Time `json:"at"`
-	KeepUntil   time.Time `json:"keep_until"` // the department's copy may be deleted after this
-	Receiver    string    `json:"receiver"`
-	ReceiptSM3  string    `json:"receipt_sm3"`
-	Rejected    string    `json:"rejected,omitempty"` // why the receiver refused it (state stays archived)
-	RejectedAt  time.Time `json:"rejected_at,omitempty"`
-	RejectBatch string    `json:"reject_batch,omitempty"`
+	Batch      string    `json:"batch"`
+	At         time.Time `json:"at"`
+	KeepUntil  time.Time `json:"keep_until"` // the department's copy may be deleted after this
+	Receiver   string    `json:"receiver"`
+	ReceiptSM3 string    `json:"receipt_sm3"`
 }
 
 // AuditMark is the outcome of the latest audit of a package.
