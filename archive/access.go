@@ -48,26 +48,35 @@ func (a *Archive) ReadLog(ctx context.Context, who Principal, f ReadFilter) ([]R
 	if err := a.CanAudit(who); err != nil {
 		return nil, err
 	}
-	if f.Limit <= 0 || f.Limit > 1000 {
-		f.Limit = 100
+	return listTimed(a.index, index.Reads, f.Since, f.Until, f.Limit, func(r Read) (time.Time, bool) {
+		return r.At, (f.Package == "" || r.Package == f.Package) && (f.Who == "" || r.Who == f.Who)
+	})
+}
+
+// listTimed lists the records of a bucket keyed by time (UnixNano, 20 digits, first) from
+// since to until (zero: open), at most limit (default 100, at most 1000) that match.
+func listTimed[T any](db *index.DB, bucket string, since, until time.Time, limit int, match func(T) (at time.Time, ok bool)) ([]T, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
 	}
 	from := ""
-	if !f.Since.IsZero() {
-		from = fmt.Sprintf("%020d", f.Since.UnixNano())
+	if !since.IsZero() {
+		from = fmt.Sprintf("%020d", since.UnixNano())
 	}
-	var out []Read
-	err := a.index.ForEachRecord(index.Reads, "", from, func(_ string, data []byte) error {
-		var r Read
+	var out []T
+	err := db.ForEachRecord(bucket, "", from, func(_ string, data []byte) error {
+		var r T
 		if err := json.Unmarshal(data, &r); err != nil {
 			return err
 		}
-		if !f.Until.IsZero() && r.At.After(f.Until) {
+		at, ok := match(r)
+		if !until.IsZero() && at.After(until) {
 			return index.ErrStop
 		}
-		if (f.Package == "" || r.Package == f.Package) && (f.Who == "" || r.Who == f.Who) {
+		if ok {
 			out = append(out, r)
 		}
-		if len(out) >= f.Limit {
+		if len(out) >= limit {
 			return index.ErrStop
 		}
 		return nil

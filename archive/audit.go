@@ -648,28 +648,9 @@ func (a *Archive) Audits(ctx context.Context, who Principal, f AuditFilter) ([]A
 	if err := a.CanAudit(who); err != nil {
 		return nil, err
 	}
-	if f.Limit <= 0 || f.Limit > 1000 {
-		f.Limit = 100
-	}
-	from := ""
-	if !f.Since.IsZero() {
-		from = fmt.Sprintf("%020d", f.Since.UnixNano())
-	}
-	var out []AuditResult
-	err := a.index.ForEachRecord(index.Audits, "", from, func(_ string, data []byte) error {
-		var r AuditResult
-		if err := json.Unmarshal(data, &r); err != nil {
-			return err
-		}
-		if (f.Package == "" || r.Package == f.Package) && (!f.FailedOnly || !r.OK) {
-			out = append(out, r)
-		}
-		if len(out) >= f.Limit {
-			return index.ErrStop
-		}
-		return nil
+	return listTimed(a.index, index.Audits, f.Since, time.Time{}, f.Limit, func(r AuditResult) (time.Time, bool) {
+		return r.At, (f.Package == "" || r.Package == f.Package) && (!f.FailedOnly || !r.OK)
 	})
-	return out, err
 }
 
 // runAuditor is the background auditor: it resumes an interrupted run, then looks every

@@ -21,6 +21,10 @@ type Peer struct {
 	Client *http.Client
 }
 
+// peerClient is shared so that connections to the county archive are kept alive across the
+// packages of a batch.
+var peerClient = &http.Client{Timeout: time.Hour}
+
 // PeerError is a problem answer from the peer.
 type PeerError struct {
 	Status      int
@@ -66,7 +70,7 @@ func (p *Peer) call(ctx context.Context, method, path, ctype string, body func()
 	req.Header.Set("Authorization", "Bearer "+p.Token)
 	c := p.Client
 	if c == nil {
-		c = &http.Client{Timeout: time.Hour}
+		c = peerClient
 	}
 	resp, err := c.Do(req)
 	if err != nil {

@@ -434,16 +434,17 @@ func (a *Archive) applyReceipt(ctx context.Context, t *Transfer, m *Manifest, si
 			continue
 		}
 		accepted = append(accepted, it.Package)
-		_, err := a.index.UpdatePackage(it.Package, func(p *index.Package) error {
-			if p.Transfer == nil {
-				p.Transfer = &index.TransferMark{Batch: t.Batch, At: r.Issued, KeepUntil: keep, Receiver: r.Receiver + " (" + cert.Subject.CommonName + ")", ReceiptSM3: signed.SM3()}
-				p.State = "transferred"
-			}
-			return nil
-		})
-		if err != nil {
-			return err
+	}
+	// One transaction for the batch's packages.
+	err = a.index.UpdatePackages(accepted, func(p *index.Package) error {
+		if p.Transfer == nil {
+			p.Transfer = &index.TransferMark{Batch: t.Batch, At: r.Issued, KeepUntil: keep, Receiver: r.Receiver + " (" + cert.Subject.CommonName + ")", ReceiptSM3: signed.SM3()}
+			p.State = "transferred"
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if err := a.putJSON(ctx, "transfers/"+t.Batch+"/receipt.json", signed); err != nil {
 		return err

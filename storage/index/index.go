@@ -340,28 +340,47 @@ func (db *DB) CommitPackage(p *Package) (*Package, error) {
 func (db *DB) UpdatePackage(id string, fn func(*Package) error) (*Package, error) {
 	var p *Package
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bPackages)
-		v := b.Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("package %s: %w", id, ErrNotFound)
-		}
-		p = new(Package)
-		if err := json.Unmarshal(v, p); err != nil {
-			return fmt.Errorf("decode package %s: %w", id, err)
-		}
-		if err := fn(p); err != nil {
-			return err
-		}
-		nv, err := json.Marshal(p)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(id), nv)
+		var err error
+		p, err = updateIn(tx, id, fn)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// UpdatePackages changes several package records in one transaction (see UpdatePackage
+// for what fn may change).
+func (db *DB) UpdatePackages(ids []string, fn func(*Package) error) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			if _, err := updateIn(tx, id, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func updateIn(tx *bolt.Tx, id string, fn func(*Package) error) (*Package, error) {
+	b := tx.Bucket(bPackages)
+	v := b.Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("package %s: %w", id, ErrNotFound)
+	}
+	p := new(Package)
+	if err := json.Unmarshal(v, p); err != nil {
+		return nil, fmt.Errorf("decode package %s: %w", id, err)
+	}
+	if err := fn(p); err != nil {
+		return nil, err
+	}
+	nv, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return p, b.Put([]byte(id), nv)
 }
 
 // PutRecord stores v as JSON under key in a record bucket.
