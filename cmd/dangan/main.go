@@ -6,9 +6,9 @@
 //	dangan index rebuild --data DIR             rebuild the index from the object store alone
 //	dangan ingest CASEDIR --server URL --token T
 //	dangan verify FILE.eep [--roots ROOTS.pem] [--evidence FILE] [--json]
+//	dangan schedule | transfer | disposal | audit --server URL --token T   the records' life
 //	dangan log verify --data DIR                replay the event log from storage and check it
-//	dangan bench ingest [--cases N] [--large-mb M]
-//	dangan bench log                            event log throughput, proofs over HTTP, tokens per 1,000 packages
+//	dangan bench ingest | log | audit           throughput against the machine's limits
 package main
 
 import (
@@ -21,14 +21,14 @@ import (
 const usage = `dangan — county government e-records archive
 
 usage:
-  dangan serve  [--data DIR] [--addr HOST:PORT] [--tsa-url URL] [--max-body BYTES]
+  dangan serve  [--data DIR] [--addr HOST:PORT] [--tsa-url URL] [--county-url URL --county-token-file F] …   (serve -h: every flag)
   dangan init   [--data DIR]
-  dangan token create [--data DIR] --role department|archive|auditor|admin [--org USCC]
+  dangan token create [--data DIR] --role department|archive|auditor|admin [--org USCC] [--note NAME]
   dangan index rebuild [--data DIR] [--s3-endpoint ...]   rebuild the index from the object store
   dangan backup  [--data DIR] (--to DIR | --to-s3-endpoint HOST:PORT [--to-s3-bucket B])
   dangan restore --data NEWDIR (--from DIR | --from-s3-endpoint HOST:PORT [--from-s3-bucket B])
   dangan ingest CASEDIR --server URL --token TOKEN
-  dangan verify FILE.eep [--roots ROOTS.pem] [--evidence FILE] [--json]
+  dangan verify FILE.eep [--roots ROOTS.pem] [--evidence FILE] [--json]   (also a signed destruction register)
   dangan schedule [--server URL --token T] [--at DATE] [--horizon-days N] [--json]   what is due
   dangan transfer create (--due | --packages ID,…) [--department USCC] | status BATCH | list   to the county archive
   dangan disposal candidates | decide … | approve … | register [--pdf] --out FILE   appraisal and destruction
