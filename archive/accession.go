@@ -289,6 +289,12 @@ func (r *rejection) Error() string { return r.reason }
 // already stored by an interrupted attempt is kept when it is the same package), a
 // transfer-received event, then the index entry.
 func (a *Archive) accept(ctx context.Context, acc *Accession, item *ManifestItem, buf *spoolBuf, size int64, scan *eep.Scan, res *AccessionItem) error {
+	// Indexed already (an interruption came after the index, before the accession
+	// record): nothing to store or log again.
+	if p, err := a.index.Package(item.Package); err == nil && p.PackageSM3 == item.SM3 && p.Source == "transfer:"+acc.Batch {
+		res.LogIndex = p.LogIndex
+		return nil
+	}
 	const ent = "封装内容/文件实体块/文件实体/"
 	fonds, year := scan.Fields[ent+"档号/全宗号"], scan.Fields[ent+"档号/年度"]
 	y, err := strconv.Atoi(year)
