@@ -15,9 +15,10 @@ import (
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
-// A backup is a second object store holding the same keys as the primary (packages/,
-// evidence/, the event log under log/ and witnessed checkpoints under witness/), index snapshots under index/, and the PKI under pki/. Objects never change,
-// so a backup run copies only the keys the backup does not have.
+// A backup is a second object store holding the same keys as the primary (every prefix in
+// backupPrefixes: packages, the event log, witnessed checkpoints, transfer and accession
+// documents, tombstones, objects set aside), index snapshots under index/, and the PKI under
+// pki/. Objects never change, so a backup run copies only the keys the backup does not have.
 //
 // Order makes a backup consistent while ingests go on: the index snapshot is taken first,
 // every object is copied next, and the snapshot is stored last, so no snapshot in a backup
@@ -35,7 +36,7 @@ type BackupReport struct {
 	Packages int    // packages in the snapshot
 }
 
-var backupPrefixes = []string{"packages/", "evidence/", "log/", "witness/"}
+var backupPrefixes = []string{"packages/", "log/", "witness/", "transfers/", "accessions/", "tombstones/", "orphans/"}
 
 // Backup copies what is new to the backup store, with a consistent index snapshot.
 func (a *Archive) Backup(ctx context.Context, to storage.ObjectStore, progress BackupProgress) (*BackupReport, error) {

@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/dangan-archive/dangan/storage"
 )
@@ -92,5 +94,55 @@ func TestBackupRestore(t *testing.T) {
 	// The restored instance signs with the same keys and goes on numbering.
 	if _, err := b.Ingest(ctx, dept, benchCaseFor("AFTER-RESTORE"), oneDoc(t)); err != nil {
 		t.Fatalf("ingest after restore: %v", err)
+	}
+}
+
+// Every prefix the archive writes objects under is backed up.
+func TestBackupCoversEveryPrefix(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), Now: clk.Now, NoBackgroundAudit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	res, err := a.Ingest(ctx, dept, caseFinished("BK-1", "D10", time.Date(2014, 5, 1, 9, 0, 0, 0, time.UTC)), oneDoc(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Ingest(ctx, dept, caseFinished("BK-2", "D30", time.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC)), oneDoc(t)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.Decide(ctx, Principal{Role: RoleArchive, TokenID: "a"}, DecisionRequest{Package: res.Package.ID, Action: DisposalDestroy, Reason: "到期"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Approve(ctx, Principal{Role: RoleArchive, TokenID: "b"}, d.ID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Log().Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	covered := func(key string) bool {
+		for _, p := range backupPrefixes {
+			if strings.HasPrefix(key, p) {
+				return true
+			}
+		}
+		return false
+	}
+	seen := map[string]bool{}
+	a.Store().List(ctx, "", func(o storage.ObjectInfo) error {
+		top := strings.SplitN(o.Key, "/", 2)[0]
+		seen[top] = true
+		if !covered(o.Key) {
+			t.Errorf("%s is not backed up", o.Key)
+		}
+		return nil
+	})
+	for _, want := range []string{"packages", "log", "tombstones"} {
+		if !seen[want] {
+			t.Errorf("no %s/ objects made by the test", want)
+		}
 	}
 }
