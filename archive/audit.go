@@ -544,7 +544,9 @@ func (a *Archive) runAudit(ctx context.Context, run *AuditRun) error {
 	start := time.Now()
 	save := func() {
 		run.MBPerS = float64(run.Bytes) / (1 << 20) / time.Since(start).Seconds()
-		a.index.PutRecord(index.State, auditRunKey, run)
+		if err := a.index.PutRecord(index.State, auditRunKey, run); err != nil {
+			a.log.Error("record the audit run's progress", "err", err)
+		}
 	}
 	// Workers audit; one recorder commits their results in groups, in order of
 	// completion, and moves the low-water mark.
@@ -687,7 +689,7 @@ func (a *Archive) runAuditor(ctx context.Context) {
 // auditsDue counts the packages whose audit is due.
 func (a *Archive) auditsDue() int {
 	now, n := a.now(), 0
-	a.index.ForEachPackage(func(p *index.Package) error {
+	err := a.index.ForEachPackage(func(p *index.Package) error {
 		last := p.IngestedAt
 		if p.Audit != nil {
 			last = p.Audit.At
@@ -697,6 +699,9 @@ func (a *Archive) auditsDue() int {
 		}
 		return nil
 	})
+	if err != nil {
+		a.log.Error("count the audits due", "err", err)
+	}
 	return n
 }
 

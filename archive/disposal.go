@@ -91,13 +91,15 @@ func (a *Archive) Candidates(ctx context.Context, who Principal) ([]Candidate, e
 		return nil, err
 	}
 	pending := map[string]string{}
-	a.index.ForEachRecord(index.Disposals, "", "", func(_ string, data []byte) error {
+	if err := a.index.ForEachRecord(index.Disposals, "", "", func(_ string, data []byte) error {
 		var d Decision
 		if json.Unmarshal(data, &d) == nil && d.Status == DisposalPending {
 			pending[d.Package] = d.ID
 		}
 		return nil
-	})
+	}); err != nil {
+		return nil, err
+	}
 	now := a.now()
 	var out []Candidate
 	err := a.index.ForEachPackage(func(p *index.Package) error {
@@ -157,13 +159,15 @@ func (a *Archive) Decide(ctx context.Context, who Principal, req DecisionRequest
 	a.disposalMu.Lock()
 	defer a.disposalMu.Unlock()
 	var clash string
-	a.index.ForEachRecord(index.Disposals, "", "", func(_ string, data []byte) error {
+	if err := a.index.ForEachRecord(index.Disposals, "", "", func(_ string, data []byte) error {
 		var o Decision
 		if json.Unmarshal(data, &o) == nil && o.Package == p.ID && o.Status == DisposalPending {
 			clash = o.ID
 		}
 		return nil
-	})
+	}); err != nil {
+		return nil, err
+	}
 	if clash != "" {
 		return nil, fieldErr("package", fmt.Errorf("%w: decision %s on package %s waits for approval", ErrState, clash, p.ID))
 	}

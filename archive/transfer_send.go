@@ -101,7 +101,9 @@ func (a *Archive) CreateTransfer(ctx context.Context, who Principal, req Transfe
 				busy[id] = t.Batch
 			}
 			var m Manifest
-			json.Unmarshal([]byte(t.Manifest.Body), &m)
+			if err := json.Unmarshal([]byte(t.Manifest.Body), &m); err != nil {
+				return fmt.Errorf("the manifest of batch %s: %w", t.Batch, err)
+			}
 			for _, it := range m.Items {
 				busy[it.Package] = t.Batch
 			}
@@ -269,13 +271,15 @@ func (a *Archive) runTransfers(ctx context.Context) {
 	backoff := time.Second
 	for {
 		var open []string
-		a.index.ForEachRecord(index.Transfers, "", "", func(key string, data []byte) error {
+		if err := a.index.ForEachRecord(index.Transfers, "", "", func(key string, data []byte) error {
 			var t Transfer
 			if json.Unmarshal(data, &t) == nil && t.Status == TransferSending {
 				open = append(open, key)
 			}
 			return nil
-		})
+		}); err != nil {
+			a.log.Error("list open transfers", "err", err)
+		}
 		failed := false
 		for _, batch := range open {
 			if err := a.sendTransfer(ctx, batch); err != nil {
@@ -288,12 +292,14 @@ func (a *Archive) runTransfers(ctx context.Context) {
 				var pe *PeerError
 				permanent := errors.Is(err, ErrBadSignature) ||
 					errors.As(err, &pe) && !pe.Temporary() && pe.Status != http.StatusNotFound && pe.Status != http.StatusConflict
-				a.updateTransfer(batch, func(t *Transfer) {
+				if uerr := a.updateTransfer(batch, func(t *Transfer) {
 					t.Error, t.Attempts = err.Error(), t.Attempts+1
 					if permanent {
 						t.Status = TransferFailed
 					}
-				})
+				}); uerr != nil {
+					a.log.Error("record the transfer's failure", "batch", batch, "err", uerr)
+				}
 				a.log.Error("transfer interrupted", "batch", batch, "permanent", permanent, "err", err)
 			}
 		}
