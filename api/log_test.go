@@ -30,11 +30,7 @@ func trustFromServer(t *testing.T, e *env) *smx509.CertPool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := smx509.NewCertPool()
-	for _, c := range certs {
-		pool.AddCert(c)
-	}
-	return pool
+	return signing.NewPool(certs...)
 }
 
 func (e *env) ingestCase(caseNo string) PackageView {

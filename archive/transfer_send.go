@@ -97,9 +97,6 @@ func (a *Archive) CreateTransfer(ctx context.Context, who Principal, req Transfe
 			return err
 		}
 		if t.Status == TransferSending {
-			for id := range t.Sent {
-				busy[id] = t.Batch
-			}
 			var m Manifest
 			if err := json.Unmarshal([]byte(t.Manifest.Body), &m); err != nil {
 				return fmt.Errorf("the manifest of batch %s: %w", t.Batch, err)

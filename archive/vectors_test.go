@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/emmansun/gmsm/smx509"
-
 	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/signing"
 )
@@ -40,10 +38,7 @@ func TestEvidenceVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := smx509.NewCertPool()
-	for _, c := range certs {
-		roots.AddCert(c)
-	}
+	roots := signing.NewPool(certs...)
 	ev, err := LoadEvidence(read("package.evidence"))
 	if err != nil {
 		t.Fatal(err)

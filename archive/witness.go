@@ -23,7 +23,10 @@ func (p *Peer) Cosign(ctx context.Context, req *eventlog.WitnessRequest) (*event
 			return nil, fmt.Errorf("%w: %s", eventlog.ErrFork, pe.Detail)
 		}
 	}
-	return &cs, err
+	if err != nil {
+		return nil, err
+	}
+	return &cs, nil
 }
 
 // Witness has w cosign the latest checkpoint and keeps the cosignature.

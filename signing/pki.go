@@ -190,12 +190,24 @@ func (p *PKI) Roots() []*smx509.Certificate {
 }
 
 // Trust returns a pool with the trusted roots.
-func (p *PKI) Trust() *smx509.CertPool {
+func (p *PKI) Trust() *smx509.CertPool { return NewPool(p.Roots()...) }
+
+// NewPool is a pool of the given trusted certificates.
+func NewPool(certs ...*smx509.Certificate) *smx509.CertPool {
 	pool := smx509.NewCertPool()
-	for _, c := range p.Roots() {
+	for _, c := range certs {
 		pool.AddCert(c)
 	}
 	return pool
+}
+
+// LoadPool reads a PEM file of trusted roots into a pool.
+func LoadPool(path string) (*smx509.CertPool, error) {
+	certs, err := LoadCerts(path)
+	if err != nil {
+		return nil, err
+	}
+	return NewPool(certs...), nil
 }
 
 // OpenDevPKI loads the PKI in dir, creating a development root, archive and TSA identity

@@ -69,6 +69,14 @@ func (l *Log) timestampEvent(size uint64, sc *SignedCheckpoint) *pendingEvent {
 	return &pendingEvent{line: line}
 }
 
+// LatestSize is the size of the latest checkpoint, 0 when there is none: what proofs are
+// made against by default, without reading the cosignatures.
+func (l *Log) LatestSize() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.latestSizeLocked()
+}
+
 // Latest returns the latest checkpoint, with its cosignatures; nil when there is none.
 func (l *Log) Latest() *SignedCheckpoint {
 	l.mu.Lock()

@@ -594,9 +594,6 @@ func (l *Log) setDirty() {
 	l.mu.Unlock()
 }
 
-// Node returns a stored tree node (for proofs).
-func (l *Log) view(fn func(tx *bolt.Tx) error) error { return l.db.View(fn) }
-
 // subjectIndex finds the first event of a type about a subject.
 func (l *Log) subjectIndex(typ, subject string) (uint64, bool) {
 	var idx uint64
@@ -698,43 +695,36 @@ func (l *Log) event(ctx context.Context, idx uint64) ([]byte, error) {
 	return []byte(es[0].Event), nil
 }
 
-// InclusionProof proves event index is in the tree of size.
-func (l *Log) InclusionProof(index, size uint64) ([][]byte, error) {
-	if size > l.Size() {
-		return nil, fmt.Errorf("%w: the log has %d events, not %d", merkle.ErrBadSize, l.Size(), size)
+// inTree runs fn over the stored nodes of the tree of size, in one read transaction.
+func (l *Log) inTree(size uint64, fn func(merkle.NodeFunc) error) error {
+	if n := l.Size(); size > n {
+		return fmt.Errorf("%w: the log has %d events, not %d", merkle.ErrBadSize, n, size)
 	}
-	var p [][]byte
-	err := l.view(func(tx *bolt.Tx) error {
-		var err error
-		p, err = l.h.InclusionProof(index, size, l.txNode(tx))
+	return l.db.View(func(tx *bolt.Tx) error { return fn(l.txNode(tx)) })
+}
+
+// InclusionProof proves event index is in the tree of size.
+func (l *Log) InclusionProof(index, size uint64) (p [][]byte, err error) {
+	err = l.inTree(size, func(node merkle.NodeFunc) error {
+		p, err = l.h.InclusionProof(index, size, node)
 		return err
 	})
 	return p, err
 }
 
 // ConsistencyProof proves the tree of size from is a prefix of the tree of size to.
-func (l *Log) ConsistencyProof(from, to uint64) ([][]byte, error) {
-	if to > l.Size() {
-		return nil, fmt.Errorf("%w: the log has %d events, not %d", merkle.ErrBadSize, l.Size(), to)
-	}
-	var p [][]byte
-	err := l.view(func(tx *bolt.Tx) error {
-		var err error
-		p, err = l.h.ConsistencyProof(from, to, l.txNode(tx))
+func (l *Log) ConsistencyProof(from, to uint64) (p [][]byte, err error) {
+	err = l.inTree(to, func(node merkle.NodeFunc) error {
+		p, err = l.h.ConsistencyProof(from, to, node)
 		return err
 	})
 	return p, err
 }
 
 // Root is the root of the tree of size.
-func (l *Log) Root(size uint64) ([]byte, error) {
-	if size > l.Size() {
-		return nil, fmt.Errorf("%w: the log has %d events, not %d", merkle.ErrBadSize, l.Size(), size)
-	}
-	var r []byte
-	err := l.view(func(tx *bolt.Tx) error {
-		var err error
-		r, err = l.h.Root(size, l.txNode(tx))
+func (l *Log) Root(size uint64) (r []byte, err error) {
+	err = l.inTree(size, func(node merkle.NodeFunc) error {
+		r, err = l.h.Root(size, node)
 		return err
 	})
 	return r, err

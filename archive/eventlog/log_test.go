@@ -38,13 +38,11 @@ func newPKI(t testing.TB, name string) *signing.PKI {
 
 // trustAll is a pool with every PKI's roots.
 func trustAll(pkis ...*signing.PKI) *smx509.CertPool {
-	pool := smx509.NewCertPool()
+	var roots []*smx509.Certificate
 	for _, p := range pkis {
-		for _, c := range p.Roots() {
-			pool.AddCert(c)
-		}
+		roots = append(roots, p.Roots()...)
 	}
-	return pool
+	return signing.NewPool(roots...)
 }
 
 func openTestLog(t testing.TB, origin string, pki *signing.PKI, roots *smx509.CertPool) *testLog {
@@ -274,6 +272,15 @@ func TestCheckpointBatching(t *testing.T) {
 	}
 }
 
+// witnessedPair is a department's log and the county archive's, each with its own PKI,
+// both trusting both roots; it returns the department's PKI and the roots too.
+func witnessedPair(t *testing.T, deptOrigin, countyOrigin string) (dept, county *testLog, deptPKI *signing.PKI, roots *smx509.CertPool) {
+	t.Helper()
+	deptPKI, countyPKI := newPKI(t, "部门甲"), newPKI(t, "县档案馆")
+	roots = trustAll(deptPKI, countyPKI)
+	return openTestLog(t, deptOrigin, deptPKI, roots), openTestLog(t, countyOrigin, countyPKI, roots), deptPKI, roots
+}
+
 type logWitness struct{ l *Log }
 
 func (w logWitness) Cosign(ctx context.Context, req *WitnessRequest) (*Cosignature, error) {
@@ -281,10 +288,7 @@ func (w logWitness) Cosign(ctx context.Context, req *WitnessRequest) (*Cosignatu
 }
 
 func TestWitnessAndFork(t *testing.T) {
-	dept, county := newPKI(t, "部门甲"), newPKI(t, "县档案馆")
-	roots := trustAll(dept, county)
-	a := openTestLog(t, "dangan/dept-a", dept, roots)
-	w := openTestLog(t, "dangan/county", county, roots)
+	a, w, dept, roots := witnessedPair(t, "dangan/dept-a", "dangan/county")
 	ctx := context.Background()
 	appendN(t, a.Log, 0, 10)
 	if _, err := a.WitnessWith(ctx, logWitness{w.Log}); err != nil {
@@ -429,10 +433,7 @@ func TestRenewalChain(t *testing.T) {
 // A bundle deleted from storage and the database lost: the log the archive then serves is
 // another history, and the witness refuses it.
 func TestWitnessSeesDeletedEvents(t *testing.T) {
-	dept, county := newPKI(t, "部门甲"), newPKI(t, "县档案馆")
-	roots := trustAll(dept, county)
-	a := openTestLog(t, "dangan/dept-del", dept, roots)
-	w := openTestLog(t, "dangan/county", county, roots)
+	a, w, _, roots := witnessedPair(t, "dangan/dept-del", "dangan/county")
 	ctx := context.Background()
 	appendN(t, a.Log, 0, 12)
 	if _, err := a.WitnessWith(ctx, logWitness{w.Log}); err != nil {

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emmansun/gmsm/smx509"
-
 	"github.com/dangan-archive/dangan/signing"
 )
 
@@ -51,10 +49,7 @@ func TestVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := smx509.NewCertPool()
-	for _, c := range certs {
-		roots.AddCert(c)
-	}
+	roots := signing.NewPool(certs...)
 	files, _ := filepath.Glob(filepath.Join(vectorDir, "*.json"))
 	if len(files) < 8 {
 		t.Fatalf("%d vectors in %s", len(files), vectorDir)
@@ -95,10 +90,7 @@ func TestVectors(t *testing.T) {
 }
 
 func generateVectors(t *testing.T) {
-	dept, county := newPKI(t, "部门甲"), newPKI(t, "县档案馆")
-	roots := trustAll(dept, county)
-	a := openTestLog(t, "dangan/vectors-dept", dept, roots)
-	w := openTestLog(t, "dangan/vectors-county", county, roots)
+	a, w, dept, roots := witnessedPair(t, "dangan/vectors-dept", "dangan/vectors-county")
 	ctx := context.Background()
 	appendN(t, a.Log, 0, 11)
 	if _, err := a.Checkpoint(ctx); err != nil {
@@ -188,7 +180,7 @@ func generateVectors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(vectorDir, "roots.pem"), signing.CertPEM(append(dept.Roots(), county.Roots()...)...), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(vectorDir, "roots.pem"), signing.CertPEM(append(dept.Roots(), w.pki.Roots()...)...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

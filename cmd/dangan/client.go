@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emmansun/gmsm/smx509"
-
 	"github.com/dangan-archive/dangan/archive"
 	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/signing"
@@ -178,14 +176,10 @@ func cmdVerify(args []string) int {
 	}
 	opts := archive.VerifyOptions{}
 	if *roots != "" {
-		certs, err := signing.LoadCerts(*roots)
-		if err != nil {
+		var err error
+		if opts.Roots, err = signing.LoadPool(*roots); err != nil {
 			fmt.Fprintln(os.Stderr, "dangan verify:", err)
 			return 2
-		}
-		opts.Roots = smx509.NewCertPool()
-		for _, c := range certs {
-			opts.Roots.AddCert(c)
 		}
 	}
 	if *evidence != "" {

@@ -275,13 +275,9 @@ func copyFile(t *testing.T, from, to string) {
 
 func loadPool(t *testing.T, path string) *smx509.CertPool {
 	t.Helper()
-	certs, err := signing.LoadCerts(path)
+	pool, err := signing.LoadPool(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	pool := smx509.NewCertPool()
-	for _, c := range certs {
-		pool.AddCert(c)
 	}
 	return pool
 }

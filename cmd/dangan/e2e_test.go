@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/emmansun/gmsm/sm3"
-	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/dangan-archive/dangan/archive"
 	"github.com/dangan-archive/dangan/archive/eventlog"
@@ -402,11 +401,8 @@ func TestKillCyclesOnMinIO(t *testing.T) {
 	}
 	defer a.Close()
 	_, roots := get(t, srv.URL+"/api/v1/trust", "")
-	pool := smx509.NewCertPool()
 	certs, _ := signing.ParseCertsPEM(roots)
-	for _, c := range certs {
-		pool.AddCert(c)
-	}
+	pool := signing.NewPool(certs...)
 	for caseNo, id := range acked {
 		status, file := get(t, srv.URL+"/api/v1/packages/"+id+"/eep", tok)
 		if status != 200 {

@@ -26,20 +26,20 @@ func (c *apiClient) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.token, "token", os.Getenv("DANGAN_TOKEN"), "token (or DANGAN_TOKEN)")
 }
 
-// do sends a request and decodes a JSON answer into out; a problem answer is an error with
-// its detail.
-func (c *apiClient) do(method, path string, body any, out any) error {
+// send sends a request; a problem answer is returned as an error with its detail, and
+// otherwise the caller reads and closes the response body.
+func (c *apiClient) send(method, path string, body any) (*http.Response, error) {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		r = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, strings.TrimRight(c.server, "/")+path, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if body != nil {
@@ -51,25 +51,32 @@ func (c *apiClient) do(method, path string, body any, out any) error {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		var p struct{ Type, Detail, Field string }
+		json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&p)
+		typ := strings.TrimPrefix(p.Type, "urn:dangan:problem:")
+		if p.Field != "" {
+			return nil, fmt.Errorf("%s %s: %d %s (field %s): %s", method, path, resp.StatusCode, typ, p.Field, p.Detail)
+		}
+		return nil, fmt.Errorf("%s %s: %d %s: %s", method, path, resp.StatusCode, typ, p.Detail)
+	}
+	return resp, nil
+}
+
+// do sends a request and decodes its JSON answer into out (when not nil).
+func (c *apiClient) do(method, path string, body any, out any) error {
+	resp, err := c.send(method, path, body)
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode >= 300 {
-		var p struct{ Type, Detail, Field string }
-		json.Unmarshal(data, &p)
-		if p.Field != "" {
-			return fmt.Errorf("%s %s: %d %s (field %s): %s", method, path, resp.StatusCode, strings.TrimPrefix(p.Type, "urn:dangan:problem:"), p.Field, p.Detail)
-		}
-		return fmt.Errorf("%s %s: %d %s: %s", method, path, resp.StatusCode, strings.TrimPrefix(p.Type, "urn:dangan:problem:"), p.Detail)
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
 	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func printJSON(v any) {
@@ -288,16 +295,11 @@ func cmdDisposal(args []string) error {
 		if *pdf {
 			path += "?format=pdf"
 		}
-		req, _ := http.NewRequest(http.MethodGet, strings.TrimRight(c.server, "/")+path, nil)
-		req.Header.Set("Authorization", "Bearer "+c.token)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := c.send(http.MethodGet, path, nil)
 		if err != nil {
 			return err
 		}
 		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("register: HTTP %d", resp.StatusCode)
-		}
 		f, err := os.Create(*out)
 		if err != nil {
 			return err

@@ -84,8 +84,7 @@ func loadRoots(file, data string) (*smx509.CertPool, error) {
 	if file == "" {
 		files = []string{filepath.Join(data, "pki", "root.pem"), filepath.Join(data, "pki", "extra-roots.pem")}
 	}
-	pool := smx509.NewCertPool()
-	n := 0
+	var all []*smx509.Certificate
 	for i, f := range files {
 		certs, err := signing.LoadCerts(f)
 		if errors.Is(err, os.ErrNotExist) && i > 0 {
@@ -94,13 +93,10 @@ func loadRoots(file, data string) (*smx509.CertPool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("trusted roots: %w", err)
 		}
-		for _, c := range certs {
-			pool.AddCert(c)
-			n++
-		}
+		all = append(all, certs...)
 	}
-	if n == 0 {
+	if len(all) == 0 {
 		return nil, errors.New("no trusted roots")
 	}
-	return pool, nil
+	return signing.NewPool(all...), nil
 }
