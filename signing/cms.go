@@ -153,6 +153,7 @@ type signerInfoIn struct {
 	SignedAttrs        rawContent `asn1:"optional,tag:0"`
 	SignatureAlgorithm pkix.AlgorithmIdentifier
 	Signature          []byte
+	UnsignedAttrs      rawContent `asn1:"optional,tag:1"`
 }
 
 // parsedCMS is a verified-structure view of a SignedData with one signer.
@@ -266,6 +267,17 @@ func hashForOID(oid asn1.ObjectIdentifier) (hash.Hash, error) {
 // verifySignature checks the message digest, the signing-certificate attribute and the
 // signer's SM2 signature over the signed attributes. It does not check the chain.
 func (p *parsedCMS) verifySignature() error {
+	h, err := hashForOID(p.signerInfo.DigestAlgorithm.Algorithm)
+	if err != nil {
+		return err
+	}
+	h.Write(p.Content)
+	return p.verifySignatureOver(h.Sum(nil), true)
+}
+
+// verifySignatureOver checks the signature given the digest of the content (which may be
+// detached); requireCertAttr says whether an ESS signing-certificate attribute must be there.
+func (p *parsedCMS) verifySignatureOver(digest []byte, requireCertAttr bool) error {
 	if p.Signer == nil {
 		return errors.New("the signer's certificate is not in the SignedData")
 	}
@@ -273,11 +285,6 @@ func (p *parsedCMS) verifySignature() error {
 	if !ok || !bytes.Equal(ct, mustMarshal(p.ContentType)) {
 		return errors.New("content-type attribute missing or different from the content")
 	}
-	h, err := hashForOID(p.signerInfo.DigestAlgorithm.Algorithm)
-	if err != nil {
-		return err
-	}
-	h.Write(p.Content)
 	md, ok := p.attrs[oidAttrMessageDigest.String()]
 	if !ok {
 		return errors.New("message-digest attribute missing")
@@ -286,11 +293,15 @@ func (p *parsedCMS) verifySignature() error {
 	if _, err := asn1.Unmarshal(md, &got); err != nil {
 		return fmt.Errorf("parse message-digest attribute: %w", err)
 	}
-	if !bytes.Equal(got, h.Sum(nil)) {
+	if !bytes.Equal(got, digest) {
 		return fmt.Errorf("%w: message digest of the content does not match the signed attribute", ErrBadSignature)
 	}
-	if err := p.checkSigningCertAttr(); err != nil {
-		return err
+	_, v2 := p.attrs[oidAttrSigningCertV2.String()]
+	_, v1 := p.attrs[oidAttrSigningCert.String()]
+	if requireCertAttr || v1 || v2 {
+		if err := p.checkSigningCertAttr(); err != nil {
+			return err
+		}
 	}
 	pub, ok := p.Signer.PublicKey.(*ecdsa.PublicKey)
 	if !ok {

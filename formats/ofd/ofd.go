@@ -1,0 +1,340 @@
+// Package ofd writes OFD packages (GB/T 33190) and reads and checks the signatures in any
+// OFD: each signature's references (the digest of every file it covers) and its signed
+// value, for the caller to verify with signing/ses or signing.
+//
+//	parts := []ofd.Part{{Name: "OFD.xml", Data: …}, …}
+//	signed, err := ofd.Seal(parts, ofd.SealOptions{…, Sign: func(sm3 []byte) ([]byte, error) {…}})
+//	err = ofd.Write(w, signed)
+//	sigs, err := ofd.ReadSignatures(zr)
+package ofd
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/emmansun/gmsm/sm3"
+)
+
+// NS is the OFD namespace.
+const NS = "http://www.ofdspec.org/2016"
+
+// Part is one file of an OFD package.
+type Part struct {
+	Name string // path inside the package, no leading slash
+	Data []byte
+}
+
+// Write zips parts (deflated) to w.
+func Write(w io.Writer, parts []Part) error {
+	z := zip.NewWriter(w)
+	for _, p := range parts {
+		f, err := z.CreateHeader(&zip.FileHeader{Name: p.Name, Method: zip.Deflate, Modified: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)})
+		if err != nil {
+			return fmt.Errorf("ofd: %s: %w", p.Name, err)
+		}
+		if _, err := f.Write(p.Data); err != nil {
+			return fmt.Errorf("ofd: %s: %w", p.Name, err)
+		}
+	}
+	return z.Close()
+}
+
+// SealOptions says how to seal a document.
+type SealOptions struct {
+	Provider  string    // ProviderName
+	Version   string    // the provider's version
+	Time      time.Time // SignatureDateTime
+	PageID    string    // the page the stamp goes on (its ID in Document.xml)
+	Boundary  [4]float64
+	SealEntry []byte // Seal.esl, written beside the signature when given
+	// Sign returns the SignedValue.dat for the SM3 of Signature.xml and the path of it.
+	Sign func(signatureXMLSM3 []byte, property string) ([]byte, error)
+}
+
+// Seal adds an electronic seal (Type="Seal") over every part: Signature.xml with an SM3
+// reference per file, SignedValue.dat from opts.Sign, Seal.esl, and Signatures.xml. parts
+// must hold OFD.xml; its DocBody gets a <Signatures> entry when it has none.
+func Seal(parts []Part, opts SealOptions) ([]Part, error) {
+	const dir = "Doc_0/Signs/Sign_0/"
+	out := make([]Part, 0, len(parts)+4)
+	found := false
+	for _, p := range parts {
+		if p.Name == "OFD.xml" {
+			found = true
+			if !bytes.Contains(p.Data, []byte("Signatures>")) {
+				i := bytes.Index(p.Data, []byte("</ofd:DocBody>"))
+				if i < 0 {
+					return nil, errors.New("ofd: OFD.xml has no </ofd:DocBody>")
+				}
+				d := append(append(append([]byte(nil), p.Data[:i]...), "<ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures>"...), p.Data[i:]...)
+				p = Part{Name: p.Name, Data: d}
+			}
+		}
+		out = append(out, p)
+	}
+	if !found {
+		return nil, errors.New("ofd: no OFD.xml")
+	}
+	if opts.SealEntry != nil {
+		out = append(out, Part{Name: dir + "Seal.esl", Data: opts.SealEntry})
+	}
+	var sx strings.Builder
+	sx.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	fmt.Fprintf(&sx, `<ofd:Signature xmlns:ofd="%s"><ofd:SignedInfo>`, NS)
+	fmt.Fprintf(&sx, `<ofd:Provider ProviderName="%s" Version="%s" Company="dangan"/>`, esc(opts.Provider), esc(opts.Version))
+	sx.WriteString(`<ofd:SignatureMethod>1.2.156.10197.1.501</ofd:SignatureMethod>`)
+	fmt.Fprintf(&sx, `<ofd:SignatureDateTime>%s</ofd:SignatureDateTime>`, opts.Time.UTC().Format("20060102150405Z"))
+	sx.WriteString(`<ofd:References CheckMethod="1.2.156.10197.1.401">`)
+	for _, p := range out {
+		sum := sm3.Sum(p.Data)
+		fmt.Fprintf(&sx, `<ofd:Reference FileRef="/%s"><ofd:CheckValue>%s</ofd:CheckValue></ofd:Reference>`, esc(p.Name), base64.StdEncoding.EncodeToString(sum[:]))
+	}
+	sx.WriteString(`</ofd:References>`)
+	fmt.Fprintf(&sx, `<ofd:StampAnnot ID="1" PageRef="%s" Boundary="%g %g %g %g"/>`, esc(opts.PageID), opts.Boundary[0], opts.Boundary[1], opts.Boundary[2], opts.Boundary[3])
+	if opts.SealEntry != nil {
+		fmt.Fprintf(&sx, `<ofd:Seal><ofd:BaseLoc>/%sSeal.esl</ofd:BaseLoc></ofd:Seal>`, dir)
+	}
+	fmt.Fprintf(&sx, `</ofd:SignedInfo><ofd:SignedValue>/%sSignedValue.dat</ofd:SignedValue></ofd:Signature>`, dir)
+	sigXML := []byte(sx.String())
+	sum := sm3.Sum(sigXML)
+	value, err := opts.Sign(sum[:], "/"+dir+"Signature.xml")
+	if err != nil {
+		return nil, fmt.Errorf("ofd: sign: %w", err)
+	}
+	signatures := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"+
+		`<ofd:Signatures xmlns:ofd="%s"><ofd:MaxSignId>1</ofd:MaxSignId><ofd:Signature ID="1" Type="Seal" BaseLoc="/%sSignature.xml"/></ofd:Signatures>`, NS, dir)
+	return append(out,
+		Part{Name: dir + "Signature.xml", Data: sigXML},
+		Part{Name: dir + "SignedValue.dat", Data: value},
+		Part{Name: "Doc_0/Signs/Signatures.xml", Data: []byte(signatures)}), nil
+}
+
+func esc(s string) string {
+	var b strings.Builder
+	xml.EscapeText(&b, []byte(s))
+	return strings.ReplaceAll(b.String(), `"`, "&#34;")
+}
+
+// Reference is one file a signature covers, and whether its digest matched.
+type Reference struct {
+	File     string `json:"file"`
+	Expected string `json:"expected"`        // base64, as in Signature.xml
+	Found    string `json:"found,omitempty"` // base64 of the file as it is
+	Match    bool   `json:"match"`
+	Problem  string `json:"problem,omitempty"`
+}
+
+// Signature is one signature of an OFD, read but not yet verified.
+type Signature struct {
+	ID           string
+	Type         string // Seal or Sign
+	Path         string // of Signature.xml
+	Provider     string
+	Method       string // SignatureMethod
+	DateTime     string
+	CheckMethod  string
+	References   []Reference
+	SignatureXML []byte // the exact bytes, whose SM3 the signed value covers
+	SignedValue  []byte
+	SealFile     []byte   // Seal.esl, if the signature names one
+	Problems     []string // what could not be read
+	// Unreferenced lists package files the signature does not cover (signatures' own
+	// files aside): files added after signing.
+	Unreferenced []string
+}
+
+type signaturesXML struct {
+	Signatures []struct {
+		ID      string `xml:"ID,attr"`
+		Type    string `xml:"Type,attr"`
+		BaseLoc string `xml:"BaseLoc,attr"`
+	} `xml:"Signature"`
+}
+
+type signatureXML struct {
+	SignedInfo struct {
+		Provider struct {
+			Name    string `xml:"ProviderName,attr"`
+			Company string `xml:"Company,attr"`
+		} `xml:"Provider"`
+		SignatureMethod   string `xml:"SignatureMethod"`
+		SignatureDateTime string `xml:"SignatureDateTime"`
+		References        struct {
+			CheckMethod string `xml:"CheckMethod,attr"`
+			Reference   []struct {
+				FileRef    string `xml:"FileRef,attr"`
+				CheckValue string `xml:"CheckValue"`
+			} `xml:"Reference"`
+		} `xml:"References"`
+		Seal struct {
+			BaseLoc string `xml:"BaseLoc"`
+		} `xml:"Seal"`
+	} `xml:"SignedInfo"`
+	SignedValue string `xml:"SignedValue"`
+}
+
+// ErrNoSignatures is returned when the OFD has no signatures.
+var ErrNoSignatures = errors.New("the OFD has no signatures")
+
+// MaxEntry bounds the size of any one file read from an OFD.
+const MaxEntry = 64 << 20
+
+// ReadSignatures reads every signature of an OFD and checks each reference's digest.
+func ReadSignatures(z *zip.Reader) ([]Signature, error) {
+	files := map[string]*zip.File{}
+	for _, f := range z.File {
+		files[strings.TrimPrefix(path.Clean("/"+f.Name), "/")] = f
+	}
+	read := func(name string) ([]byte, error) {
+		f, ok := files[strings.TrimPrefix(path.Clean("/"+name), "/")]
+		if !ok {
+			return nil, fmt.Errorf("%s is not in the package", name)
+		}
+		if f.UncompressedSize64 > MaxEntry {
+			return nil, fmt.Errorf("%s is larger than %d bytes", name, MaxEntry)
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(io.LimitReader(rc, MaxEntry+1))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return b, nil
+	}
+	ofdXML, err := read("OFD.xml")
+	if err != nil {
+		return nil, err
+	}
+	var root struct {
+		DocBody []struct {
+			DocRoot    string `xml:"DocRoot"`
+			Signatures string `xml:"Signatures"`
+		} `xml:"DocBody"`
+	}
+	if err := xml.Unmarshal(ofdXML, &root); err != nil {
+		return nil, fmt.Errorf("OFD.xml: %w", err)
+	}
+	var out []Signature
+	covered := map[string]bool{}
+	for _, body := range root.DocBody {
+		if body.Signatures == "" {
+			continue
+		}
+		base := path.Dir(strings.TrimPrefix(body.DocRoot, "/"))
+		listPath := resolve("", body.Signatures)
+		b, err := read(listPath)
+		if err != nil {
+			return nil, err
+		}
+		covered[listPath] = true
+		var list signaturesXML
+		if err := xml.Unmarshal(b, &list); err != nil {
+			return nil, fmt.Errorf("%s: %w", listPath, err)
+		}
+		for _, e := range list.Signatures {
+			s := Signature{ID: e.ID, Type: e.Type, Path: resolve(path.Dir(listPath), e.BaseLoc)}
+			if s.Type == "" {
+				s.Type = "Seal" // the schema's default
+			}
+			s.read(read, covered, base)
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, ErrNoSignatures
+	}
+	var extra []string
+	for name := range files {
+		if !covered[name] && !strings.HasSuffix(name, "/") {
+			extra = append(extra, name)
+		}
+	}
+	sort.Strings(extra)
+	for i := range out {
+		for _, name := range extra {
+			if !out[i].covers(name) {
+				out[i].Unreferenced = append(out[i].Unreferenced, name)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *Signature) covers(name string) bool {
+	for _, r := range s.References {
+		if strings.TrimPrefix(path.Clean("/"+r.File), "/") == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Signature) read(read func(string) ([]byte, error), covered map[string]bool, docDir string) {
+	var err error
+	if s.SignatureXML, err = read(s.Path); err != nil {
+		s.Problems = append(s.Problems, err.Error())
+		return
+	}
+	covered[s.Path] = true
+	var sx signatureXML
+	if err := xml.Unmarshal(s.SignatureXML, &sx); err != nil {
+		s.Problems = append(s.Problems, fmt.Sprintf("%s: %v", s.Path, err))
+		return
+	}
+	si := sx.SignedInfo
+	s.Provider, s.Method, s.DateTime = si.Provider.Name, si.SignatureMethod, si.SignatureDateTime
+	s.CheckMethod = si.References.CheckMethod
+	dir := path.Dir(s.Path)
+	if sx.SignedValue == "" {
+		s.Problems = append(s.Problems, "no SignedValue")
+	} else {
+		p := resolve(dir, sx.SignedValue)
+		covered[p] = true
+		if s.SignedValue, err = read(p); err != nil {
+			s.Problems = append(s.Problems, err.Error())
+		}
+	}
+	if si.Seal.BaseLoc != "" {
+		if s.SealFile, err = read(resolve(dir, si.Seal.BaseLoc)); err != nil {
+			s.Problems = append(s.Problems, err.Error())
+		}
+	}
+	sm3OK := s.CheckMethod == "" || s.CheckMethod == "1.2.156.10197.1.401" || strings.EqualFold(s.CheckMethod, "SM3")
+	for _, r := range si.References.Reference {
+		ref := Reference{File: r.FileRef, Expected: strings.TrimSpace(r.CheckValue)}
+		name := resolve(docDir, r.FileRef)
+		switch data, err := read(name); {
+		case err != nil:
+			ref.Problem = err.Error()
+		case !sm3OK:
+			ref.Problem = "check method " + s.CheckMethod + " is not SM3"
+		default:
+			sum := sm3.Sum(data)
+			ref.Found = base64.StdEncoding.EncodeToString(sum[:])
+			ref.Match = ref.Found == ref.Expected
+		}
+		s.References = append(s.References, ref)
+	}
+}
+
+// resolve turns a location in an OFD into a package path: absolute ("/Doc_0/…") from the
+// package root, relative from dir.
+func resolve(dir, loc string) string {
+	loc = strings.TrimSpace(loc)
+	if strings.HasPrefix(loc, "/") {
+		return strings.TrimPrefix(path.Clean(loc), "/")
+	}
+	return strings.TrimPrefix(path.Clean("/"+path.Join(dir, loc)), "/")
+}

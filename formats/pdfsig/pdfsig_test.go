@@ -1,0 +1,106 @@
+package pdfsig
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A minimal one-page PDF and where its objects are.
+func base(t *testing.T) ([]byte, Base) {
+	var w bytes.Buffer
+	w.WriteString("%PDF-1.7\n")
+	offs := []int{}
+	for _, o := range []string{"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>", "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>"} {
+		offs = append(offs, w.Len())
+		w.WriteString(strconv.Itoa(len(offs))+" 0 obj\n"+o+"\nendobj\n")
+	}
+	x := w.Len()
+	w.WriteString("xref\n0 4\n0000000000 65535 f \n")
+	for _, o := range offs {
+		w.WriteString(strings.Repeat("0", 10-len(strconv.Itoa(o))) + strconv.Itoa(o) + " 00000 n \n")
+	}
+	w.WriteString("trailer\n<< /Size 4 /Root 1 0 R >>\nstartxref\n" + strconv.Itoa(x) + "\n%%EOF\n")
+	return w.Bytes(), Base{Catalog: 1, Page: 3, CatalogDict: " /Type /Catalog /Pages 2 0 R", PageDict: " /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200]", Size: 4, XrefAt: int64(x)}
+}
+
+func TestPrepareFillFind(t *testing.T) {
+	doc, b := base(t)
+	p, err := Prepare(doc, b, Field{Name: "issuer", Reason: "颁发", Time: time.Unix(0, 0), Reserve: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var covered bytes.Buffer
+	p.WriteSigned(&covered)
+	sum := sha256.Sum256(covered.Bytes())
+	signed, err := p.Fill(sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(signed, doc) {
+		t.Fatal("the update is not incremental: the original bytes changed")
+	}
+	sigs := Find(signed)
+	if len(sigs) != 1 {
+		t.Fatalf("found %d signatures", len(sigs))
+	}
+	s := sigs[0]
+	if len(s.Problems) > 0 || !s.CoversWhole || s.SubFilter != "adbe.pkcs7.detached" {
+		t.Fatalf("%+v", s)
+	}
+	if !bytes.Equal(s.Contents[:32], sum[:]) || len(s.Contents) != 64 {
+		t.Fatal("contents read back differ")
+	}
+	var again bytes.Buffer
+	s.WriteCovered(signed, &again)
+	if !bytes.Equal(again.Bytes(), covered.Bytes()) {
+		t.Fatal("covered bytes differ between Prepare and Find")
+	}
+	if _, err := p.Fill(make([]byte, 65)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("an oversize CMS: %v", err)
+	}
+
+	// Appended after signing: the range no longer covers the file.
+	appended := append(append([]byte(nil), signed...), "1 0 obj\n<< >>\nendobj\n"...)
+	if Find(appended)[0].CoversWhole {
+		t.Error("an update after signing is not reported")
+	}
+	// A byte range moved off the /Contents string.
+	old := fmt.Sprintf("[0 %010d ", s.ByteRange[1])
+	moved := bytes.Replace(signed, []byte(old), []byte(fmt.Sprintf("[0 %010d ", s.ByteRange[1]-1)), 1)
+	if got := Find(moved)[0]; len(got.Problems) == 0 {
+		t.Errorf("a shifted byte range is not reported: %+v", got)
+	}
+}
+
+func TestFindOnForeignPDFs(t *testing.T) {
+	files, _ := filepath.Glob("../../../shared/corpus/pdf/*.pdf")
+	if len(files) == 0 {
+		t.Fatal("no corpus PDFs")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range Find(b) { // unsigned files: none expected, and no panic
+			t.Logf("%s: %+v", f, s.Problems)
+		}
+	}
+}
+
+func TestTextString(t *testing.T) {
+	if got := TextString("a(b)"); got != `(a\(b\))` {
+		t.Error(got)
+	}
+	if got := TextString("证"); got != "<FEFF8BC1>" {
+		t.Error(got)
+	}
+}

@@ -1,0 +1,155 @@
+package signing
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"hash"
+	"time"
+
+	"github.com/emmansun/gmsm/sm3"
+	"github.com/emmansun/gmsm/smx509"
+)
+
+// Detached signatures: a GB/T 35275 SignedData without the content, over a digest the
+// caller computes (a PDF's byte ranges). It carries the signing time as a signed attribute
+// and, when a TSA is given, an RFC 3161 token over the signature value as an unsigned
+// attribute (RFC 3161 appendix A).
+
+var (
+	oidAttrSigningTime    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 5}
+	oidAttrTimeStampToken = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 14}
+)
+
+// SignDetached signs the SM3 digest of some content with id and returns a DER ContentInfo
+// (GB/T 35275 signedData) without the content. With ts, the signature is timestamped.
+func SignDetached(ctx context.Context, id *Identity, sm3Digest []byte, at time.Time, ts Timestamper) ([]byte, error) {
+	signingTime, err := asn1.MarshalWithParams(at.UTC(), "utc")
+	if err != nil {
+		return nil, fmt.Errorf("signing time: %w", err)
+	}
+	attrs := derSet([][]byte{
+		makeAttribute(oidAttrContentType, mustMarshal(OIDGMData)),
+		makeAttribute(oidAttrSigningTime, signingTime),
+		makeAttribute(oidAttrMessageDigest, tlv(0x04, sm3Digest)),
+		makeAttribute(oidAttrSigningCertV2, essCertIDv2(id.Cert)),
+	})
+	sig, err := Sign(id.Key, tlv(0x31, attrs))
+	if err != nil {
+		return nil, fmt.Errorf("sign CMS attributes: %w", err)
+	}
+	var unsigned []byte
+	if ts != nil {
+		h := sm3.Sum(sig)
+		token, err := ts.Timestamp(ctx, h[:])
+		if err != nil {
+			return nil, fmt.Errorf("timestamp the signature: %w", err)
+		}
+		unsigned = tlv(0xA1, makeAttribute(oidAttrTimeStampToken, token))
+	}
+	sm3Alg := mustMarshal(pkix.AlgorithmIdentifier{Algorithm: OIDSM3})
+	signerInfo := tlv(0x30, bytes.Join([][]byte{
+		mustMarshal(1),
+		tlv(0x30, append(append([]byte{}, id.Cert.RawIssuer...), mustMarshal(id.Cert.SerialNumber)...)),
+		sm3Alg,
+		tlv(0xA0, attrs),
+		mustMarshal(pkix.AlgorithmIdentifier{Algorithm: OIDSM2WithSM3}),
+		tlv(0x04, sig),
+		unsigned,
+	}, nil))
+	var certs [][]byte
+	for _, c := range id.Certificates() {
+		certs = append(certs, c.Raw)
+	}
+	signedData := tlv(0x30, bytes.Join([][]byte{
+		mustMarshal(1),
+		tlv(0x31, sm3Alg),
+		tlv(0x30, mustMarshal(OIDGMData)),
+		tlv(0xA0, bytes.Join(certs, nil)),
+		tlv(0x31, signerInfo),
+	}, nil))
+	return tlv(0x30, append(mustMarshal(OIDGMSignedData), tlv(0xA0, signedData)...)), nil
+}
+
+// Detached is a parsed detached SignedData (GB/T 35275 or RFC 5652).
+type Detached struct {
+	Signer      *smx509.Certificate   // nil when the SignedData does not carry it
+	Certs       []*smx509.Certificate // every certificate carried
+	SigningTime time.Time             // zero when there is no signing-time attribute
+	Token       []byte                // the RFC 3161 token over the signature, if any
+	p           *parsedCMS
+}
+
+// ParseDetached reads a DER ContentInfo holding a SignedData with one signer and no content.
+// PDF signatures are often padded with zeros after the DER: they are ignored.
+func ParseDetached(der []byte) (*Detached, error) {
+	var raw asn1.RawValue
+	if _, err := asn1.Unmarshal(der, &raw); err != nil {
+		return nil, fmt.Errorf("parse CMS: %w", err)
+	}
+	p, err := parseCMS(raw.FullBytes)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Content) > 0 {
+		return nil, errors.New("the SignedData carries its content: it is not a detached signature")
+	}
+	d := &Detached{Signer: p.Signer, Certs: p.Certs, p: p}
+	if st, ok := p.attrs[oidAttrSigningTime.String()]; ok {
+		if _, err := asn1.Unmarshal(st, &d.SigningTime); err != nil {
+			return nil, fmt.Errorf("parse signing-time attribute: %w", err)
+		}
+	}
+	if len(p.signerInfo.UnsignedAttrs.Raw) > 0 {
+		var set asn1.RawValue
+		if _, err := asn1.Unmarshal(p.signerInfo.UnsignedAttrs.Raw, &set); err != nil {
+			return nil, fmt.Errorf("parse unsigned attributes: %w", err)
+		}
+		for rest := set.Bytes; len(rest) > 0; {
+			var a attribute
+			if rest, err = asn1.Unmarshal(rest, &a); err != nil {
+				return nil, fmt.Errorf("parse unsigned attribute: %w", err)
+			}
+			if a.Values.Class != asn1.ClassUniversal || a.Values.Tag != asn1.TagSet {
+				return nil, fmt.Errorf("unsigned attribute %v: values are not a SET", a.Type)
+			}
+			if a.Type.Equal(oidAttrTimeStampToken) {
+				var first asn1.RawValue
+				if _, err := asn1.Unmarshal(a.Values.Bytes, &first); err != nil {
+					return nil, fmt.Errorf("parse timestamp token attribute: %w", err)
+				}
+				d.Token = first.FullBytes
+			}
+		}
+	}
+	return d, nil
+}
+
+// NewHash is the hash the signer used over the content (SM3 or SHA-256).
+func (d *Detached) NewHash() (hash.Hash, error) {
+	return hashForOID(d.p.signerInfo.DigestAlgorithm.Algorithm)
+}
+
+// DigestAlgorithm is the signer's digest algorithm OID.
+func (d *Detached) DigestAlgorithm() asn1.ObjectIdentifier {
+	return d.p.signerInfo.DigestAlgorithm.Algorithm
+}
+
+// Verify checks the message digest attribute against the content's digest (made with
+// NewHash) and the signer's SM2 signature over the signed attributes. It does not check the
+// chain: see VerifyChain.
+func (d *Detached) Verify(contentDigest []byte) error {
+	return d.p.verifySignatureOver(contentDigest, false)
+}
+
+// VerifyToken checks the timestamp token, if any, over the signature value.
+func (d *Detached) VerifyToken(roots *smx509.CertPool) (*TokenInfo, error) {
+	if d.Token == nil {
+		return nil, errors.New("the signature has no timestamp token")
+	}
+	h := sm3.Sum(d.p.signerInfo.Signature)
+	return VerifyToken(d.Token, h[:], roots)
+}
