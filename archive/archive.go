@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emmansun/gmsm/sm3"
@@ -55,6 +56,9 @@ const (
 	RoleArchive    = "archive"
 	RoleAuditor    = "auditor"
 	RoleAdmin      = "admin"
+	// RoleIssuer issues, updates and revokes a department's e-certificates (Org: its USCC);
+	// it cannot ingest or read the department's records.
+	RoleIssuer = "issuer"
 )
 
 // Principal is an authenticated caller.
@@ -91,7 +95,10 @@ func (p Principal) String() string {
 // Config configures an archive.
 type Config struct {
 	DataDir     string
-	ArchiveName string            // the archive's name, in packages and certificates
+	ArchiveName string // the archive's name, in packages and certificates
+	// VerifyURL is the public verification page (…/verify) printed in certificates' QR
+	// codes with ?id=; empty: the QR code carries the identifier alone.
+	VerifyURL   string
 	Fonds       map[string]string // department USCC → fonds code (全宗号); default: the USCC
 	TSAURL      string            // an external RFC 3161 TSA; empty: the built-in one
 	KeyPassword []byte            // decrypts PKCS#8 keys in DataDir/pki
@@ -164,6 +171,10 @@ type Archive struct {
 	// the committer (commit.go)
 	commits       chan *commitReq
 	committerDone chan struct{}
+	// the certificate library (certificates.go)
+	certMu      sync.Mutex
+	sealMu      sync.Mutex
+	revocations atomic.Pointer[Signed]
 	// Created reports whether Open made a new development PKI.
 	Created bool
 }
@@ -316,16 +327,16 @@ func (a *Archive) Store() storage.ObjectStore { return a.store }
 // CreateToken makes a new API token for a role and stores only its hash.
 func (a *Archive) CreateToken(role, org, note string) (string, error) {
 	switch role {
-	case RoleDepartment:
+	case RoleDepartment, RoleIssuer:
 		if err := CheckUSCC(org); err != nil {
 			return "", fmt.Errorf("%w: org: %v", ErrInvalidCase, err)
 		}
 	case RoleArchive, RoleAuditor, RoleAdmin:
 		if org != "" {
-			return "", fmt.Errorf("%w: org is only for the department role", ErrInvalidCase)
+			return "", fmt.Errorf("%w: org is only for the department and issuer roles", ErrInvalidCase)
 		}
 	default:
-		return "", fmt.Errorf("%w: role must be department, archive, auditor or admin", ErrInvalidCase)
+		return "", fmt.Errorf("%w: role must be department, issuer, archive, auditor or admin", ErrInvalidCase)
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {

@@ -294,7 +294,7 @@ func (p *parsedCMS) verifySignatureOver(digest []byte, requireCertAttr bool) err
 		return fmt.Errorf("parse message-digest attribute: %w", err)
 	}
 	if !bytes.Equal(got, digest) {
-		return fmt.Errorf("%w: message digest of the content does not match the signed attribute", ErrBadSignature)
+		return ErrDigestMismatch
 	}
 	_, v2 := p.attrs[oidAttrSigningCertV2.String()]
 	_, v1 := p.attrs[oidAttrSigningCert.String()]

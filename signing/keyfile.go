@@ -81,7 +81,7 @@ func SaveKey(path string, key *sm2.PrivateKey, password []byte) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, data, 0o600)
+	return WriteFileAtomic(path, data, 0o600)
 }
 
 // CertPEM encodes certificates as PEM "CERTIFICATE" blocks.
@@ -130,7 +130,8 @@ func LoadCerts(path string) ([]*smx509.Certificate, error) {
 	return certs, nil
 }
 
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+// WriteFileAtomic writes data to path through a temporary file and a rename, fsynced.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
 	if err != nil {

@@ -180,8 +180,9 @@ type PKI struct {
 	// CRLs are revocation lists from crls.pem, each checked against its issuer when loaded.
 	CRLs []*smx509.RevocationList
 
-	mu    sync.Mutex
-	depts map[string]*Identity
+	mu        sync.Mutex
+	depts     map[string]*Identity
+	sealMaker *Identity
 }
 
 // Roots returns the trusted roots: the PKI's own root first, then the extra ones.
@@ -274,7 +275,7 @@ func (p *PKI) save(name string, id *Identity) error {
 	if err := SaveKey(filepath.Join(p.dir, name+".key"), id.Key, p.password); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(p.dir, name+".pem"), CertPEM(id.Certificates()...), 0o644)
+	return WriteFileAtomic(filepath.Join(p.dir, name+".pem"), CertPEM(id.Certificates()...), 0o644)
 }
 
 func (p *PKI) load(name string, keyOptional bool) (*Identity, error) {
@@ -335,6 +336,49 @@ func (p *PKI) Department(uscc, name string) (*Identity, error) {
 	}
 	p.depts[uscc] = id
 	return id, nil
+}
+
+// SealMaker returns the seal maker's identity (制章人, GB/T 38540), which signs the
+// electronic seals of departments; the development PKI issues one from the root on first
+// use. In production import sealmaker.pem and sealmaker.key.
+func (p *PKI) SealMaker() (*Identity, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sealMaker != nil {
+		return p.sealMaker, nil
+	}
+	if fileExists(filepath.Join(p.dir, "sealmaker.pem")) {
+		id, err := p.load("sealmaker", false)
+		if err != nil {
+			return nil, err
+		}
+		p.sealMaker = id
+		return id, nil
+	}
+	if p.Root.Key == nil {
+		return nil, errors.New("no seal maker certificate and the root key is off-line: import sealmaker.pem and .key")
+	}
+	now := time.Now()
+	id, err := p.Root.Issue(CertSpec{CommonName: p.Root.Cert.Subject.CommonName + " 制章人", Organization: firstOr(p.Root.Cert.Subject.Organization),
+		Usage: UsageSigning, NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0)})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.save("sealmaker", id); err != nil {
+		return nil, err
+	}
+	p.sealMaker = id
+	return id, nil
+}
+
+// Dir is the directory the PKI lives in.
+func (p *PKI) Dir() string { return p.dir }
+
+func firstOr(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
 }
 
 func fileExists(path string) bool {

@@ -44,6 +44,10 @@ var (
 // ErrBadSignature is returned (wrapped) when a signature does not verify.
 var ErrBadSignature = errors.New("signature does not verify")
 
+// ErrDigestMismatch is returned (it is also an ErrBadSignature) when the signed content has
+// changed: its digest is not the one signed.
+var ErrDigestMismatch = fmt.Errorf("%w: the content's digest is not the one signed", ErrBadSignature)
+
 // GenerateKey makes a new SM2 private key from the system's random source.
 func GenerateKey() (*sm2.PrivateKey, error) {
 	k, err := sm2.GenerateKey(rand.Reader)

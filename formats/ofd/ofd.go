@@ -192,6 +192,9 @@ const MaxEntry = 64 << 20
 func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 	files := map[string]*zip.File{}
 	for _, f := range z.File {
+		if strings.HasSuffix(f.Name, "/") || f.FileInfo().IsDir() {
+			continue // directory entries
+		}
 		files[strings.TrimPrefix(path.Clean("/"+f.Name), "/")] = f
 	}
 	read := func(name string) ([]byte, error) {
@@ -257,7 +260,7 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 	}
 	var extra []string
 	for name := range files {
-		if !covered[name] && !strings.HasSuffix(name, "/") {
+		if !covered[name] {
 			extra = append(extra, name)
 		}
 	}

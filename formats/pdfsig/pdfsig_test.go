@@ -20,7 +20,7 @@ func base(t *testing.T) ([]byte, Base) {
 	offs := []int{}
 	for _, o := range []string{"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>", "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>"} {
 		offs = append(offs, w.Len())
-		w.WriteString(strconv.Itoa(len(offs))+" 0 obj\n"+o+"\nendobj\n")
+		w.WriteString(strconv.Itoa(len(offs)) + " 0 obj\n" + o + "\nendobj\n")
 	}
 	x := w.Len()
 	w.WriteString("xref\n0 4\n0000000000 65535 f \n")

@@ -39,7 +39,8 @@ var (
 	bTokens    = []byte("tokens")  // hex SM3 of the token → Token JSON
 	bOrphans   = []byte("orphans") // object key → why it was not adopted
 	allBuckets = [][]byte{bPackages, bCases, bByDate, bItems, bTokens, bOrphans,
-		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(Audits), []byte(Reads), []byte(State)}
+		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(Audits), []byte(Reads), []byte(State),
+		[]byte(Certificates), []byte(CertificateKeys)}
 )
 
 // DB is the open index.
@@ -185,7 +186,48 @@ const (
 	Audits     = "audits"     // time ‖ package id → audit result
 	Reads      = "reads"      // time ‖ sequence → record read
 	State      = "state"      // name → small state (the auditor's cursor, …)
+	// Certificates: e-certificate identifier → registry entry.
+	Certificates = "certificates"
+	// CertificateKeys: lookups into Certificates, "holder/<code>/<id>", "issuer/<USCC>/<id>",
+	// "type/<code>/<id>", "revoked/<id>" → "".
+	CertificateKeys = "certificate-keys"
 )
+
+// Rec is one record for PutRecords.
+type Rec struct {
+	Bucket, Key string
+	Value       any // JSON-encoded; nil deletes the key
+}
+
+// PutRecords writes records, in any buckets, in one transaction: all or none.
+func (db *DB) PutRecords(recs ...Rec) error {
+	enc := make([][]byte, len(recs))
+	for i, r := range recs {
+		if r.Value == nil {
+			continue
+		}
+		b, err := json.Marshal(r.Value)
+		if err != nil {
+			return fmt.Errorf("encode %s %s: %w", r.Bucket, r.Key, err)
+		}
+		enc[i] = b
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		for i, r := range recs {
+			b := tx.Bucket([]byte(r.Bucket))
+			var err error
+			if enc[i] == nil {
+				err = b.Delete([]byte(r.Key))
+			} else {
+				err = b.Put([]byte(r.Key), enc[i])
+			}
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", r.Bucket, r.Key, err)
+			}
+		}
+		return nil
+	})
+}
 
 func caseKey(dept, caseNo string) []byte { return []byte(dept + "\x00" + caseNo) }
 

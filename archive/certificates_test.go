@@ -1,0 +1,320 @@
+package archive
+
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dangan-archive/dangan/formats/certdoc"
+)
+
+const issuerUSCC = "11430000006122244L"
+
+func certArchive(t *testing.T) *Archive {
+	t.Helper()
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), NoBackgroundAudit: true, ArchiveName: "某县档案馆"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+var issuer = Principal{Role: RoleIssuer, Org: issuerUSCC}
+
+func licence() CertificateRequest {
+	return CertificateRequest{
+		TypeCode: "11100000000013338W011", Title: "食品经营许可证", Number: "JY14301020012345",
+		Holder:    CertHolder{Name: "张喆小吃店", Code: "91110108MA01A2B3CF", CodeType: "001"},
+		Fields:    []certdoc.Field{{Name: "经营场所", Value: "某县城关镇人民路18号"}},
+		ValidFrom: "2026-01-01", ValidUntil: "2030-12-31", IssuerName: "某县市场监督管理局",
+	}
+}
+
+func fetch(t *testing.T, a *Archive, id, format string) []byte {
+	t.Helper()
+	rc, _, err := a.CertificateFile(t.Context(), Principal{Role: RoleArchive}, id, format)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func verifyFile(t *testing.T, a *Archive, format string, b []byte) *CertReport {
+	t.Helper()
+	if format == "pdf" {
+		return a.VerifyCertificatePDF(b)
+	}
+	rep, err := a.VerifyCertificateOFD(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func check(rep *CertReport, name string) (CertCheck, bool) {
+	for _, c := range rep.Checks {
+		if c.Check == name {
+			return c, true
+		}
+	}
+	return CertCheck{}, false
+}
+
+func TestCertificateRoundTrip(t *testing.T) {
+	a := certArchive(t)
+	c, err := a.IssueCertificate(t.Context(), issuer, licence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	year := time.Now().In(chinaTime).Year()
+	if !strings.HasPrefix(c.Identifier, "1.2.156.3005.2.11100000000013338W011.11430000006122244L.") || !strings.Contains(c.Identifier, ".001.") || c.Version != 1 {
+		t.Fatalf("identifier %s", c.Identifier)
+	}
+	if !strings.Contains(c.Identifier, "."+strconv.Itoa(year)+"0000001.") {
+		t.Errorf("the first serial of the year is not %d0000001: %s", year, c.Identifier)
+	}
+	for _, format := range []string{"pdf", "ofd"} {
+		b := fetch(t, a, c.Identifier, format)
+		rep := verifyFile(t, a, format, b)
+		if !rep.Valid || rep.Identifier != c.Identifier || rep.Certificate == nil || rep.Certificate.Status != CertValid {
+			t.Fatalf("%s: %+v", format, rep)
+		}
+		for _, name := range []string{CheckIdentifier, CheckDocument, CheckSignature, CheckSigner, CheckTimestamp, CheckStatus, CheckRegistered} {
+			if c, ok := check(rep, name); !ok || c.Status != Pass {
+				t.Errorf("%s: check %s: %+v", format, name, c)
+			}
+		}
+		if format == "ofd" {
+			if c, ok := check(rep, CheckSeal); !ok || c.Status != Pass {
+				t.Errorf("ofd: seal: %+v", c)
+			}
+		}
+		if rep.TimestampAt == nil || len(rep.Signers) == 0 || rep.Signers[0] != "某县市场监督管理局" {
+			t.Errorf("%s: timestamp %v, signers %v", format, rep.TimestampAt, rep.Signers)
+		}
+
+		// One byte changed anywhere in the document: invalid, and the failing check named.
+		for _, at := range []int{len(b) / 3, len(b) / 2, len(b) - 10} {
+			bad := append([]byte(nil), b...)
+			bad[at] ^= 0x20
+			var r *CertReport
+			if format == "pdf" {
+				r = a.VerifyCertificatePDF(bad)
+			} else if r, err = a.VerifyCertificateOFD(bad); err != nil {
+				continue // no longer a zip: refused as not an OFD, which is a failure too
+			}
+			if r.Valid || len(r.Failed()) == 0 {
+				t.Errorf("%s: byte %d changed and the report is valid: %+v", format, at, r.Checks)
+			}
+		}
+	}
+}
+
+// rezip rewrites one entry of a zip.
+func rezip(t *testing.T, in []byte, name string, fn func([]byte) []byte) []byte {
+	t.Helper()
+	z, err := zip.NewReader(bytes.NewReader(in), int64(len(in)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	w := zip.NewWriter(&out)
+	for _, f := range z.File {
+		rc, _ := f.Open()
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if f.Name == name {
+			b = fn(b)
+		}
+		e, _ := w.Create(f.Name)
+		e.Write(b)
+	}
+	w.Close()
+	return out.Bytes()
+}
+
+func TestCertificateTamperNamesTheCheck(t *testing.T) {
+	a := certArchive(t)
+	c, err := a.IssueCertificate(t.Context(), issuer, licence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf := fetch(t, a, c.Identifier, "pdf")
+	// The holder's name in the content stream is compressed; change a byte of the
+	// signed part (the page's font program) and a byte after the signature.
+	bad := append([]byte(nil), pdf...)
+	bad[2000] ^= 0x01
+	r := a.VerifyCertificatePDF(bad)
+	if got := r.Failed(); len(got) == 0 || got[0] != CheckDocument {
+		t.Errorf("a changed signed byte: failed %v", got)
+	}
+	appended := append(append([]byte(nil), pdf...), "\n% appended\n"...)
+	r = a.VerifyCertificatePDF(appended)
+	if d, _ := check(r, CheckDocument); d.Status != Fail || !strings.Contains(d.Detail, "added after") {
+		t.Errorf("an appended update: %+v", r.Checks)
+	}
+
+	// The OFD's page changed: that reference fails by name.
+	ofdFile := fetch(t, a, c.Identifier, "ofd")
+	changed := rezip(t, ofdFile, "Doc_0/Pages/Page_0/Content.xml", func(b []byte) []byte {
+		return bytes.Replace(b, []byte("张喆小吃店"), []byte("李四小吃店"), 1)
+	})
+	r, err = a.VerifyCertificateOFD(changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ch := range r.Checks {
+		if ch.Check == CheckDocument && ch.Status == Fail && ch.Where == "/Doc_0/Pages/Page_0/Content.xml" {
+			found = true
+		}
+	}
+	if r.Valid || !found {
+		t.Errorf("a changed page is not named: %+v", r.Checks)
+	}
+}
+
+func TestCertificateRevokeAndUpdate(t *testing.T) {
+	a := certArchive(t)
+	c, err := a.IssueCertificate(t.Context(), issuer, licence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Update: version 002, the old one superseded.
+	req := licence()
+	req.Fields = append(req.Fields, certdoc.Field{Name: "备注", Value: "变更经营场所"})
+	v2, err := a.UpdateCertificate(t.Context(), issuer, c.Identifier, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.Version != 2 || v2.Supersedes != c.Identifier || !strings.Contains(v2.Identifier, ".002.") {
+		t.Fatalf("v2 %+v", v2)
+	}
+	old := a.VerifyCertificatePDF(fetch(t, a, c.Identifier, "pdf"))
+	if st, _ := check(old, CheckStatus); old.Valid || st.Found != CertSuperseded || !strings.Contains(st.Detail, v2.Identifier) {
+		t.Errorf("the old version: %+v", st)
+	}
+	if _, err := a.UpdateCertificate(t.Context(), issuer, c.Identifier, req); !errors.Is(err, ErrState) {
+		t.Errorf("updating a superseded version: %v", err)
+	}
+
+	// Revoke: the report says revoked, with the reason and time.
+	other := Principal{Role: RoleIssuer, Org: "91110108MA01A2B3CF"}
+	if _, err := a.RevokeCertificate(t.Context(), other, v2.Identifier, "03", "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("another department revoked: %v", err)
+	}
+	if _, err := a.RevokeCertificate(t.Context(), issuer, v2.Identifier, "99", "x"); err == nil {
+		t.Error("an unknown revocation code was taken")
+	}
+	if _, err := a.RevokeCertificate(t.Context(), issuer, v2.Identifier, "07", "违法经营，依法吊销"); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"pdf", "ofd"} {
+		rep := verifyFile(t, a, format, fetch(t, a, v2.Identifier, format))
+		st, _ := check(rep, CheckStatus)
+		if rep.Valid || st.Found != CertRevoked || !strings.Contains(st.Detail, "违法经营") || rep.Certificate.RevokedAt == nil {
+			t.Errorf("%s after revocation: %+v", format, st)
+		}
+		if sig, _ := check(rep, CheckSignature); sig.Status != Pass {
+			t.Errorf("%s: the signature itself still verifies: %+v", format, sig)
+		}
+	}
+	if rep := a.VerifyIdentifier(v2.Identifier); rep.Valid || rep.Certificate.Status != CertRevoked {
+		t.Errorf("identifier after revocation: %+v", rep)
+	}
+
+	// The signed revocation list names both.
+	s, err := a.Revocations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list RevocationList
+	if _, err := s.Verify(a.Trust(), time.Now(), &list); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range list.Entries {
+		got[e.Identifier] = e.Status + "/" + e.StatusCode
+	}
+	if got[c.Identifier] != "superseded/05" || got[v2.Identifier] != "revoked/07" || len(got) != 2 {
+		t.Errorf("revocation list %v", got)
+	}
+}
+
+func TestCertificateRequestsAreChecked(t *testing.T) {
+	a := certArchive(t)
+	req := licence()
+	req.TypeCode, req.Holder.CodeType, req.ValidUntil = "short", "999", "2020-01-01"
+	_, err := a.IssueCertificate(t.Context(), issuer, req)
+	for _, field := range []string{"type_code", "holder.code_type", "valid_until"} {
+		if !strings.Contains(err.Error(), field) {
+			t.Errorf("%s not named in %v", field, err)
+		}
+	}
+	req = licence()
+	req.Holder.Name = "店\U0001F600"
+	if _, err := a.IssueCertificate(t.Context(), issuer, req); !errors.Is(err, ErrInvalidCase) {
+		t.Errorf("an unprintable name: %v", err)
+	}
+	if _, err := a.IssueCertificate(t.Context(), Principal{Role: RoleDepartment, Org: issuerUSCC}, licence()); !errors.Is(err, ErrForbidden) {
+		t.Errorf("a department token issued: %v", err)
+	}
+	if n, _ := a.Certificates(Principal{Role: RoleArchive}, CertificateFilter{}); len(n) != 0 {
+		t.Errorf("refused requests left %d certificates", len(n))
+	}
+}
+
+// The signed OFDs of the corpus, made by other systems, verify without errors: every
+// reference is listed with its outcome and the signers are reported as not trusted.
+func TestCorpusOFDSignatures(t *testing.T) {
+	a := certArchive(t)
+	for _, name := range []string{"SESV4SignDoc.ofd", "v4signed.ofd", "DigitalSign.ofd"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "shared", "corpus", "ofd", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := a.VerifyCertificateOFD(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		refs := 0
+		for _, c := range rep.Checks {
+			if c.Check == CheckDocument && c.Status != Pass {
+				t.Errorf("%s: the unchanged file is reported changed: %+v", name, c)
+			}
+			if c.Check == CheckDocument && strings.HasPrefix(c.Where, "/") {
+				refs++
+			}
+		}
+		if refs < 4 {
+			t.Errorf("%s: %d references reported", name, refs)
+		}
+		signer, _ := check(rep, CheckSigner)
+		if rep.Valid || signer.Status != Fail {
+			t.Errorf("%s: an untrusted signer passed: %+v", name, rep.Checks)
+		}
+		if name != "DigitalSign.ofd" {
+			if sig, _ := check(rep, CheckSignature); sig.Status != Pass || !strings.Contains(signer.Detail, "mathematically valid") {
+				t.Errorf("%s: signature %+v, signer %+v", name, sig, signer)
+			}
+		}
+		for _, c := range rep.Checks {
+			if c.Status == Fail {
+				t.Logf("%s: %+v", name, c)
+			}
+		}
+	}
+}

@@ -1,0 +1,430 @@
+package archive
+
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/emmansun/gmsm/sm3"
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/dangan-archive/dangan/formats/certid"
+	"github.com/dangan-archive/dangan/formats/ofd"
+	"github.com/dangan-archive/dangan/formats/pdfsig"
+	"github.com/dangan-archive/dangan/signing"
+	"github.com/dangan-archive/dangan/signing/ses"
+)
+
+// Verification of e-certificates: a PDF, an OFD or an identifier gives a report of checks,
+// each with its outcome and, when it fails, why. Files signed elsewhere are verified as far
+// as they allow; a good signature by a signer this archive does not trust is reported as
+// exactly that, and the report is not valid.
+
+// The checks a certificate report holds.
+const (
+	CheckIdentifier = "identifier"         // the identifier is well formed and names the signer's department
+	CheckDocument   = "document-unchanged" // every digest matches: nothing changed or added since signing
+	CheckSignature  = "signature"          // the signature value verifies with the signer's key
+	CheckSigner     = "signer-trusted"     // the signer chains to a trusted root, valid and not revoked at signing
+	CheckSeal       = "seal"               // the seal is made by a trusted seal maker, valid, held by the signer
+	CheckTimestamp  = "timestamp"          // a trusted TSA timestamped the signature
+	CheckStatus     = "status"             // the library's status of the certificate
+	CheckRegistered = "registered-copy"    // the file is the copy the library issued
+)
+
+// Outcomes of a check.
+const (
+	Pass = "pass"
+	Fail = "fail"
+	Warn = "warn" // not wrong, but the verifier should know
+	Skip = "skip" // could not be checked
+)
+
+// CertCheck is one check of a certificate report.
+type CertCheck struct {
+	Check    string `json:"check"`
+	Status   string `json:"status"`
+	Where    string `json:"where,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+	Expected string `json:"expected,omitempty"`
+	Found    string `json:"found,omitempty"`
+}
+
+// CertReport is the result of verifying a certificate file or identifier.
+type CertReport struct {
+	Valid       bool        `json:"valid"`
+	Kind        string      `json:"kind"` // pdf, ofd or identifier
+	Identifier  string      `json:"identifier,omitempty"`
+	SM3         string      `json:"sm3,omitempty"` // of the file
+	Signers     []string    `json:"signers,omitempty"`
+	SignedAt    *time.Time  `json:"signed_at,omitempty"`
+	TimestampAt *time.Time  `json:"timestamp_at,omitempty"`
+	Certificate *CertStatus `json:"certificate,omitempty"`
+	Checks      []CertCheck `json:"checks"`
+}
+
+func (r *CertReport) add(c CertCheck) { r.Checks = append(r.Checks, c) }
+
+// Failed lists the names of the checks that failed, once each.
+func (r *CertReport) Failed() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range r.Checks {
+		if c.Status == Fail && !seen[c.Check] {
+			seen[c.Check] = true
+			out = append(out, c.Check)
+		}
+	}
+	return out
+}
+
+func (r *CertReport) finish() *CertReport {
+	r.Valid = len(r.Checks) > 0
+	for _, c := range r.Checks {
+		if c.Status == Fail {
+			r.Valid = false
+		}
+	}
+	return r
+}
+
+var identifierInFile = regexp.MustCompile(`1\.2\.156\.3005\.2\.[0-9A-Z]{21}\.[0-9A-Z]{18}\.[0-9A-Z]{1,32}\.[0-9]{3}\.[0-9A-Z]`)
+
+// VerifyIdentifier reports an identifier's form and its status in the library.
+func (a *Archive) VerifyIdentifier(s string) *CertReport {
+	rep := &CertReport{Kind: "identifier", Identifier: s}
+	if _, err := certid.Parse(s); err != nil {
+		rep.add(CertCheck{Check: CheckIdentifier, Status: Fail, Found: s, Detail: err.Error()})
+		return rep.finish()
+	}
+	rep.add(CertCheck{Check: CheckIdentifier, Status: Pass, Detail: "well formed, check character matches (GB/T 36904)"})
+	a.statusChecks(rep, s, "", "")
+	return rep.finish()
+}
+
+// statusChecks adds the library's status and, for a file, whether it is the issued copy.
+func (a *Archive) statusChecks(rep *CertReport, identifier, format, fileSM3 string) {
+	c, err := a.certificate(identifier)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			rep.add(CertCheck{Check: CheckStatus, Status: Fail, Found: CertUnknown, Detail: "this certificate library has no certificate with this identifier"})
+		} else {
+			rep.add(CertCheck{Check: CheckStatus, Status: Skip, Detail: "the library could not be read: " + err.Error()})
+		}
+		return
+	}
+	pub := c.Public(a.now())
+	rep.Certificate = pub
+	switch pub.Status {
+	case CertValid:
+		rep.add(CertCheck{Check: CheckStatus, Status: Pass, Found: CertValid, Detail: "valid (01 有效) since " + pub.ValidFrom + untilText(pub.ValidUntil)})
+	case CertRevoked:
+		rep.add(CertCheck{Check: CheckStatus, Status: Fail, Found: CertRevoked, Expected: CertValid,
+			Detail: fmt.Sprintf("revoked (%s %s) at %s: %s", pub.RevokeCode, RevocationCodes[pub.RevokeCode], pub.RevokedAt.Format(time.RFC3339), pub.Reason)})
+	case CertSuperseded:
+		rep.add(CertCheck{Check: CheckStatus, Status: Fail, Found: CertSuperseded, Expected: CertValid,
+			Detail: "superseded (05 失效) by version " + pub.Successor})
+	case CertExpired:
+		rep.add(CertCheck{Check: CheckStatus, Status: Fail, Found: CertExpired, Expected: CertValid, Detail: "expired (05 失效) after " + pub.ValidUntil})
+	}
+	if format == "" {
+		return
+	}
+	want := c.PDFSM3
+	if format == "ofd" {
+		want = c.OFDSM3
+	}
+	if want == fileSM3 {
+		rep.add(CertCheck{Check: CheckRegistered, Status: Pass, Detail: "the file is byte for byte the " + strings.ToUpper(format) + " the library issued"})
+	} else {
+		rep.add(CertCheck{Check: CheckRegistered, Status: Fail, Expected: want, Found: fileSM3, Detail: "the file's SM3 differs from the " + strings.ToUpper(format) + " the library issued"})
+	}
+}
+
+func untilText(until string) string {
+	if until == "" {
+		return ", no end"
+	}
+	return " until " + until
+}
+
+// identifierChecks finds the identifier in a file and checks it names the signer.
+func (a *Archive) identifierChecks(rep *CertReport, text []byte, signer *smx509.Certificate, format, fileSM3 string) {
+	m := identifierInFile.Find(text)
+	if m == nil {
+		rep.add(CertCheck{Check: CheckIdentifier, Status: Skip, Detail: "the file carries no e-certificate identifier: it is verified as a signed document only"})
+		return
+	}
+	rep.Identifier = string(m)
+	id, err := certid.Parse(rep.Identifier)
+	if err != nil {
+		rep.add(CertCheck{Check: CheckIdentifier, Status: Fail, Found: rep.Identifier, Detail: err.Error()})
+		return
+	}
+	if signer != nil && signer.Subject.SerialNumber != "" && signer.Subject.SerialNumber != id.IssuerCode {
+		rep.add(CertCheck{Check: CheckIdentifier, Status: Fail, Expected: id.IssuerCode, Found: signer.Subject.SerialNumber,
+			Detail: "the identifier names another issuing department than the one that signed"})
+	} else {
+		rep.add(CertCheck{Check: CheckIdentifier, Status: Pass, Detail: "well formed, check character matches (GB/T 36904)"})
+	}
+	a.statusChecks(rep, rep.Identifier, format, fileSM3)
+}
+
+// signerChecks checks a signer's chain to the trusted roots at t and revocation.
+func (a *Archive) signerChecks(rep *CertReport, where string, signer *smx509.Certificate, others []*smx509.Certificate, t time.Time, sigOK bool) {
+	if signer == nil {
+		rep.add(CertCheck{Check: CheckSigner, Status: Fail, Where: where, Detail: "the signature carries no signer certificate: who signed cannot be known"})
+		return
+	}
+	name := signer.Subject.CommonName
+	rep.Signers = append(rep.Signers, name)
+	if _, err := signing.VerifyChain(signer, others, a.Trust(), t); err != nil {
+		detail := fmt.Sprintf("%q (issued by %q) is not trusted by this archive: %v", name, signer.Issuer.CommonName, err)
+		if sigOK {
+			detail = "the signature is mathematically valid, but " + detail
+		}
+		rep.add(CertCheck{Check: CheckSigner, Status: Fail, Where: where, Found: name, Detail: detail})
+		return
+	}
+	if when, revoked := signing.RevokedBefore(a.pki.CRLs, signer, t); revoked {
+		rep.add(CertCheck{Check: CheckSigner, Status: Fail, Where: where, Found: name, Detail: "the signer's certificate was revoked at " + when.Format(time.RFC3339)})
+		return
+	}
+	rep.add(CertCheck{Check: CheckSigner, Status: Pass, Where: where, Found: name,
+		Detail: fmt.Sprintf("chains to a trusted root and was valid at %s", t.Format(time.RFC3339))})
+}
+
+// VerifyCertificatePDF verifies a PDF's signatures and, when it is an e-certificate, its
+// status.
+func (a *Archive) VerifyCertificatePDF(doc []byte) *CertReport {
+	rep := &CertReport{Kind: "pdf", SM3: sm3Hex(doc)}
+	sigs := pdfsig.Find(doc)
+	if len(sigs) == 0 {
+		rep.add(CertCheck{Check: CheckSignature, Status: Fail, Detail: "the PDF has no signature"})
+		a.identifierChecks(rep, doc, nil, "pdf", rep.SM3)
+		return rep.finish()
+	}
+	last := 0
+	for i, s := range sigs {
+		if len(s.ByteRange) == 4 && s.ByteRange[2]+s.ByteRange[3] > sigs[last].ByteRange[2]+sigs[last].ByteRange[3] {
+			last = i
+		}
+	}
+	var firstSigner *smx509.Certificate
+	for i, s := range sigs {
+		where := fmt.Sprintf("signature %d", i+1)
+		if len(s.Problems) > 0 {
+			rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: where, Detail: strings.Join(s.Problems, "; ")})
+			continue
+		}
+		if !s.CoversWhole && i == last {
+			rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: where,
+				Detail: fmt.Sprintf("%d bytes were added after the last signature", int64(len(doc))-s.ByteRange[2]-s.ByteRange[3])})
+		}
+		d, err := signing.ParseDetached(s.Contents)
+		if err != nil {
+			rep.add(CertCheck{Check: CheckSignature, Status: Fail, Where: where, Found: s.SubFilter, Detail: "the signature value is not a CMS SignedData dangan can read: " + err.Error()})
+			continue
+		}
+		h, err := d.NewHash()
+		if err != nil {
+			rep.add(CertCheck{Check: CheckSignature, Status: Skip, Where: where, Detail: err.Error()})
+			continue
+		}
+		s.WriteCovered(doc, h)
+		sigErr := d.Verify(h.Sum(nil))
+		switch {
+		case errors.Is(sigErr, signing.ErrDigestMismatch):
+			rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: where, Detail: "the signed bytes have changed since signing: their digest is not the one signed"})
+		case sigErr != nil:
+			rep.add(CertCheck{Check: CheckSignature, Status: Fail, Where: where, Detail: sigErr.Error()})
+		default:
+			rep.add(CertCheck{Check: CheckDocument, Status: Pass, Where: where, Detail: fmt.Sprintf("the %d signed bytes are unchanged", s.ByteRange[1]+s.ByteRange[3])})
+			rep.add(CertCheck{Check: CheckSignature, Status: Pass, Where: where, Detail: "SM2 signature over the signed attributes verifies (" + s.SubFilter + ")"})
+		}
+		t := a.now()
+		if !d.SigningTime.IsZero() {
+			st := d.SigningTime
+			rep.SignedAt, t = &st, st
+		}
+		t = a.tokenCheck(rep, where, d.Token != nil, func() (*signing.TokenInfo, error) { return d.VerifyToken(a.Trust()) }, t)
+		a.signerChecks(rep, where, d.Signer, d.Certs, t, sigErr == nil)
+		if firstSigner == nil {
+			firstSigner = d.Signer
+		}
+	}
+	a.identifierChecks(rep, doc, firstSigner, "pdf", rep.SM3)
+	return rep.finish()
+}
+
+// tokenCheck checks a signature's timestamp and returns the time to check certificates at:
+// the token's when it verifies, else t.
+func (a *Archive) tokenCheck(rep *CertReport, where string, has bool, verify func() (*signing.TokenInfo, error), t time.Time) time.Time {
+	if !has {
+		rep.add(CertCheck{Check: CheckTimestamp, Status: Warn, Where: where, Detail: "no timestamp: the signing time is only the signer's claim"})
+		return t
+	}
+	info, err := verify()
+	if err != nil {
+		rep.add(CertCheck{Check: CheckTimestamp, Status: Fail, Where: where, Detail: err.Error()})
+		return t
+	}
+	gt := info.GenTime
+	rep.TimestampAt = &gt
+	rep.add(CertCheck{Check: CheckTimestamp, Status: Pass, Where: where, Found: gt.UTC().Format(time.RFC3339),
+		Detail: fmt.Sprintf("timestamped by %q", info.Signer.Subject.CommonName)})
+	return gt
+}
+
+// ErrNotOFD is returned (wrapped) for an upload that is not an OFD package.
+var ErrNotOFD = errors.New("not an OFD package")
+
+// VerifyCertificateOFD verifies an OFD's signatures and seals and, when it is an
+// e-certificate, its status.
+func (a *Archive) VerifyCertificateOFD(doc []byte) (*CertReport, error) {
+	z, err := zip.NewReader(bytes.NewReader(doc), int64(len(doc)))
+	if err != nil {
+		return nil, fieldErr("file", fmt.Errorf("%w: %w: %v", ErrBadUpload, ErrNotOFD, err))
+	}
+	rep := &CertReport{Kind: "ofd", SM3: sm3Hex(doc)}
+	sigs, err := ofd.ReadSignatures(z)
+	if errors.Is(err, ofd.ErrNoSignatures) {
+		rep.add(CertCheck{Check: CheckSignature, Status: Fail, Detail: "the OFD has no signatures"})
+	} else if err != nil {
+		return nil, fieldErr("file", fmt.Errorf("%w: %w: %v", ErrBadUpload, ErrNotOFD, err))
+	}
+	var firstSigner *smx509.Certificate
+	for _, s := range sigs {
+		if signer := a.checkOFDSignature(rep, s); firstSigner == nil {
+			firstSigner = signer
+		}
+	}
+	var ofdXML []byte
+	if f, err := z.Open("OFD.xml"); err == nil {
+		var b bytes.Buffer
+		_, err = b.ReadFrom(io.LimitReader(f, 1<<20))
+		f.Close()
+		if err == nil {
+			ofdXML = b.Bytes()
+		}
+	}
+	a.identifierChecks(rep, ofdXML, firstSigner, "ofd", rep.SM3)
+	return rep.finish(), nil
+}
+
+func (a *Archive) checkOFDSignature(rep *CertReport, s ofd.Signature) *smx509.Certificate {
+	where := fmt.Sprintf("signature %s (%s)", s.ID, s.Type)
+	for _, p := range s.Problems {
+		rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: where, Detail: p})
+	}
+	for _, r := range s.References {
+		c := CertCheck{Check: CheckDocument, Where: r.File, Expected: r.Expected, Found: r.Found}
+		switch {
+		case r.Problem != "":
+			c.Status, c.Detail = Fail, r.Problem
+		case r.Match:
+			c.Status, c.Detail, c.Expected, c.Found = Pass, "SM3 matches", "", ""
+		default:
+			c.Status, c.Detail = Fail, "the file changed after signing: its SM3 is not the one in Signature.xml"
+		}
+		rep.add(c)
+	}
+	for _, f := range s.Unreferenced {
+		rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: f, Detail: "the file is not covered by " + where + ": added after signing"})
+	}
+	if s.SignedValue == nil {
+		return nil
+	}
+	sigXMLSum := sm3.Sum(s.SignatureXML)
+	if p, err := ses.Parse(s.SignedValue); err == nil {
+		return a.checkSeal(rep, where, s, p, sigXMLSum[:])
+	} else if s.Type == "Seal" {
+		rep.add(CertCheck{Check: CheckSeal, Status: Fail, Where: where, Detail: "the signed value is not a GB/T 38540 seal signature: " + err.Error()})
+		return nil
+	}
+	// Type="Sign": a GB/T 35275 SignedData over SM3(Signature.xml), or a bare value.
+	d, err := signing.ParseDetached(s.SignedValue)
+	if err != nil {
+		if _, nerr := signing.NormalizeSignature(s.SignedValue); nerr == nil {
+			rep.add(CertCheck{Check: CheckSignature, Status: Skip, Where: where, Detail: "a bare SM2 signature value without a certificate: it cannot be checked"})
+			rep.add(CertCheck{Check: CheckSigner, Status: Fail, Where: where, Detail: "no signer certificate: who signed cannot be known"})
+			return nil
+		}
+		rep.add(CertCheck{Check: CheckSignature, Status: Fail, Where: where, Detail: "unreadable signed value: " + err.Error()})
+		return nil
+	}
+	h, err := d.NewHash()
+	if err != nil {
+		rep.add(CertCheck{Check: CheckSignature, Status: Skip, Where: where, Detail: err.Error()})
+		return d.Signer
+	}
+	h.Write(s.SignatureXML)
+	sigErr := d.Verify(h.Sum(nil))
+	switch {
+	case errors.Is(sigErr, signing.ErrDigestMismatch):
+		rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: s.Path, Detail: "Signature.xml changed after signing"})
+	case sigErr != nil:
+		rep.add(CertCheck{Check: CheckSignature, Status: Fail, Where: where, Detail: sigErr.Error()})
+	default:
+		rep.add(CertCheck{Check: CheckSignature, Status: Pass, Where: where, Detail: "SM2 signature over Signature.xml verifies"})
+	}
+	t := a.now()
+	if !d.SigningTime.IsZero() {
+		t = d.SigningTime
+	}
+	t = a.tokenCheck(rep, where, d.Token != nil, func() (*signing.TokenInfo, error) { return d.VerifyToken(a.Trust()) }, t)
+	a.signerChecks(rep, where, d.Signer, d.Certs, t, sigErr == nil)
+	return d.Signer
+}
+
+func (a *Archive) checkSeal(rep *CertReport, where string, s ofd.Signature, p *ses.Signature, sigXMLSum []byte) *smx509.Certificate {
+	if bytes.Equal(p.DataHash, sigXMLSum) {
+		rep.add(CertCheck{Check: CheckDocument, Status: Pass, Where: s.Path, Detail: "the seal signature's data hash is the SM3 of Signature.xml"})
+	} else {
+		rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: s.Path, Detail: "Signature.xml changed after sealing: its SM3 is not the signed data hash"})
+	}
+	if p.Property != "" && strings.TrimPrefix(p.Property, "/") != s.Path {
+		rep.add(CertCheck{Check: CheckDocument, Status: Warn, Where: s.Path, Expected: "/" + s.Path, Found: p.Property, Detail: "the seal signature names another Signature.xml path"})
+	}
+	sigErr := p.VerifySignature()
+	if sigErr != nil {
+		rep.add(CertCheck{Check: CheckSignature, Status: Fail, Where: where, Detail: "the seal signature does not verify: " + sigErr.Error()})
+	} else {
+		rep.add(CertCheck{Check: CheckSignature, Status: Pass, Where: where, Detail: "SM2 signature over TBS_Sign (GB/T 38540 v4) verifies"})
+	}
+	t := p.Time
+	signedAt := p.Time
+	rep.SignedAt = &signedAt
+	t = a.tokenCheck(rep, where, len(p.TimeStamp) > 0, func() (*signing.TokenInfo, error) { return p.VerifyTimeStamp(a.Trust()) }, t)
+	a.signerChecks(rep, where, p.Signer, nil, t, sigErr == nil)
+
+	seal := p.Seal
+	sealWhere := fmt.Sprintf("seal %q", seal.Name)
+	var problems []string
+	if err := seal.VerifyMaker(); err != nil {
+		problems = append(problems, "the seal maker's signature does not verify: "+err.Error())
+	} else if _, err := signing.VerifyChain(seal.Maker, nil, a.Trust(), t); err != nil {
+		problems = append(problems, fmt.Sprintf("the seal maker %q is not trusted: %v", seal.Maker.Subject.CommonName, err))
+	}
+	if !seal.ValidAt(t) {
+		problems = append(problems, fmt.Sprintf("the seal was not valid at %s (valid %s to %s)", t.Format(time.RFC3339), seal.ValidFrom.Format(time.RFC3339), seal.ValidTo.Format(time.RFC3339)))
+	}
+	if !p.SignerHoldsSeal() {
+		problems = append(problems, "the signer's certificate is not one the seal lists")
+	}
+	if s.SealFile != nil && !bytes.Equal(s.SealFile, seal.Raw) {
+		problems = append(problems, "Seal.esl differs from the seal inside the signature")
+	}
+	if len(problems) > 0 {
+		rep.add(CertCheck{Check: CheckSeal, Status: Fail, Where: sealWhere, Detail: strings.Join(problems, "; ")})
+	} else {
+		rep.add(CertCheck{Check: CheckSeal, Status: Pass, Where: sealWhere,
+			Detail: fmt.Sprintf("made by %q, valid at signing, held by the signer", seal.Maker.Subject.CommonName)})
+	}
+	return p.Signer
+}
