@@ -29,6 +29,14 @@ type Options struct {
 	MaxBody   int64 // largest request body; default 2 GiB
 	MaxVerify int64 // largest package accepted by the public verifier; default 256 MiB
 	Logger    *slog.Logger
+	// PublicRate limits each client address on the public endpoints to this many requests
+	// a second (default 20), in bursts of PublicBurst (default 2 × PublicRate); a
+	// negative rate turns the limit off.
+	PublicRate  float64
+	PublicBurst int
+	// ClientIPHeader names the header a trusted reverse proxy puts the client's address in
+	// (X-Real-IP, say); empty: the peer address, so behind a proxy all clients share one.
+	ClientIPHeader string
 }
 
 type server struct {
@@ -36,6 +44,9 @@ type server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
+	limiter *limiter // nil: no rate limit
+	// verifySlots bounds concurrent file verifications held in memory
+	verifySlots chan struct{}
 }
 
 type ctxKey int
@@ -53,7 +64,16 @@ func New(a *archive.Archive, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &server{a: a, opts: opts, log: opts.Logger, metrics: newMetrics()}
+	if opts.PublicRate == 0 {
+		opts.PublicRate = 20
+	}
+	if opts.PublicBurst == 0 {
+		opts.PublicBurst = int(2 * opts.PublicRate)
+	}
+	s := &server{a: a, opts: opts, log: opts.Logger, metrics: newMetrics(), verifySlots: make(chan struct{}, 64)}
+	if opts.PublicRate > 0 {
+		s.limiter = newLimiter(opts.PublicRate, opts.PublicBurst, opts.ClientIPHeader)
+	}
 	s.metrics.reg.MustRegister(logMetrics(a)...)
 	s.metrics.reg.MustRegister(auditMetrics(a)...)
 	return s.routes()
@@ -65,14 +85,21 @@ func (s *server) routes() chi.Router {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	r.Post("/tsa", s.tsa)
+	r.With(s.limit).Post("/tsa", s.tsa)
+	r.With(s.limit).Get("/verify", s.verifyPage)
+	r.With(s.limit).Post("/verify", s.verifyPage)
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Get("/openapi.json", s.openapi)
-		r.Get("/trust", s.trust)
-		r.Post("/verify", s.verify)
-		r.Get("/log/checkpoint", s.logCheckpoint)
-		r.Get("/log/proof/inclusion", s.logInclusion)
-		r.Get("/log/proof/consistency", s.logConsistency)
+		r.Group(func(r chi.Router) {
+			r.Use(s.limit)
+			r.Get("/trust", s.trust)
+			r.Post("/verify", s.verify)
+			r.Get("/log/checkpoint", s.logCheckpoint)
+			r.Get("/log/proof/inclusion", s.logInclusion)
+			r.Get("/log/proof/consistency", s.logConsistency)
+			r.Get("/certificates/revocations", s.certRevocations)
+			r.Get("/certificates/{identifier}", s.certStatus)
+		})
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
 			r.Post("/tokens", s.createToken)
@@ -108,6 +135,13 @@ func (s *server) routes() chi.Router {
 			r.Post("/log/witness", s.logWitness)
 			r.Get("/log/witnessed", s.logWitnessed)
 			r.Post("/log/renew", s.logRenew)
+			r.Post("/certificates", s.issueCert)
+			r.Get("/certificates", s.listCerts)
+			r.Put("/certificates/{identifier}", s.updateCert)
+			r.Post("/certificates/{identifier}/revoke", s.revokeCert)
+			r.Get("/certificates/{identifier}/entry", s.getCert)
+			r.Get("/certificates/{identifier}/pdf", s.getCertFile("pdf"))
+			r.Get("/certificates/{identifier}/ofd", s.getCertFile("ofd"))
 		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -226,6 +260,8 @@ type metrics struct {
 	ingested  prometheus.Counter
 	ingestedB prometheus.Counter
 	verified  *prometheus.CounterVec
+	limited   prometheus.Counter
+	certs     *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -234,8 +270,10 @@ func newMetrics() *metrics {
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "dangan_http_request_duration_seconds", Help: "HTTP request latency.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"method", "route"})
 	m.ingested = prometheus.NewCounter(prometheus.CounterOpts{Name: "dangan_packages_ingested_total", Help: "Packages created by ingest."})
 	m.ingestedB = prometheus.NewCounter(prometheus.CounterOpts{Name: "dangan_package_bytes_ingested_total", Help: "Bytes of packages created by ingest."})
-	m.verified = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dangan_verifications_total", Help: "Public verifications by outcome."}, []string{"valid"})
-	m.reg.MustRegister(m.requests, m.duration, m.ingested, m.ingestedB, m.verified,
+	m.verified = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dangan_verifications_total", Help: "Public verifications by what was verified (eep, pdf, ofd, identifier) and outcome."}, []string{"kind", "valid"})
+	m.limited = prometheus.NewCounter(prometheus.CounterOpts{Name: "dangan_rate_limited_total", Help: "Public requests refused with 429."})
+	m.certs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dangan_certificates_total", Help: "Certificate library changes by action (issued, updated, revoked) and status lookups."}, []string{"action"})
+	m.reg.MustRegister(m.requests, m.duration, m.ingested, m.ingestedB, m.verified, m.limited, m.certs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

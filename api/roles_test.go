@@ -14,6 +14,7 @@ func TestLifecycleRoles(t *testing.T) {
 	e := newEnv(t, Options{})
 	auditor, _ := e.a.CreateToken(archive.RoleAuditor, "", "")
 	arch, _ := e.a.CreateToken(archive.RoleArchive, "", "")
+	issuer, _ := e.a.CreateToken(archive.RoleIssuer, deptA, "")
 	cases := []struct {
 		method, path, body string
 		token              string
@@ -40,6 +41,15 @@ func TestLifecycleRoles(t *testing.T) {
 		{"GET", "/api/v1/accessions/20261122T000000Z-00000000", "", e.tokB, 404},
 		{"POST", "/api/v1/log/renew", "", arch, 403},
 		{"GET", "/api/v1/log/entries", "", e.tokA, 403},
+		// An issuer issues certificates and nothing else of its department's.
+		{"GET", "/api/v1/packages", "", issuer, 403},
+		{"POST", "/api/v1/cases", `{}`, issuer, 403},
+		{"GET", "/api/v1/reads", "", issuer, 403},
+		{"POST", "/api/v1/certificates", `{}`, e.tokA, 403},
+		{"POST", "/api/v1/certificates", `{}`, arch, 403},
+		{"GET", "/api/v1/certificates", "", auditor, 403},
+		{"GET", "/api/v1/certificates", "", arch, 200},
+		{"POST", "/api/v1/certificates/1.2.156.3005.2.11100000000013338W009.11330105002500287C.2025052201.002.0/revoke", `{"code":"03","reason":"x"}`, arch, 403},
 	}
 	for _, c := range cases {
 		var body *strings.Reader

@@ -682,3 +682,6 @@ func (a *Archive) refreshRevocations() {
 	}
 	a.log.Error("revocation list not refreshed", "err", err)
 }
+
+// Name is the archive's name.
+func (a *Archive) Name() string { return a.cfg.ArchiveName }
