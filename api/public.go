@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/dangan-archive/dangan/archive"
 )
@@ -46,6 +47,10 @@ func (s *server) tsa(w http.ResponseWriter, r *http.Request) {
 
 // maxCertFile bounds a PDF or OFD uploaded for verification: it is held in memory.
 const maxCertFile = 16 << 20
+
+// certBufs holds the buffers uploaded certificate files are read into; nothing of a file
+// outlives its verification.
+var certBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // verification is what the public verifier found, for the REST answer and the web page.
 type verification struct {
@@ -132,7 +137,18 @@ func (s *server) runVerify(w http.ResponseWriter, r *http.Request) (*verificatio
 		default:
 			return nil, fmt.Errorf("%w: too many verifications at once", archive.ErrUnavailable)
 		}
-		doc, err := io.ReadAll(io.LimitReader(br, maxCertFile+1))
+		buf := certBufs.Get().(*bytes.Buffer)
+		defer func() {
+			if buf.Cap() <= 4<<20 { // keep the pool to small buffers
+				buf.Reset()
+				certBufs.Put(buf)
+			}
+		}()
+		if r.ContentLength > 0 && r.ContentLength <= maxCertFile {
+			buf.Grow(int(r.ContentLength) + bytes.MinRead)
+		}
+		_, err := buf.ReadFrom(io.LimitReader(br, maxCertFile+1))
+		doc := buf.Bytes()
 		if err != nil {
 			return nil, &archive.FieldErr{Field: "file", Err: fmt.Errorf("%w: reading the file: %v", archive.ErrBadUpload, err)}
 		}

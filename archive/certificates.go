@@ -82,8 +82,10 @@ type Certificate struct {
 	Successor  string             `json:"superseded_by,omitempty"`
 	Superseded *time.Time         `json:"superseded_at,omitempty"`
 	PDFSM3     string             `json:"pdf_sm3"`
-	OFDSM3     string             `json:"ofd_sm3"`
-	LogIndex   uint64             `json:"log_index"`
+	// PDFSignedSM3 is the SM3 of the bytes the PDF's signature covers (its message digest).
+	PDFSignedSM3 string `json:"pdf_signed_sm3"`
+	OFDSM3       string `json:"ofd_sm3"`
+	LogIndex     uint64 `json:"log_index"`
 }
 
 // CertStatus is the public view of a certificate: what is printed on it, less the holder's
@@ -488,7 +490,7 @@ func (a *Archive) makeCertificate(ctx context.Context, who Principal, id certid.
 	if req.ValidUntil != "" {
 		doc.ValidUntil, _ = time.ParseInLocation("2006-01-02", req.ValidUntil, chinaTime)
 	}
-	pdf, err := a.signedCertificatePDF(ctx, dept, doc, now)
+	pdf, signedSM3, err := a.signedCertificatePDF(ctx, dept, doc, now)
 	if err != nil {
 		return nil, err
 	}
@@ -498,7 +500,7 @@ func (a *Archive) makeCertificate(ctx context.Context, who Principal, id certid.
 	}
 	c := &Certificate{Identifier: id.String(), Version: id.Version, Request: req, IssuerCode: who.Org, IssuerName: req.IssuerName,
 		IssuedAt: now, IssuedBy: who.String(), Status: CertValid, Supersedes: supersedes,
-		PDFSM3: sm3Hex(pdf), OFDSM3: sm3Hex(ofdFile)}
+		PDFSM3: sm3Hex(pdf), PDFSignedSM3: hex.EncodeToString(signedSM3), OFDSM3: sm3Hex(ofdFile)}
 	for format, data := range map[string][]byte{"pdf": pdf, "ofd": ofdFile} {
 		_, err := a.store.Put(ctx, certKey(c.Identifier, format), bytes.NewReader(data), int64(len(data)), storage.PutOptions{})
 		if err != nil && !errors.Is(err, storage.ErrExists) {
@@ -530,27 +532,29 @@ func sm3Hex(b []byte) string {
 
 // signedCertificatePDF renders the PDF and signs it as the issuing department, with a
 // timestamp over the signature.
-func (a *Archive) signedCertificatePDF(ctx context.Context, dept *signing.Identity, doc *certdoc.Certificate, now time.Time) ([]byte, error) {
+func (a *Archive) signedCertificatePDF(ctx context.Context, dept *signing.Identity, doc *certdoc.Certificate, now time.Time) (pdf, signedSM3 []byte, err error) {
 	unsigned, base, err := certdoc.PDF(doc)
 	if err != nil {
-		return nil, certRenderErr(err)
+		return nil, nil, certRenderErr(err)
 	}
 	box := certdoc.SealBox
 	const pt = 72 / 25.4
 	p, err := pdfsig.Prepare(unsigned, base, pdfsig.Field{Name: "issuer", Reason: "颁发电子证照 " + doc.Identifier, Location: doc.Issuer, Time: now,
 		Rect: [4]float64{box[0] * pt, (certdoc.PageH - box[1] - box[3]) * pt, (box[0] + box[2]) * pt, (certdoc.PageH - box[1]) * pt}})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h := sm3.New()
 	if err := p.WriteSigned(h); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cms, err := signing.SignDetached(ctx, dept, h.Sum(nil), now, a.stamper)
+	signedSM3 = h.Sum(nil)
+	cms, err := signing.SignDetached(ctx, dept, signedSM3, now, a.stamper)
 	if err != nil {
-		return nil, fmt.Errorf("%w: sign the certificate PDF: %v", ErrUnavailable, err)
+		return nil, nil, fmt.Errorf("%w: sign the certificate PDF: %v", ErrUnavailable, err)
 	}
-	return p.Fill(cms)
+	pdf, err = p.Fill(cms)
+	return pdf, signedSM3, err
 }
 
 // sealedCertificateOFD renders the OFD and seals it with the department's electronic seal.

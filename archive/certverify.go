@@ -3,6 +3,7 @@ package archive
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -60,7 +61,8 @@ type CertReport struct {
 	Valid       bool        `json:"valid"`
 	Kind        string      `json:"kind"` // pdf, ofd or identifier
 	Identifier  string      `json:"identifier,omitempty"`
-	SM3         string      `json:"sm3,omitempty"` // of the file
+	SM3         string      `json:"sm3,omitempty"`        // of the file (OFD)
+	SignedSM3   string      `json:"signed_sm3,omitempty"` // of the bytes a PDF's last signature covers
 	Signers     []string    `json:"signers,omitempty"`
 	SignedAt    *time.Time  `json:"signed_at,omitempty"`
 	TimestampAt *time.Time  `json:"timestamp_at,omitempty"`
@@ -135,14 +137,19 @@ func (a *Archive) statusChecks(rep *CertReport, identifier, format, fileSM3 stri
 	if format == "" {
 		return
 	}
-	want := c.PDFSM3
-	if format == "ofd" {
-		want = c.OFDSM3
+	// An OFD is compared whole; a PDF by what its signature covers (everything but the
+	// signature value), which the signature check has tied to the file.
+	want, what := c.OFDSM3, "the file's SM3"
+	if format == "pdf" {
+		want, what = c.PDFSignedSM3, "the SM3 of the signed bytes"
 	}
-	if want == fileSM3 {
-		rep.add(CertCheck{Check: CheckRegistered, Status: Pass, Detail: "the file is byte for byte the " + strings.ToUpper(format) + " the library issued"})
-	} else {
-		rep.add(CertCheck{Check: CheckRegistered, Status: Fail, Expected: want, Found: fileSM3, Detail: "the file's SM3 differs from the " + strings.ToUpper(format) + " the library issued"})
+	switch {
+	case fileSM3 == "":
+		rep.add(CertCheck{Check: CheckRegistered, Status: Fail, Expected: want, Detail: "no verified signature covers the whole file, so it cannot be the copy the library issued"})
+	case want == fileSM3:
+		rep.add(CertCheck{Check: CheckRegistered, Status: Pass, Detail: "the file is the " + strings.ToUpper(format) + " the library issued (" + what + " matches)"})
+	default:
+		rep.add(CertCheck{Check: CheckRegistered, Status: Fail, Expected: want, Found: fileSM3, Detail: what + " differs from the " + strings.ToUpper(format) + " the library issued"})
 	}
 }
 
@@ -202,11 +209,11 @@ func (a *Archive) signerChecks(rep *CertReport, where string, signer *smx509.Cer
 // VerifyCertificatePDF verifies a PDF's signatures and, when it is an e-certificate, its
 // status.
 func (a *Archive) VerifyCertificatePDF(doc []byte) *CertReport {
-	rep := &CertReport{Kind: "pdf", SM3: sm3Hex(doc)}
+	rep := &CertReport{Kind: "pdf"}
 	sigs := pdfsig.Find(doc)
 	if len(sigs) == 0 {
 		rep.add(CertCheck{Check: CheckSignature, Status: Fail, Detail: "the PDF has no signature"})
-		a.identifierChecks(rep, doc, nil, "pdf", rep.SM3)
+		a.identifierChecks(rep, doc, nil, "pdf", "")
 		return rep.finish()
 	}
 	last := 0
@@ -237,7 +244,11 @@ func (a *Archive) VerifyCertificatePDF(doc []byte) *CertReport {
 			continue
 		}
 		s.WriteCovered(doc, h)
-		sigErr := d.Verify(h.Sum(nil))
+		digest := h.Sum(nil)
+		sigErr := d.Verify(digest)
+		if sigErr == nil && i == last && s.CoversWhole {
+			rep.SignedSM3 = hex.EncodeToString(digest)
+		}
 		switch {
 		case errors.Is(sigErr, signing.ErrDigestMismatch):
 			rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: where, Detail: "the signed bytes have changed since signing: their digest is not the one signed"})
@@ -258,7 +269,7 @@ func (a *Archive) VerifyCertificatePDF(doc []byte) *CertReport {
 			firstSigner = d.Signer
 		}
 	}
-	a.identifierChecks(rep, doc, firstSigner, "pdf", rep.SM3)
+	a.identifierChecks(rep, doc, firstSigner, "pdf", rep.SignedSM3)
 	return rep.finish()
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/smx509"
 )
 
@@ -143,9 +144,20 @@ var ErrUntrusted = errors.New("certificate not trusted")
 
 // VerifyChain checks that leaf chains to one of roots through intermediates at time at, with
 // the extended key usage given (none: any usage). It returns the chain, leaf first.
+//
+// A chain that verified is remembered (per leaf, pool and usage) with the window in which
+// every certificate of it is valid; a later check at a time inside that window returns it
+// without repeating the signature checks. Revocation is not part of this check.
 func VerifyChain(leaf *smx509.Certificate, intermediates []*smx509.Certificate, roots *smx509.CertPool, at time.Time, usage ...smx509.ExtKeyUsage) ([]*smx509.Certificate, error) {
 	if roots == nil {
 		return nil, fmt.Errorf("%w: no trust roots configured", ErrUntrusted)
+	}
+	if len(usage) == 0 {
+		usage = []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny}
+	}
+	key := chainKey{leaf: sm3.Sum(leaf.Raw), roots: roots, usage: fmt.Sprint(usage)}
+	if c, ok := chains.get(key, at); ok {
+		return c, nil
 	}
 	inter := smx509.NewCertPool()
 	for _, c := range intermediates {
@@ -153,14 +165,59 @@ func VerifyChain(leaf *smx509.Certificate, intermediates []*smx509.Certificate, 
 			inter.AddCert(c)
 		}
 	}
-	if len(usage) == 0 {
-		usage = []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny}
-	}
-	chains, err := leaf.Verify(smx509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at, KeyUsages: usage})
+	found, err := leaf.Verify(smx509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at, KeyUsages: usage})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUntrusted, err)
 	}
-	return chains[0], nil
+	chains.put(key, found[0])
+	return found[0], nil
+}
+
+type chainKey struct {
+	leaf  [32]byte
+	roots *smx509.CertPool
+	usage string
+}
+
+type verifiedChain struct {
+	chain     []*smx509.Certificate
+	from, til time.Time // every certificate of the chain is valid in [from, til]
+}
+
+// chainCache holds chains that verified; it is emptied when it reaches 4096 entries.
+type chainCache struct {
+	mu sync.Mutex
+	m  map[chainKey]verifiedChain
+}
+
+var chains = &chainCache{m: map[chainKey]verifiedChain{}}
+
+func (c *chainCache) get(k chainKey, at time.Time) ([]*smx509.Certificate, bool) {
+	c.mu.Lock()
+	v, ok := c.m[k]
+	c.mu.Unlock()
+	if !ok || at.Before(v.from) || at.After(v.til) {
+		return nil, false
+	}
+	return v.chain, true
+}
+
+func (c *chainCache) put(k chainKey, chain []*smx509.Certificate) {
+	v := verifiedChain{chain: chain, from: chain[0].NotBefore, til: chain[0].NotAfter}
+	for _, cert := range chain[1:] {
+		if cert.NotBefore.After(v.from) {
+			v.from = cert.NotBefore
+		}
+		if cert.NotAfter.Before(v.til) {
+			v.til = cert.NotAfter
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= 4096 {
+		c.m = map[chainKey]verifiedChain{}
+	}
+	c.m[k] = v
 }
 
 // PKI is a directory of keys and certificates: a county root, the archive's own signing
@@ -183,6 +240,8 @@ type PKI struct {
 	mu        sync.Mutex
 	depts     map[string]*Identity
 	sealMaker *Identity
+	trustOnce sync.Once
+	trust     *smx509.CertPool
 }
 
 // Roots returns the trusted roots: the PKI's own root first, then the extra ones.
@@ -190,8 +249,12 @@ func (p *PKI) Roots() []*smx509.Certificate {
 	return append([]*smx509.Certificate{p.Root.Cert}, p.Extra...)
 }
 
-// Trust returns a pool with the trusted roots.
-func (p *PKI) Trust() *smx509.CertPool { return NewPool(p.Roots()...) }
+// Trust returns the pool of trusted roots (made once: the roots do not change while the
+// PKI is open).
+func (p *PKI) Trust() *smx509.CertPool {
+	p.trustOnce.Do(func() { p.trust = NewPool(p.Roots()...) })
+	return p.trust
+}
 
 // NewPool is a pool of the given trusted certificates.
 func NewPool(certs ...*smx509.Certificate) *smx509.CertPool {

@@ -579,3 +579,26 @@ func TestBenchLogRuns(t *testing.T) {
 		t.Errorf("%v tokens for 40 packages", res["tokens_during_ingest"])
 	}
 }
+
+// TestBenchVerifyRuns: dangan bench verify issues a certificate, loads the verifier and the
+// status lookup, and ends with the JSON line the performance notes quote (short run: the
+// numbers are not judged here).
+func TestBenchVerifyRuns(t *testing.T) {
+	out, err := exec.Command(binary, "bench", "verify", "--seconds", "0.3", "--clients", "4").Output()
+	if err != nil {
+		t.Fatalf("bench verify: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var res map[string]float64
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("last line is not the JSON result: %v\n%s", err, out)
+	}
+	for _, k := range []string{"verify_req_per_s", "verify_p99_ms", "status_req_per_s", "pdf_bytes", "raw_sm3_mb_per_s_one_core", "raw_sm2_verify_per_s_one_core"} {
+		if res[k] <= 0 {
+			t.Errorf("%s = %v", k, res[k])
+		}
+	}
+	if res["pdf_bytes"] < 50_000 {
+		t.Errorf("the bench certificate is %v bytes: it should be a realistic signed certificate", res["pdf_bytes"])
+	}
+}

@@ -42,6 +42,7 @@ type commonFlags struct {
 	quietReconcile bool
 	s3             storage.S3Config
 	s3CredFile     string
+	verifyURL      string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -63,11 +64,12 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.s3.Endpoint, "s3-endpoint", "", "MinIO (S3) endpoint host:port; empty: objects on the local disk under --data")
 	fs.StringVar(&c.s3.Bucket, "s3-bucket", "dangan", "bucket (created with object lock when missing)")
 	fs.BoolVar(&c.s3.TLS, "s3-tls", false, "use HTTPS to reach the S3 endpoint")
+	fs.StringVar(&c.verifyURL, "verify-url", "", "the public verification page (https://…/verify) printed in certificates' QR codes; empty: the QR code holds the identifier")
 	fs.StringVar(&c.s3CredFile, "s3-credentials", "", "file with access_key=... and secret_key=... lines (default: DANGAN_S3_ACCESS_KEY and DANGAN_S3_SECRET_KEY)")
 }
 
 func (c *commonFlags) open() (*archive.Archive, error) {
-	cfg := archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL,
+	cfg := archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL, VerifyURL: c.verifyURL,
 		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests,
 		SkipReconcile: c.quietReconcile, TransferYears: c.transferYrs, KeepYears: c.keepYrs, LogOrigin: c.logOrigin,
 		ArchiveBy: c.archiveBy, AuditCycle: c.auditCycle, AuditRate: int64(c.auditRate * (1 << 20))}
@@ -143,6 +145,9 @@ func cmdServe(args []string) error {
 	maxBody := fs.Int64("max-body", 2<<30, "largest request body in bytes")
 	debugAddr := fs.String("debug-addr", "", "serve Go profiling (/debug/pprof/) on this address; keep it on loopback")
 	witnessEvery := fs.Duration("witness-interval", 10*time.Minute, "how often checkpoints are offered to the county archive for cosigning")
+	publicRate := fs.Float64("public-rate", 20, "requests a second each client address may make to the public endpoints (verification, certificate status, TSA, log proofs); negative: no limit")
+	publicBurst := fs.Int("public-burst", 0, "burst of public requests per address (default: twice --public-rate)")
+	clientIPHeader := fs.String("client-ip-header", "", "header a trusted reverse proxy sets to the client's address (e.g. X-Real-IP), for the rate limit")
 	fs.Parse(args)
 	log := logger(c.logFormat, c.logLevel)
 	a, err := c.open()
@@ -167,7 +172,8 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: api.New(a, api.Options{MaxBody: *maxBody, Logger: log}), ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: api.New(a, api.Options{MaxBody: *maxBody, Logger: log,
+		PublicRate: *publicRate, PublicBurst: *publicBurst, ClientIPHeader: *clientIPHeader}), ReadHeaderTimeout: 30 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
@@ -279,8 +285,8 @@ func cmdToken(args []string) error {
 	fs := flag.NewFlagSet("token create", flag.ExitOnError)
 	var c commonFlags
 	c.register(fs)
-	role := fs.String("role", "", "department, archive, auditor or admin")
-	org := fs.String("org", "", "the department's USCC (role department)")
+	role := fs.String("role", "", "department, issuer, archive, auditor or admin")
+	org := fs.String("org", "", "the department's USCC (roles department and issuer)")
 	note := fs.String("note", "", "who the token is for (archivists: their name, recorded with their decisions)")
 	fs.Parse(args[1:])
 	a, err := c.open()

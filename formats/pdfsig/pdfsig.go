@@ -250,17 +250,23 @@ func Find(doc []byte) []Signature {
 		if len(gap) < 2 || gap[0] != '<' || gap[len(gap)-1] != '>' {
 			s.Problems = append(s.Problems, "the bytes /ByteRange leaves out are not exactly the /Contents hex string")
 		} else {
-			raw := bytes.Map(func(r rune) rune {
-				if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
-					return -1
-				}
-				return r
-			}, gap[1:len(gap)-1])
-			if len(raw)%2 == 1 {
-				raw = append(raw, '0')
-			}
+			raw := gap[1 : len(gap)-1]
 			dec := make([]byte, len(raw)/2)
-			if _, err := hex.Decode(dec, raw); err != nil {
+			_, err := hex.Decode(dec, raw)
+			if err != nil || len(raw)%2 == 1 { // whitespace or an odd length: the slow way
+				raw = bytes.Map(func(r rune) rune {
+					if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
+						return -1
+					}
+					return r
+				}, raw)
+				if len(raw)%2 == 1 {
+					raw = append(raw, '0')
+				}
+				dec = make([]byte, len(raw)/2)
+				_, err = hex.Decode(dec, raw)
+			}
+			if err != nil {
 				s.Problems = append(s.Problems, "/Contents is not a hex string")
 			} else {
 				s.Contents = dec
