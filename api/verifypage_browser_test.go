@@ -1,0 +1,108 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/dangan-archive/dangan/archive"
+)
+
+// chromium finds Debian's chromium, which .ci/run installs.
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no chromium on PATH: install Debian's chromium package (.ci/run does)")
+	return ""
+}
+
+// TestVerifyPageInChromium drives the verification page in a real headless browser: a
+// citizen uploads an issued certificate and reads a green verdict, then uploads a changed
+// copy and reads a red one that names the failed check.
+func TestVerifyPageInChromium(t *testing.T) {
+	exe := chromium(t)
+	e := newEnv(t, Options{PublicRate: -1})
+	issuer, _ := e.a.CreateToken(archive.RoleIssuer, deptA, "")
+	_, body := e.do(http.MethodPost, "/api/v1/certificates", issuer, strings.NewReader(citizenCert), "application/json")
+	c := decode[archive.Certificate](t, body)
+	_, pdf := e.do(http.MethodGet, "/api/v1/certificates/"+c.Identifier+"/pdf", issuer, nil, "")
+	_, ofdFile := e.do(http.MethodGet, "/api/v1/certificates/"+c.Identifier+"/ofd", issuer, nil, "")
+	dir := t.TempDir()
+	good := filepath.Join(dir, "certificate.pdf")
+	bad := filepath.Join(dir, "changed.pdf")
+	goodOFD := filepath.Join(dir, "certificate.ofd")
+	os.WriteFile(good, pdf, 0o644)
+	os.WriteFile(goodOFD, ofdFile, 0o644)
+	changed := append([]byte(nil), pdf...)
+	changed[len(changed)/3] ^= 0x04
+	os.WriteFile(bad, changed, 0o644)
+
+	// The profile lives outside t.TempDir: Chromium's helpers may still write to it for a
+	// moment after the browser is gone, and it is removed once they are done.
+	profile, err := os.MkdirTemp("", "dangan-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 20 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("the Chromium profile %s could not be removed", profile)
+	})
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(profile),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-breakpad", true))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+
+	upload := func(path string) (verdict, checks string) {
+		t.Helper()
+		err := chromedp.Run(ctx,
+			chromedp.Navigate(e.srv.URL+"/verify"),
+			chromedp.WaitVisible("#file", chromedp.ByID),
+			chromedp.SendKeys("#purpose", "银行开户核验", chromedp.ByID),
+			chromedp.SetUploadFiles("#file", []string{path}, chromedp.ByID),
+			chromedp.Click("#submit", chromedp.ByID),
+			chromedp.WaitVisible("#verdict", chromedp.ByID),
+			chromedp.Text("#verdict", &verdict, chromedp.ByID),
+			chromedp.Text("#checks", &checks, chromedp.ByID),
+		)
+		if err != nil {
+			t.Fatalf("upload %s: %v", path, err)
+		}
+		return verdict, checks
+	}
+	for _, f := range []string{good, goodOFD} {
+		verdict, checks := upload(f)
+		if !strings.Contains(verdict, "有效") || !strings.Contains(verdict, "Valid") || strings.Contains(verdict, "无效") {
+			t.Errorf("%s: verdict %q", filepath.Base(f), verdict)
+		}
+		if !strings.Contains(checks, "签名人可信") || !strings.Contains(checks, "通过") {
+			t.Errorf("%s: checks %q", filepath.Base(f), checks)
+		}
+	}
+	verdict, checks := upload(bad)
+	if !strings.Contains(verdict, "无效") || !strings.Contains(verdict, "Invalid") || !strings.Contains(verdict, "文件未被篡改") {
+		t.Errorf("changed file: verdict %q", verdict)
+	}
+	if !strings.Contains(checks, "未通过") {
+		t.Errorf("changed file: checks %q", checks)
+	}
+}
