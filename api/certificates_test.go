@@ -167,6 +167,17 @@ func TestVerifyPage(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "有效") || !strings.Contains(string(page), `class="verdict valid"`) {
 		t.Fatalf("QR link: %d %s", resp.StatusCode, page)
 	}
+	// The form as a browser sends it with an identifier typed and no file chosen.
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("purpose", "")
+	mw.WriteField("identifier", c.Identifier)
+	mw.CreateFormFile("file", "")
+	mw.Close()
+	resp, page = e.do(http.MethodPost, "/verify", "", &buf, mw.FormDataContentType())
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `class="verdict valid"`) {
+		t.Fatalf("identifier typed, no file: %d %s", resp.StatusCode, page)
+	}
 	resp, page = e.do(http.MethodGet, "/verify?id=1.2.156.3005.2.x", "", nil, "")
 	if !strings.Contains(string(page), `class="verdict invalid"`) || !strings.Contains(string(page), "证照标识") {
 		t.Fatalf("bad identifier: %s", page)

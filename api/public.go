@@ -118,6 +118,13 @@ func (s *server) runVerify(w http.ResponseWriter, r *http.Request) (*verificatio
 	case identifier == "":
 		body = r.Body
 	}
+	var br *bufio.Reader
+	if body != nil {
+		br = bufio.NewReaderSize(body, 4096)
+		if _, err := br.Peek(1); err == io.EOF && identifier != "" {
+			body = nil // a web form sends an empty file part when no file was chosen
+		}
+	}
 	if body == nil {
 		if identifier == "" {
 			return nil, &archive.FieldErr{Field: "file", Err: fmt.Errorf("%w: send a file (PDF, OFD or EEP) or an identifier", archive.ErrBadUpload)}
@@ -126,7 +133,6 @@ func (s *server) runVerify(w http.ResponseWriter, r *http.Request) (*verificatio
 		v.Valid = v.Cert.Valid
 		return v, nil
 	}
-	br := bufio.NewReaderSize(body, 4096)
 	head, _ := br.Peek(5)
 	isPDF, isZip := bytes.HasPrefix(head, []byte("%PDF-")), bytes.HasPrefix(head, []byte("PK\x03\x04"))
 	switch {

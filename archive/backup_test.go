@@ -120,6 +120,9 @@ func TestBackupCoversEveryPrefix(t *testing.T) {
 	if _, err := a.Approve(ctx, Principal{Role: RoleArchive, TokenID: "b"}, d.ID, true, ""); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := a.IssueCertificate(ctx, Principal{Role: RoleIssuer, Org: "11430000006122244L"}, licence()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := a.Log().Checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +143,7 @@ func TestBackupCoversEveryPrefix(t *testing.T) {
 		}
 		return nil
 	})
-	for _, want := range []string{"packages", "log", "tombstones"} {
+	for _, want := range []string{"packages", "log", "tombstones", "certificates"} {
 		if !seen[want] {
 			t.Errorf("no %s/ objects made by the test", want)
 		}

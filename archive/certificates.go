@@ -502,7 +502,9 @@ func (a *Archive) makeCertificate(ctx context.Context, who Principal, id certid.
 		IssuedAt: now, IssuedBy: who.String(), Status: CertValid, Supersedes: supersedes,
 		PDFSM3: sm3Hex(pdf), PDFSignedSM3: hex.EncodeToString(signedSM3), OFDSM3: sm3Hex(ofdFile)}
 	for format, data := range map[string][]byte{"pdf": pdf, "ofd": ofdFile} {
-		_, err := a.store.Put(ctx, certKey(c.Identifier, format), bytes.NewReader(data), int64(len(data)), storage.PutOptions{})
+		// Kept as long as the event log that records them (WORM on MinIO).
+		_, err := a.store.Put(ctx, certKey(c.Identifier, format), bytes.NewReader(data), int64(len(data)),
+			storage.PutOptions{RetainUntil: now.AddDate(logRetainYears, 0, 0)})
 		if err != nil && !errors.Is(err, storage.ErrExists) {
 			return nil, fmt.Errorf("%w: store certificate %s: %v", ErrUnavailable, c.Identifier, err)
 		}

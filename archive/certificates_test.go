@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -86,6 +87,24 @@ func TestCertificateRoundTrip(t *testing.T) {
 	if !strings.Contains(c.Identifier, "."+strconv.Itoa(year)+"0000001.") {
 		t.Errorf("the first serial of the year is not %d0000001: %s", year, c.Identifier)
 	}
+	// The signed PDF's text is real text: pdftotext returns the title and the holder, and
+	// every font is embedded.
+	pdfPath := filepath.Join(t.TempDir(), "c.pdf")
+	os.WriteFile(pdfPath, fetch(t, a, c.Identifier, "pdf"), 0o644)
+	text, err := exec.Command("pdftotext", "-enc", "UTF-8", pdfPath, "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pdftotext: %v\n%s", err, text)
+	}
+	for _, want := range []string{"食品经营许可证", "张喆小吃店", c.Identifier} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("pdftotext does not return %q", want)
+		}
+	}
+	fonts, err := exec.Command("pdffonts", pdfPath).CombinedOutput()
+	if err != nil || strings.Count(string(fonts), " yes yes yes ") != 1 || strings.Count(string(fonts), "\n") != 3 {
+		t.Errorf("pdffonts: every font embedded, subset, with a ToUnicode map:\n%s", fonts)
+	}
+
 	for _, format := range []string{"pdf", "ofd"} {
 		b := fetch(t, a, c.Identifier, format)
 		rep := verifyFile(t, a, format, b)
