@@ -95,6 +95,15 @@ func signCMS(id *Identity, contentType asn1.ObjectIdentifier, content []byte) ([
 	if err != nil {
 		return nil, fmt.Errorf("sign CMS attributes: %w", err)
 	}
+	eContent := tlv(0xA0, tlv(0x04, content))
+	return assembleSignedData(id, 3, oidSignedData, contentType, eContent, attrs, sig, nil), nil
+}
+
+// assembleSignedData builds a DER ContentInfo (of type outer) holding a SignedData with
+// one signer, id, whose signature sig over the signed attributes attrs is already made.
+// eContent is the [0] content, or nil for a detached signature; unsigned the [1]
+// attributes, or nil.
+func assembleSignedData(id *Identity, version int, outer, contentType asn1.ObjectIdentifier, eContent, attrs, sig, unsigned []byte) []byte {
 	sm3Alg := mustMarshal(pkix.AlgorithmIdentifier{Algorithm: OIDSM3})
 	signerInfo := tlv(0x30, bytes.Join([][]byte{
 		mustMarshal(1),
@@ -103,19 +112,20 @@ func signCMS(id *Identity, contentType asn1.ObjectIdentifier, content []byte) ([
 		tlv(0xA0, attrs),
 		mustMarshal(pkix.AlgorithmIdentifier{Algorithm: OIDSM2WithSM3}),
 		tlv(0x04, sig),
+		unsigned,
 	}, nil))
 	var certs [][]byte
 	for _, c := range id.Certificates() {
 		certs = append(certs, c.Raw)
 	}
 	signedData := tlv(0x30, bytes.Join([][]byte{
-		mustMarshal(3),
+		mustMarshal(version),
 		tlv(0x31, sm3Alg),
-		tlv(0x30, append(mustMarshal(contentType), tlv(0xA0, tlv(0x04, content))...)),
+		tlv(0x30, append(mustMarshal(contentType), eContent...)),
 		tlv(0xA0, bytes.Join(certs, nil)),
 		tlv(0x31, signerInfo),
 	}, nil))
-	return tlv(0x30, append(mustMarshal(oidSignedData), tlv(0xA0, signedData)...)), nil
+	return tlv(0x30, append(mustMarshal(outer), tlv(0xA0, signedData)...))
 }
 
 // Parsing structures.

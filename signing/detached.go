@@ -1,9 +1,7 @@
 package signing
 
 import (
-	"bytes"
 	"context"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -50,28 +48,7 @@ func SignDetached(ctx context.Context, id *Identity, sm3Digest []byte, at time.T
 		}
 		unsigned = tlv(0xA1, makeAttribute(oidAttrTimeStampToken, token))
 	}
-	sm3Alg := mustMarshal(pkix.AlgorithmIdentifier{Algorithm: OIDSM3})
-	signerInfo := tlv(0x30, bytes.Join([][]byte{
-		mustMarshal(1),
-		tlv(0x30, append(append([]byte{}, id.Cert.RawIssuer...), mustMarshal(id.Cert.SerialNumber)...)),
-		sm3Alg,
-		tlv(0xA0, attrs),
-		mustMarshal(pkix.AlgorithmIdentifier{Algorithm: OIDSM2WithSM3}),
-		tlv(0x04, sig),
-		unsigned,
-	}, nil))
-	var certs [][]byte
-	for _, c := range id.Certificates() {
-		certs = append(certs, c.Raw)
-	}
-	signedData := tlv(0x30, bytes.Join([][]byte{
-		mustMarshal(1),
-		tlv(0x31, sm3Alg),
-		tlv(0x30, mustMarshal(OIDGMData)),
-		tlv(0xA0, bytes.Join(certs, nil)),
-		tlv(0x31, signerInfo),
-	}, nil))
-	return tlv(0x30, append(mustMarshal(OIDGMSignedData), tlv(0xA0, signedData)...)), nil
+	return assembleSignedData(id, 1, OIDGMSignedData, OIDGMData, nil, attrs, sig, unsigned), nil
 }
 
 // Detached is a parsed detached SignedData (GB/T 35275 or RFC 5652).

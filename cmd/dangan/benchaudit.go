@@ -35,6 +35,23 @@ type AuditBenchResult struct {
 	Cores            int     `json:"cores"`
 }
 
+// cpuProfile starts a CPU profile into $DANGAN_BENCH_CPUPROFILE when it is set; stop ends it.
+func cpuProfile() (stop func(), err error) {
+	path := os.Getenv("DANGAN_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 // cpuTime is the process's CPU time (user and system).
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -124,17 +141,13 @@ func runBenchAudit(n int, size int64, throttleMBps float64, progress io.Writer) 
 		return nil, err
 	}
 	res := &AuditBenchResult{Packages: n, Cores: runtime.NumCPU(), SM3MBPerSOneCore: sm3InMemory()}
-	if path := os.Getenv("DANGAN_BENCH_CPUPROFILE"); path != "" { // the audit's CPU profile
-		f, err := os.Create(path)
-		if err != nil {
-			return nil, err
-		}
-		pprof.StartCPUProfile(f)
-		defer f.Close()
+	stop, err := cpuProfile() // the audit's
+	if err != nil {
+		return nil, err
 	}
 	cpu0 := cpuTime()
 	run, err := auditOnce(a, 0, progress)
-	pprof.StopCPUProfile()
+	stop()
 	cpuUsed := cpuTime() - cpu0
 	if err != nil {
 		return nil, err

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -147,17 +146,13 @@ func runBenchVerify(d time.Duration, clients int, progress io.Writer) (*VerifyBe
 		return strings.Contains(string(b), `"status": "valid"`), nil
 	}
 
-	if path := os.Getenv("DANGAN_BENCH_CPUPROFILE"); path != "" { // the verification's CPU profile
-		f, err := os.Create(path)
-		if err != nil {
-			return nil, err
-		}
-		pprof.StartCPUProfile(f)
-		defer f.Close()
+	stop, err := cpuProfile() // the verification's
+	if err != nil {
+		return nil, err
 	}
 	cpu0 := cpuTime()
 	n, rate, lat, err := load(d, clients, verify)
-	pprof.StopCPUProfile()
+	stop()
 	if err != nil {
 		return nil, err
 	}

@@ -57,14 +57,15 @@ func SealPicture(name, purpose string, px int) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-func circle(r *vector.Rasterizer, cx, cy, rad float32, reverse bool) {
-	const n = 96
-	for i := 0; i <= n; i++ {
-		t := 2 * math.Pi * float64(i) / n
+// polygon adds a closed path of n corners around (cx, cy), corner i at radius rad(i),
+// starting at the top; reverse runs it the other way (a hole, by non-zero winding).
+func polygon(r *vector.Rasterizer, cx, cy float32, n int, rad func(i int) float32, reverse bool) {
+	for i := 0; i < n; i++ {
+		t := -math.Pi/2 + 2*math.Pi*float64(i)/float64(n)
 		if reverse {
-			t = -t
+			t = -math.Pi/2 - 2*math.Pi*float64(i)/float64(n)
 		}
-		x, y := cx+rad*float32(math.Cos(t)), cy+rad*float32(math.Sin(t))
+		x, y := cx+rad(i)*float32(math.Cos(t)), cy+rad(i)*float32(math.Sin(t))
 		if i == 0 {
 			r.MoveTo(x, y)
 		} else {
@@ -74,21 +75,18 @@ func circle(r *vector.Rasterizer, cx, cy, rad float32, reverse bool) {
 	r.ClosePath()
 }
 
+func circle(r *vector.Rasterizer, cx, cy, rad float32, reverse bool) {
+	polygon(r, cx, cy, 96, func(int) float32 { return rad }, reverse)
+}
+
+// star is a five-pointed star, points at rad and the inner corners at 0.38 of it.
 func star(r *vector.Rasterizer, cx, cy, rad float32) {
-	for i := 0; i < 10; i++ {
-		rr := rad
+	polygon(r, cx, cy, 10, func(i int) float32 {
 		if i%2 == 1 {
-			rr = rad * 0.38
+			return rad * 0.38
 		}
-		t := -math.Pi/2 + math.Pi*float64(i)/5
-		x, y := cx+rr*float32(math.Cos(t)), cy+rr*float32(math.Sin(t))
-		if i == 0 {
-			r.MoveTo(x, y)
-		} else {
-			r.LineTo(x, y)
-		}
-	}
-	r.ClosePath()
+		return rad
+	}, false)
 }
 
 // glyph draws ch with its baseline's middle on the circle of radius rad around (cx, cy) at

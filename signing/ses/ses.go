@@ -107,12 +107,16 @@ func MakeSeal(maker *signing.Identity, in SealInfo) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign seal: %w", err)
 	}
-	return asn1.Marshal(struct {
-		Info   asn1.RawValue
-		Cert   []byte
-		Alg    asn1.ObjectIdentifier
-		Signed asn1.BitString
-	}{asn1.RawValue{FullBytes: infoDER}, maker.Cert.Raw, signing.OIDSM2WithSM3, asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}})
+	return asn1.Marshal(sesSeal{asn1.RawValue{FullBytes: infoDER}, maker.Cert.Raw, signing.OIDSM2WithSM3, asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}})
+}
+
+// sesSeal is SESeal: the seal information, the maker's certificate, the algorithm and the
+// maker's signature over the information.
+type sesSeal struct {
+	Info   asn1.RawValue
+	Cert   []byte
+	Alg    asn1.ObjectIdentifier
+	Signed asn1.BitString
 }
 
 // Sign makes an SES_Signature: signer (the seal's holder) signs dataHash (SM3 of the
@@ -179,12 +183,7 @@ type Seal struct {
 
 // ParseSeal reads a SESeal (v4).
 func ParseSeal(der []byte) (*Seal, error) {
-	var outer struct {
-		Info   asn1.RawValue
-		Cert   []byte
-		Alg    asn1.ObjectIdentifier
-		Signed asn1.BitString
-	}
+	var outer sesSeal
 	if rest, err := asn1.Unmarshal(der, &outer); err != nil {
 		return nil, fmt.Errorf("%w: SESeal: %v", ErrFormat, err)
 	} else if len(rest) > 0 {
