@@ -70,7 +70,7 @@ func New(a *archive.Archive, opts Options) http.Handler {
 	if opts.PublicBurst == 0 {
 		opts.PublicBurst = int(2 * opts.PublicRate)
 	}
-	s := &server{a: a, opts: opts, log: opts.Logger, metrics: newMetrics(), verifySlots: make(chan struct{}, 64)}
+	s := &server{a: a, opts: opts, log: opts.Logger, metrics: newMetrics(), verifySlots: make(chan struct{}, 32)}
 	if opts.PublicRate > 0 {
 		s.limiter = newLimiter(opts.PublicRate, opts.PublicBurst, opts.ClientIPHeader)
 	}

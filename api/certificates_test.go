@@ -81,7 +81,7 @@ func TestCertificatesOverHTTP(t *testing.T) {
 		}
 	}
 	resp, body = e.do(http.MethodPost, "/api/v1/verify", "", strings.NewReader(`{"identifier":"`+c.Identifier+`"}`), "application/json")
-	if rep := decode[archive.CertReport](t, body); !rep.Valid || rep.Kind != "identifier" {
+	if rep := decode[archive.CertReport](t, body); resp.StatusCode != 200 || !rep.Valid || rep.Kind != "identifier" {
 		t.Fatalf("identifier: %s", body)
 	}
 	bad := append([]byte(nil), pdf...)
@@ -179,7 +179,7 @@ func TestVerifyPage(t *testing.T) {
 		t.Fatalf("identifier typed, no file: %d %s", resp.StatusCode, page)
 	}
 	resp, page = e.do(http.MethodGet, "/verify?id=1.2.156.3005.2.x", "", nil, "")
-	if !strings.Contains(string(page), `class="verdict invalid"`) || !strings.Contains(string(page), "证照标识") {
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `class="verdict invalid"`) || !strings.Contains(string(page), "证照标识") {
 		t.Fatalf("bad identifier: %s", page)
 	}
 }

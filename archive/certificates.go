@@ -202,6 +202,18 @@ func (r *CertificateRequest) check() error {
 	return errors.Join(errs...)
 }
 
+// printable refuses, before anything is numbered or stored, data the certificate font
+// cannot print or that does not fit the page.
+func printable(req CertificateRequest) error {
+	probe := &certdoc.Certificate{Identifier: certid.Prefix + strings.Repeat("0", 60), Title: req.Title, Number: req.Number,
+		Holder: req.Holder.Name, HolderCode: req.Holder.Code, HolderCodeType: req.Holder.CodeType, Issuer: req.IssuerName,
+		Fields: req.Fields, IssuedAt: time.Now(), ValidFrom: time.Now()}
+	if _, err := certdoc.Layout(probe); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidCase, err)
+	}
+	return nil
+}
+
 func (a *Archive) mayIssue(who Principal) error {
 	if who.Role != RoleIssuer || CheckUSCC(who.Org) != nil {
 		return fmt.Errorf("%w: certificates are issued with a department's issuer token", ErrForbidden)
@@ -215,6 +227,9 @@ func (a *Archive) IssueCertificate(ctx context.Context, who Principal, req Certi
 		return nil, err
 	}
 	if err := req.check(); err != nil {
+		return nil, err
+	}
+	if err := printable(req); err != nil {
 		return nil, err
 	}
 	serial, err := a.nextCertSerial(req.TypeCode, who.Org)
@@ -255,6 +270,9 @@ func (a *Archive) UpdateCertificate(ctx context.Context, who Principal, identifi
 		return nil, fieldErr("type_code", fmt.Errorf("%w: an update keeps the type %s; issue a new certificate for another type", ErrInvalidCase, old.Request.TypeCode))
 	}
 	if err := req.check(); err != nil {
+		return nil, err
+	}
+	if err := printable(req); err != nil {
 		return nil, err
 	}
 	if st, _ := old.status(a.now()); st != CertValid {
@@ -396,7 +414,7 @@ func (a *Archive) CertificateStatus(identifier, purpose string) (*CertStatus, er
 	if err != nil {
 		return nil, err
 	}
-	a.log.Debug("certificate status", "identifier", identifier, "purpose", purpose)
+	a.log.Info("certificate status", "identifier", identifier, "purpose", purpose)
 	return c.Public(a.now()), nil
 }
 
@@ -469,7 +487,119 @@ func (a *Archive) CertificateFile(ctx context.Context, who Principal, identifier
 }
 
 func certKey(identifier, format string) string {
+	if format == "json" {
+		return "certificates/" + identifier + "/entry.json"
+	}
 	return "certificates/" + identifier + "/certificate." + format
+}
+
+// restoreCertificates indexes certificates whose files are stored but whose entry is not in
+// the index (an index rebuild, or a crash between the objects and the index): the entry as
+// issued, its event log index, and the revocations and supersessions the log records.
+func (a *Archive) restoreCertificates(ctx context.Context) (int, error) {
+	var missing []string
+	err := a.store.List(ctx, "certificates/", func(o storage.ObjectInfo) error {
+		id, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, "certificates/"), "/entry.json")
+		if !ok {
+			return nil
+		}
+		if _, err := a.certificate(id); errors.Is(err, ErrNotFound) {
+			missing = append(missing, id)
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil || len(missing) == 0 {
+		return 0, err
+	}
+	a.certMu.Lock()
+	defer a.certMu.Unlock()
+	restored := map[string]*Certificate{}
+	for _, id := range missing {
+		rc, _, err := a.store.Get(ctx, certKey(id, "json"))
+		if err != nil {
+			return 0, err
+		}
+		var c Certificate
+		err = json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&c)
+		rc.Close()
+		if err != nil || c.Identifier != id {
+			a.log.Error("a stored certificate entry does not read back; left unindexed", "identifier", id, "err", err)
+			continue
+		}
+		if _, err := a.elog.Find(eventlog.TypeCertIssued, "certificate/"+id); err != nil {
+			// Files stored but the issue never logged: the issuer was told it failed.
+			a.log.Warn("certificate files without an issue event; left unindexed", "identifier", id)
+			continue
+		}
+		if i, err := a.elog.Find(eventlog.TypeCertRevoked, "certificate/"+id); err == nil {
+			es, err := a.elog.Entries(ctx, i, 1)
+			if err != nil || len(es) != 1 {
+				return 0, fmt.Errorf("revocation of %s: %v", id, err)
+			}
+			ev, err := eventlog.ParseEvent([]byte(es[0].Event))
+			if err != nil {
+				return 0, err
+			}
+			t := ev.Time
+			c.Status, c.RevokedAt, c.RevokeCode, c.Reason = CertRevoked, &t, ev.Attrs["code"], ev.Attrs["reason"]
+		}
+		restored[id] = &c
+	}
+	// A later version supersedes the one it names.
+	for _, c := range restored {
+		if c.Supersedes == "" {
+			continue
+		}
+		old := restored[c.Supersedes]
+		if old == nil {
+			if old, err = a.certificate(c.Supersedes); err != nil {
+				continue
+			}
+			restored[old.Identifier] = old
+		}
+		if old.Status == CertValid {
+			old.Status = CertSuperseded
+		}
+		old.Successor, old.Superseded = c.Identifier, &c.IssuedAt
+	}
+	var recs []index.Rec
+	for _, c := range restored {
+		recs = append(recs, certRecords(c)...)
+	}
+	if err := a.index.PutRecords(recs...); err != nil {
+		return 0, err
+	}
+	// The serial counters live in the index too: continue after the highest restored.
+	for _, c := range restored {
+		id, err := certid.Parse(c.Identifier)
+		if err != nil || len(id.Serial) != 11 {
+			continue
+		}
+		n, err := strconv.Atoi(id.Serial[4:])
+		if err != nil {
+			continue
+		}
+		key := fmt.Sprintf("cert-serial/%s/%s/%s", id.TypeCode, id.IssuerCode, id.Serial[:4])
+		err = a.index.UpdateRecord(index.State, key, func(data []byte) (any, error) {
+			var cur int
+			if data != nil {
+				if err := json.Unmarshal(data, &cur); err != nil {
+					return nil, err
+				}
+			}
+			if n > cur {
+				return n, nil
+			}
+			return nil, nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("restore the serial counter of %s: %w", c.Identifier, err)
+		}
+	}
+	a.refreshRevocations()
+	return len(missing), nil
 }
 
 // makeCertificate renders, signs, seals and stores a certificate and logs its issue. The
@@ -501,7 +631,13 @@ func (a *Archive) makeCertificate(ctx context.Context, who Principal, id certid.
 	c := &Certificate{Identifier: id.String(), Version: id.Version, Request: req, IssuerCode: who.Org, IssuerName: req.IssuerName,
 		IssuedAt: now, IssuedBy: who.String(), Status: CertValid, Supersedes: supersedes,
 		PDFSM3: sm3Hex(pdf), PDFSignedSM3: hex.EncodeToString(signedSM3), OFDSM3: sm3Hex(ofdFile)}
-	for format, data := range map[string][]byte{"pdf": pdf, "ofd": ofdFile} {
+	entry, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	// The entry as issued goes beside the files, so an index rebuild can restore it; later
+	// changes (supersession, revocation) are in the event log.
+	for format, data := range map[string][]byte{"pdf": pdf, "ofd": ofdFile, "json": entry} {
 		// Kept as long as the event log that records them (WORM on MinIO).
 		_, err := a.store.Put(ctx, certKey(c.Identifier, format), bytes.NewReader(data), int64(len(data)),
 			storage.PutOptions{RetainUntil: now.AddDate(logRetainYears, 0, 0)})

@@ -291,8 +291,22 @@ func TestCertificateRequestsAreChecked(t *testing.T) {
 	if _, err := a.IssueCertificate(t.Context(), Principal{Role: RoleDepartment, Org: issuerUSCC}, licence()); !errors.Is(err, ErrForbidden) {
 		t.Errorf("a department token issued: %v", err)
 	}
+	req = licence()
+	req.Fields = append(req.Fields, certdoc.Field{Name: "备注", Value: strings.Repeat("很长的说明文字", 28)},
+		certdoc.Field{Name: "备注二", Value: strings.Repeat("很长的说明文字", 28)}, certdoc.Field{Name: "备注三", Value: strings.Repeat("很长的说明文字", 28)})
+	if _, err := a.IssueCertificate(t.Context(), issuer, req); !errors.Is(err, ErrInvalidCase) || !strings.Contains(err.Error(), "one page") {
+		t.Errorf("data that does not fit: %v", err)
+	}
 	if n, _ := a.Certificates(Principal{Role: RoleArchive}, CertificateFilter{}); len(n) != 0 {
 		t.Errorf("refused requests left %d certificates", len(n))
+	}
+	// Refused requests took no serial: the first certificate is number 1 of the year.
+	c, err := a.IssueCertificate(t.Context(), issuer, licence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(c.Identifier, "."+strconv.Itoa(time.Now().In(chinaTime).Year())+"0000001.") {
+		t.Errorf("refused requests used serials: %s", c.Identifier)
 	}
 }
 
@@ -335,5 +349,63 @@ func TestCorpusOFDSignatures(t *testing.T) {
 				t.Logf("%s: %+v", name, c)
 			}
 		}
+	}
+}
+
+// The index is derived: with index.db gone, reopening restores every certificate from its
+// stored entry and the event log, revocations and supersessions included.
+func TestCertificatesSurviveAnIndexRebuild(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(Config{DataDir: dir, Logger: quiet(), NoBackgroundAudit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := a.IssueCertificate(t.Context(), issuer, licence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := a.UpdateCertificate(t.Context(), issuer, v1.Identifier, licence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := a.IssueCertificate(t.Context(), issuer, licence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RevokeCertificate(t.Context(), issuer, other.Identifier, "04", "主体注销"); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if err := os.Remove(filepath.Join(dir, "index.db")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(Config{DataDir: dir, Logger: quiet(), NoBackgroundAudit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	want := map[string]string{v1.Identifier: CertSuperseded, v2.Identifier: CertValid, other.Identifier: CertRevoked}
+	for id, st := range want {
+		c, err := b.Certificate(Principal{Role: RoleArchive}, id)
+		if err != nil {
+			t.Fatalf("%s not restored: %v", id, err)
+		}
+		if c.Status != st || c.PDFSignedSM3 == "" {
+			t.Errorf("%s: status %s, want %s", id, c.Status, st)
+		}
+	}
+	if c, _ := b.Certificate(Principal{Role: RoleArchive}, other.Identifier); c.Reason != "主体注销" || c.RevokeCode != "04" || c.RevokedAt == nil {
+		t.Errorf("revocation not restored: %+v", c)
+	}
+	if rep := b.VerifyCertificatePDF(fetch(t, b, v2.Identifier, "pdf")); !rep.Valid {
+		t.Errorf("the current version does not verify after the rebuild: %v", rep.Failed())
+	}
+	// New serials continue after the restored ones.
+	next, err := b.IssueCertificate(t.Context(), issuer, licence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Identifier == other.Identifier || next.Identifier == v1.Identifier {
+		t.Fatalf("an identifier was issued twice: %s", next.Identifier)
 	}
 }

@@ -101,6 +101,11 @@ func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int))
 	} else if n > 0 {
 		a.log.Info("tombstones restored into the index", "count", n)
 	}
+	if n, err := a.restoreCertificates(ctx); err != nil {
+		return nil, fmt.Errorf("restore certificates: %w", err)
+	} else if n > 0 {
+		a.log.Info("certificates restored into the index", "count", n)
+	}
 	for _, p := range entries {
 		if !objects[p.Key] && p.Tombstone == nil {
 			a.log.Error("DATA LOSS: an index entry's object is missing", "package", p.ID, "archival_code", p.ArchivalCode, "key", p.Key)

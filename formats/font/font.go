@@ -164,7 +164,7 @@ func (f *Font) readCmap() error {
 	}
 	f.cmap = map[rune]uint16{}
 	switch {
-	case sub12 != nil && len(sub12) >= 16:
+	case len(sub12) >= 16:
 		groups := int(binary.BigEndian.Uint32(sub12[12:]))
 		for i := range groups {
 			g := sub12[16+12*i:]
@@ -176,7 +176,7 @@ func (f *Font) readCmap() error {
 				f.cmap[rune(c)] = uint16(gid + c - start)
 			}
 		}
-	case sub4 != nil && len(sub4) >= 14:
+	case len(sub4) >= 14:
 		segs := int(binary.BigEndian.Uint16(sub4[6:])) / 2
 		if len(sub4) < 16+8*segs {
 			return fmt.Errorf("%w: truncated cmap format 4", ErrFormat)
