@@ -12,8 +12,8 @@ package office
 
 import (
 	"bufio"
-	_ "embed"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
