@@ -1,0 +1,89 @@
+package pdfa
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pdfcpu/pdfcpu/pkg/api"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
+
+	"github.com/dangan-archive/dangan/formats"
+)
+
+func text(t *testing.T, path string) string {
+	out, err := exec.Command("pdftotext", "-enc", "UTF-8", path, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext %s: %v", path, err)
+	}
+	return strings.Join(strings.Fields(string(out)), "")
+}
+
+// Every PDF of the shared corpus (made by other tools, most of them not PDF/A) gets a
+// rendition that claims PDF/A-2b, opens, keeps the source's text, embeds its fonts and
+// carries the Chinese title in both the information dictionary and the XMP.
+func TestCorpusPDFsBecomePDFA2b(t *testing.T) {
+	c, err := Find()
+	if err != nil {
+		t.Fatalf("Ghostscript must be installed for these tests (.ci/run installs it): %v", err)
+	}
+	files, _ := filepath.Glob("../../../shared/corpus/pdf/*.pdf")
+	if len(files) == 0 {
+		t.Fatal("no corpus PDFs")
+	}
+	dir := t.TempDir()
+	const title = "行政许可决定书（副本）"
+	conf := model.NewDefaultConfiguration()
+	conf.ValidationMode = model.ValidationRelaxed
+	for _, src := range files {
+		name := filepath.Base(src)
+		out := filepath.Join(dir, name)
+		if err := c.Convert(context.Background(), src, out, title); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		b, _ := os.ReadFile(out)
+		if part, confm, _ := formats.PDFAClaim(bytes.NewReader(b), int64(len(b))); part != "2" || confm != "B" {
+			t.Errorf("%s: claims PDF/A-%s%s", name, part, confm)
+		}
+		if err := api.Validate(bytes.NewReader(b), conf); err != nil {
+			t.Errorf("%s: the rendition does not open: %v", name, err)
+		}
+		if got, want := text(t, out), text(t, src); !strings.Contains(got, want) {
+			t.Errorf("%s: text lost:\nsource %q\nrendition %q", name, want, got)
+		}
+		info, _ := exec.Command("pdfinfo", out).Output()
+		if !strings.Contains(string(info), "Title:           "+title) {
+			t.Errorf("%s: information title:\n%s", name, info)
+		}
+		if !bytes.Contains(b, []byte("<rdf:li xml:lang='x-default'>"+title+"</rdf:li>")) {
+			t.Errorf("%s: no XMP dc:title", name)
+		}
+		fonts, _ := exec.Command("pdffonts", out).Output()
+		for _, l := range strings.Split(strings.TrimSpace(string(fonts)), "\n")[2:] {
+			if f := strings.Fields(l); len(f) >= 4 && !strings.Contains(l, " yes ") {
+				t.Errorf("%s: a font is not embedded: %s", name, l)
+			}
+		}
+	}
+}
+
+func TestBrokenPDFIsAClearError(t *testing.T) {
+	c, err := Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.pdf")
+	os.WriteFile(bad, []byte("%PDF-1.7\nnot really\n"), 0o644)
+	if err := c.Convert(context.Background(), bad, filepath.Join(dir, "out.pdf"), "x"); err == nil {
+		t.Fatal("a broken PDF converted")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out.pdf")); err == nil {
+		t.Error("a failed conversion left its output")
+	}
+}
