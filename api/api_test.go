@@ -347,7 +347,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	mk := func(cj []byte, ps []part) req { b, ct := multipartBody(cj, ps); return req{b, ct, e.tokA} }
 	as := func(tok string, r req) req { r.token = tok; return r }
-	txtCase, txtParts := one("notes", "notes.txt", []byte("plain text, not an archival format\n"))
+	txtCase, txtParts := one("notes", "tool.exe", []byte("MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff a program, not a record"))
 	jpgAsPDF, jpgParts := one("scan", "scan.pdf", parts[1].data)
 	encCase, encParts := one("enc", "enc.pdf", encPDF)
 	emptyCase, emptyParts := one("empty", "empty.pdf", nil)

@@ -26,6 +26,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/dangan-archive/dangan/archive/eventlog"
+	"github.com/dangan-archive/dangan/formats"
 	"github.com/dangan-archive/dangan/signing"
 	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
@@ -96,6 +97,16 @@ func (p Principal) String() string {
 type Config struct {
 	DataDir     string
 	ArchiveName string // the archive's name, in packages and certificates
+	// FormatPolicy is a format policy file whose rules go before the shipped ones; empty:
+	// the shipped policy (formats/policy.json).
+	FormatPolicy string
+	// NoConverters leaves LibreOffice and Ghostscript unused even when installed (each
+	// policy rule then falls back or refuses).
+	NoConverters bool
+	// OfficeWorkers bounds concurrent LibreOffice conversions (default: the CPUs);
+	// ConvertTimeout bounds each (default 60 s).
+	OfficeWorkers  int
+	ConvertTimeout time.Duration
 	// VerifyURL is the public verification page (…/verify) printed in certificates' QR
 	// codes with ?id=; empty: the QR code carries the identifier alone.
 	VerifyURL   string
@@ -171,6 +182,7 @@ type Archive struct {
 	// the committer (commit.go)
 	commits       chan *commitReq
 	committerDone chan struct{}
+	tools formats.Tools // the format policy and converters (convert.go)
 	// the certificate library (certificates.go)
 	certMu      sync.Mutex
 	sealMu      sync.Mutex
@@ -226,6 +238,9 @@ func Open(cfg Config) (*Archive, error) {
 	}
 	// Uploads up to 1 MiB stay in memory, within 64 MiB for all ingests together.
 	a.spool = newSpoolPool(a.tmp, 1<<20, 64<<20)
+	if err := a.openConverters(); err != nil {
+		return nil, err
+	}
 	var err error
 	if a.pki, a.Created, err = signing.OpenDevPKI(filepath.Join(cfg.DataDir, "pki"), cfg.KeyPassword, cfg.ArchiveName); err != nil {
 		return nil, fmt.Errorf("open PKI: %w", err)
@@ -276,6 +291,9 @@ func Open(cfg Config) (*Archive, error) {
 func (a *Archive) Close() error {
 	a.stopBackground()
 	a.stopCommitter()
+	if a.tools.Office != nil {
+		a.tools.Office.Close()
+	}
 	a.spool.close()
 	return errors.Join(a.elog.Close(), a.index.Close())
 }

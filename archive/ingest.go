@@ -106,7 +106,8 @@ func (a *Archive) Ingest(ctx context.Context, who Principal, c *Case, next func(
 	t1 := time.Now()
 	prepared := make([]*formats.Prepared, len(c.Documents))
 	for i, d := range c.Documents {
-		p, err := formats.Prepare(files[i].buf, files[i].sum, files[i].name, newSink, sm3.New)
+		p, err := formats.Prepare(ctx, files[i].buf, files[i].sum, files[i].name,
+			formats.PrepareOptions{NewSink: newSink, NewHash: sm3.New, Tools: &a.tools, Title: d.Title})
 		if err != nil {
 			return nil, fieldErr(fmt.Sprintf("documents[%d].file", i), fmt.Errorf("part %q (%s): %w", d.File, files[i].name, err))
 		}
@@ -401,7 +402,7 @@ func indexDocs(c *Case, docs []*formats.Prepared, res *eep.Result) []index.Docum
 			place := res.Encodings[k]
 			k++
 			d.Encoded = append(d.Encoded, index.Encoding{ID: place.ID, FileName: f.Name, Format: f.ID.PUID, FormatName: f.ID.Name,
-				MIME: f.ID.MIME, Size: f.Size, SM3: hex.EncodeToString(f.SM3), Original: j == 1 || p.Original == nil,
+				MIME: f.ID.MIME, Size: f.Size, SM3: hex.EncodeToString(f.SM3), Original: p.Original == nil && j == 0 || p.Original != nil && j == 1,
 				DataOffset: place.DataOffset, DataLength: place.DataLength})
 		}
 		out = append(out, d)
@@ -409,11 +410,26 @@ func indexDocs(c *Case, docs []*formats.Prepared, res *eep.Result) []index.Docum
 	return out
 }
 
+// encodedFiles are a document's encodings in package order: the archival copy, the
+// original when a rendition is the archival copy, a rendition kept beside an original that
+// is the archival copy.
 func encodedFiles(p *formats.Prepared) []formats.File {
-	if p.Original == nil {
-		return []formats.File{p.Rendition}
+	out := []formats.File{p.Rendition}
+	if p.Original != nil {
+		out = append(out, *p.Original)
 	}
-	return []formats.File{p.Rendition, *p.Original}
+	if p.Beside != nil {
+		out = append(out, *p.Beside)
+	}
+	return out
+}
+
+// conversionText describes a conversion for an encoding's 编码描述.
+func conversionText(c *formats.Conversion) string {
+	if c == nil {
+		return ""
+	}
+	return fmt.Sprintf("源格式 %s（%s）→ %s；工具 %s；转换时间 %s", c.SourcePUID, c.SourceName, c.Target, c.Tool, c.At)
 }
 
 func (a *Archive) buildPackage(c *Case, docs []*formats.Prepared, fonds string, year, itemNo int, key string, now time.Time, digest string) *eep.Package {
@@ -456,11 +472,17 @@ func (a *Archive) buildPackage(c *Case, docs []*formats.Prepared, fonds string, 
 			f := f
 			desc := "归档保存版本；SM3:" + hex.EncodeToString(f.SM3)
 			app := ""
-			if p.Original != nil && j == 0 {
-				desc = fmt.Sprintf("归档保存版本，由原始文件 %s 转换；SM3:%s", p.Original.Name, hex.EncodeToString(f.SM3))
+			switch {
+			case p.Original != nil && j == 0:
+				desc = fmt.Sprintf("归档保存版本，由原始文件 %s 转换；%s；SM3:%s", p.Original.Name, conversionText(p.Conversion), hex.EncodeToString(f.SM3))
 				app = p.Tool
-			} else if p.Original != nil {
+			case p.Original != nil && j == 1:
 				desc = "原始文件；SM3:" + hex.EncodeToString(f.SM3)
+			case p.Beside != nil && j == 0:
+				desc = "归档保存版本（原始文件，含电子签名，未改写）；SM3:" + hex.EncodeToString(f.SM3)
+			case p.Beside != nil:
+				desc = fmt.Sprintf("参考版本，由归档保存版本 %s 转换（原件含电子签名，不改写）；%s；SM3:%s", p.Rendition.Name, conversionText(p.Conversion), hex.EncodeToString(f.SM3))
+				app = p.Tool
 			}
 			d.Encodings = append(d.Encodings, eep.Encoding{
 				FileName: f.Name, Size: f.Size, FormatInfo: formatInfo(f.ID), CreatorApp: app, Description: desc,

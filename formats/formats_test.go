@@ -2,6 +2,7 @@ package formats
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/color"
@@ -38,7 +39,7 @@ func prepareFile(t *testing.T, path, name string) (*Prepared, error) {
 		t.Fatal(err)
 	}
 	sum := sm3.Sum(data)
-	return Prepare(bytes.NewReader(data), sum[:], name, func() (Sink, error) { return &MemSink{}, nil }, sm3.New)
+	return Prepare(context.Background(), bytes.NewReader(data), sum[:], name, PrepareOptions{NewSink: func() (Sink, error) { return &MemSink{}, nil }, NewHash: sm3.New})
 }
 
 func writeTemp(t *testing.T, name string, data []byte) string {
@@ -220,8 +221,14 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
 		}
 	}
+	// Without LibreOffice, text is refused with the packages to install.
 	_, err := prepareFile(t, writeTemp(t, "f", []byte("plain text")), "notes.txt")
-	if err == nil || !strings.Contains(err.Error(), "accepted: PDF") {
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "libreoffice-writer-nogui") {
+		t.Fatalf("415 detail does not say what to install: %v", err)
+	}
+	// A format no rule accepts: the detail lists what is accepted.
+	_, err = prepareFile(t, writeTemp(t, "f", []byte("MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff")), "tool.exe")
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "accepted: PDF/A; PDF; OFD") {
 		t.Fatalf("415 detail does not list what is accepted: %v", err)
 	}
 }

@@ -135,7 +135,18 @@ func looksLikeJSON(r io.ReaderAt, size int64) bool {
 	buf := make([]byte, min(size, 512))
 	n, _ := r.ReadAt(buf, 0)
 	s := bytes.TrimLeft(buf[:n], " \t\r\n\xef\xbb\xbf")
-	return len(s) > 0 && (s[0] == '{' || s[0] == '[')
+	if len(s) == 0 || s[0] != '{' && s[0] != '[' {
+		return false
+	}
+	// What follows the bracket must start a JSON member or value ({\rtf1 is RTF).
+	rest := bytes.TrimLeft(s[1:], " \t\r\n")
+	if len(rest) == 0 {
+		return true
+	}
+	if s[0] == '{' {
+		return rest[0] == '"' || rest[0] == '}'
+	}
+	return bytes.IndexByte([]byte(`"{[]-0123456789tfn`), rest[0]) >= 0
 }
 
 // looksLikeXML: an XML declaration, or markup in a file named .xml (form data often has

@@ -2,17 +2,22 @@ package formats
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
-)
+	"time"
+	"unicode/utf8"
 
-// Accepted says, for a 415 answer, what dangan archives today.
-const Accepted = "PDF (kept after validation; encrypted PDFs are refused), OFD (kept after a structure check), " +
-	"JPEG/PNG/TIFF scans (converted to PDF, the scan kept as the original), " +
-	"JSON or XML form data (converted to canonical UTF-8 XML, the form kept as the original)"
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/dangan-archive/dangan/formats/office"
+	"github.com/dangan-archive/dangan/formats/pdfa"
+)
 
 // Source is document content: random access and a size. A file or a byte slice in memory.
 type Source interface {
@@ -38,18 +43,55 @@ type File struct {
 // Open returns a reader of the whole file.
 func (f File) Open() io.Reader { return io.NewSectionReader(f.Src, 0, f.Size) }
 
-// Prepared is a document ready to package: the archival rendition and, when conversion
-// made one, the original beside it.
+// Prepared is a document ready to package: the archival copy and, when conversion made
+// one, the original beside it.
 type Prepared struct {
 	Rendition File  // the archival copy (the original itself when it is in an archival format)
-	Original  *File // the original when a rendition was made; nil otherwise
-	Tool      string
-	Warnings  []string
+	Original  *File // the original when a rendition is the archival copy; nil otherwise
+	// Beside is a PDF/A rendition kept next to an original that stays the archival copy
+	// (a signed PDF, which is never rewritten).
+	Beside     *File
+	Tool       string      // the tool and version that made the rendition
+	Conversion *Conversion // how the rendition was made; nil when there is none
+	Warnings   []string
 }
 
-// Prepare applies the archival policy to src (its SM3 digest sum, named name by its
-// sender). Renditions are written to a Sink from newSink; newHash makes their digest (SM3).
-func Prepare(src Source, sum []byte, name string, newSink func() (Sink, error), newHash func() hash.Hash) (*Prepared, error) {
+// Conversion records how a rendition was made, for the package's metadata.
+type Conversion struct {
+	SourcePUID string `json:"source_puid"`
+	SourceName string `json:"source_name"`
+	Target     string `json:"target"` // "PDF/A-2b", "PDF", "XML"
+	Tool       string `json:"tool"`
+	At         string `json:"at"` // RFC 3339
+}
+
+// Tools are the converters Prepare may use and the policy that picks them.
+type Tools struct {
+	Policy  *Policy         // nil: the shipped policy
+	Office  *office.Pool    // nil: LibreOffice is not installed
+	PDFA    *pdfa.Converter // nil: Ghostscript is not installed
+	WorkDir string          // scratch space for the external tools ("": the system's)
+	Now     func() time.Time
+}
+
+// PrepareOptions are Prepare's inputs beside the document.
+type PrepareOptions struct {
+	NewSink func() (Sink, error) // where renditions are written
+	NewHash func() hash.Hash     // their digest (SM3)
+	Tools   *Tools               // nil: no external tools, the shipped policy
+	Title   string               // the document's title, given to PDF renditions
+}
+
+// Prepare applies the format policy to src (its SM3 digest sum, named name by its sender).
+func Prepare(ctx context.Context, src Source, sum []byte, name string, o PrepareOptions) (*Prepared, error) {
+	t := o.Tools
+	if t == nil {
+		t = &Tools{}
+	}
+	pol := t.Policy
+	if pol == nil {
+		pol = DefaultPolicy()
+	}
 	size := src.Size()
 	id, err := Identify(src, size, name)
 	if err != nil {
@@ -60,31 +102,27 @@ func Prepare(src Source, sum []byte, name string, newSink func() (Sink, error), 
 	if ext := extensionFamily(name); ext != "" && ext != fam {
 		return nil, fmt.Errorf("%w: %q is named as %s but its content is %s (%s)", ErrMislabelled, name, ext, id.Name, id.PUID)
 	}
-	conv := func(ext, tool string, run func(io.Writer) error) (*Prepared, error) {
-		return convert(orig, ext, tool, newSink, newHash, run)
+	rule := pol.Rule(id)
+	conv := func(ext, target, tool string, run func(io.Writer) error) (*Prepared, error) {
+		p, err := convert(orig, ext, tool, o.NewSink, o.NewHash, run)
+		if err == nil {
+			p.Conversion = &Conversion{SourcePUID: id.PUID, SourceName: id.Name, Target: target, Tool: tool, At: t.now().UTC().Format(time.RFC3339)}
+		}
+		return p, err
 	}
-	switch fam {
-	case "pdf":
-		warns, err := ValidatePDF(src, size)
-		if err != nil {
-			return nil, err
+	missing := func(tool string, why error) error {
+		return fmt.Errorf("%w: %q is %s (%s), which the policy converts with %s: %v", ErrUnsupported, name, id.Name, id.PUID, tool, why)
+	}
+	switch rule.Action {
+	case ActionRefuse:
+		return nil, fmt.Errorf("%w: %q is %s (%s); accepted: %s", ErrUnsupported, name, id.Name, id.PUID, pol.Accepted())
+	case ActionKeep:
+		return keep(orig)
+	case ActionXML:
+		if rule.Tool == ToolJSON {
+			return conv(".xml", "XML", ToolJSONToXML, func(w io.Writer) error { return JSONToXML(orig.Open(), w) })
 		}
-		return &Prepared{Rendition: orig, Warnings: warns}, nil
-	case "ofd":
-		info, err := CheckOFD(src, size)
-		if err != nil {
-			return nil, err
-		}
-		if info.DocType == "OFD-A" {
-			orig.ID.Version = "OFD-A"
-		}
-		return &Prepared{Rendition: orig, Warnings: info.Warnings}, nil
-	case "image":
-		return conv(".pdf", ToolPDFImport, func(w io.Writer) error { return ImageToPDF(orig.Open(), w) })
-	case "json":
-		return conv(".xml", ToolJSONToXML, func(w io.Writer) error { return JSONToXML(orig.Open(), w) })
-	case "xml":
-		p, err := conv(".xml", ToolXMLC14N, func(w io.Writer) error { return CanonicalXML(orig.Open(), size, w) })
+		p, err := conv(".xml", "XML", ToolXMLC14N, func(w io.Writer) error { return CanonicalXML(orig.Open(), size, w) })
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +131,191 @@ func Prepare(src Source, sum []byte, name string, newSink func() (Sink, error), 
 		}
 		return p, nil
 	}
-	return nil, fmt.Errorf("%w: %q is %s (%s); accepted: %s", ErrUnsupported, name, id.Name, id.PUID, Accepted)
+	// PDF/A-2b.
+	switch rule.Tool {
+	case ToolGhostscript:
+		p, err := keep(orig)
+		if err != nil {
+			return nil, err
+		}
+		if t.PDFA == nil {
+			if rule.Fallback == ActionKeep {
+				p.Warnings = append(p.Warnings, "no PDF/A-2b rendition: "+pdfa.ErrUnavailable.Error())
+				return p, nil
+			}
+			return nil, missing(ToolGhostscript, pdfa.ErrUnavailable)
+		}
+		signed, err := hasSignature(src, size)
+		if err != nil {
+			return nil, err
+		}
+		r, err := conv(".pdf", "PDF/A-2b", t.PDFA.Version(), t.external(ctx, orig, ".pdf", func(in, out string) error {
+			return t.PDFA.Convert(ctx, in, out, o.Title)
+		}))
+		if err != nil {
+			return nil, err
+		}
+		if signed { // the signed original stays the archival copy, untouched
+			beside := r.Rendition
+			beside.Name = strings.TrimSuffix(name, filepath.Ext(name)) + "-pdfa.pdf"
+			p.Beside, p.Tool, p.Conversion = &beside, r.Tool, r.Conversion
+			return p, nil
+		}
+		r.Warnings = p.Warnings
+		return r, nil
+	case ToolImageGS:
+		if t.PDFA == nil {
+			if rule.Fallback == FallbackPDF {
+				p, err := conv(".pdf", "PDF", ToolPDFImport, func(w io.Writer) error { return ImageToPDF(orig.Open(), w) })
+				if err == nil {
+					p.Warnings = append(p.Warnings, "a plain PDF, not PDF/A-2b: "+pdfa.ErrUnavailable.Error())
+				}
+				return p, err
+			}
+			return nil, missing(ToolImageGS, pdfa.ErrUnavailable)
+		}
+		return conv(".pdf", "PDF/A-2b", ToolPDFImport+" + "+t.PDFA.Version(), t.external(ctx, orig, ".pdf", func(in, out string) error {
+			mid := out + ".import.pdf"
+			defer os.Remove(mid)
+			f, err := os.Create(mid)
+			if err != nil {
+				return err
+			}
+			if err := ImageToPDF(orig.Open(), f); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			return t.PDFA.Convert(ctx, mid, out, o.Title)
+		}, true))
+	case ToolLibreOffice:
+		if t.Office == nil {
+			return nil, missing(ToolLibreOffice, office.ErrUnavailable)
+		}
+		kind := map[string]string{"x-fmt/111": "txt", "x-fmt/18": "csv"}[id.PUID]
+		ext := strings.ToLower(filepath.Ext(name))
+		if ext == "" || len(ext) > 6 {
+			ext = ".bin"
+		}
+		return conv(".pdf", "PDF/A-2b", t.Office.Version(), t.external(ctx, orig, ext, func(in, out string) error {
+			if kind != "" {
+				if err := toUTF8(in); err != nil {
+					return err
+				}
+			}
+			err := t.Office.Convert(ctx, in, out, office.Options{Title: o.Title, Kind: kind})
+			if errors.Is(err, office.ErrConvert) {
+				return fmt.Errorf("%w: %v", ErrInvalid, err)
+			}
+			return err
+		}))
+	}
+	return nil, fmt.Errorf("%w: policy rule %q: unknown tool %q", ErrUnsupported, rule.Name, rule.Tool)
+}
+
+// keep checks a file that is its own archival copy.
+func keep(orig File) (*Prepared, error) {
+	switch orig.ID.Family() {
+	case "pdf":
+		warns, err := ValidatePDF(orig.Src, orig.Size)
+		if err != nil {
+			return nil, err
+		}
+		return &Prepared{Rendition: orig, Warnings: warns}, nil
+	case "ofd":
+		info, err := CheckOFD(orig.Src, orig.Size)
+		if err != nil {
+			return nil, err
+		}
+		if info.DocType == "OFD-A" {
+			orig.ID.Version = "OFD-A"
+		}
+		return &Prepared{Rendition: orig, Warnings: info.Warnings}, nil
+	}
+	return &Prepared{Rendition: orig}, nil
+}
+
+func (t *Tools) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+// external runs a file-to-file tool: src is copied to a scratch file named with ext, run
+// makes out, and out is streamed to w. The scratch files are removed. With rawOut, run
+// writes out itself from the original (the scan path), and in is not made.
+func (t *Tools) external(ctx context.Context, orig File, ext string, run func(in, out string) error, rawOut ...bool) func(io.Writer) error {
+	return func(w io.Writer) error {
+		dir, err := os.MkdirTemp(t.WorkDir, "convert-")
+		if err != nil {
+			return fmt.Errorf("conversion scratch: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		in, out := filepath.Join(dir, "in"+ext), filepath.Join(dir, "out.pdf")
+		if len(rawOut) == 0 {
+			f, err := os.Create(in)
+			if err != nil {
+				return fmt.Errorf("conversion scratch: %w", err)
+			}
+			_, err = io.Copy(f, orig.Open())
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("conversion scratch: %w", err)
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := run(in, out); err != nil {
+			return err
+		}
+		f, err := os.Open(out)
+		if err != nil {
+			return fmt.Errorf("rendition: %w", err)
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		return err
+	}
+}
+
+// hasSignature reports whether a PDF carries a signature dictionary (a /ByteRange),
+// reading it in bounded windows.
+func hasSignature(r io.ReaderAt, size int64) (bool, error) {
+	const window, overlap = 1 << 20, 64
+	buf := make([]byte, window+overlap)
+	for off := int64(0); off < size; off += window {
+		n, err := r.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		if err != nil && err != io.EOF {
+			return false, fmt.Errorf("read PDF: %w", err)
+		}
+		if bytes.Contains(buf[:n], []byte("/ByteRange")) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// toUTF8 rewrites a text file that is not UTF-8 from GB 18030 (GBK, GB 2312), as county
+// systems export, so LibreOffice reads it as UTF-8.
+func toUTF8(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if utf8.Valid(b) {
+		return nil
+	}
+	u, err := simplifiedchinese.GB18030.NewDecoder().Bytes(b)
+	if err != nil {
+		return fmt.Errorf("%w: the text is neither UTF-8 nor GB 18030", ErrInvalid)
+	}
+	return os.WriteFile(path, u, 0o600)
 }
 
 func convert(orig File, ext, tool string, newSink func() (Sink, error), newHash func() hash.Hash, run func(io.Writer) error) (*Prepared, error) {

@@ -285,7 +285,9 @@ func runBench(bin string, cases, clients int, largeSize int64, progress io.Write
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	var extra []string
+	// The ingest pipeline itself: renditions by LibreOffice and Ghostscript are measured by
+	// bench convert.
+	extra := []string{"--converters", "off"}
 	if d := os.Getenv("DANGAN_BENCH_DEBUG_ADDR"); d != "" {
 		extra = append(extra, "--debug-addr", d, "--log-level", "debug")
 	}

@@ -80,7 +80,7 @@ func runBenchAudit(n int, size int64, throttleMBps float64, progress io.Writer) 
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	a, err := archive.Open(archive.Config{DataDir: filepath.Join(dir, "data"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoBackgroundAudit: true})
+	a, err := archive.Open(archive.Config{DataDir: filepath.Join(dir, "data"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoBackgroundAudit: true, NoConverters: true})
 	if err != nil {
 		return nil, err
 	}

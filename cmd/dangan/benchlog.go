@@ -80,7 +80,7 @@ func runBenchLog(bin string, d time.Duration, clients, cases int, progress io.Wr
 
 	// 1. Appends: concurrent appenders, each event durable before it returns, with the
 	// checkpointer running every second as in service.
-	a, err := archive.Open(archive.Config{DataDir: data, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a, err := archive.Open(archive.Config{DataDir: data, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), NoConverters: true})
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func runBenchLog(bin string, d time.Duration, clients, cases int, progress io.Wr
 	a.Close()
 
 	// 2. Inclusion proofs over HTTP, from the server as an operator runs it.
-	srv, err := startServer(bin, data, "--public-rate", "-1") // one address makes all the proof requests
+	srv, err := startServer(bin, data, "--public-rate", "-1", "--converters", "off") // one address makes all the proof requests
 	if err != nil {
 		return nil, err
 	}

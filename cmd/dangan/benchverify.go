@@ -84,7 +84,7 @@ func runBenchVerify(d time.Duration, clients int, progress io.Writer) (*VerifyBe
 	fmt.Fprintf(progress, "raw: SM3 %.0f MiB/s, SM2 verify %.0f/s on one core\n", res.SM3MBPerSOneCore, res.SM2VerifyPerSCore)
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := archive.Open(archive.Config{DataDir: dir, Logger: quiet, NoBackgroundAudit: true, ArchiveName: "dangan bench"})
+	a, err := archive.Open(archive.Config{DataDir: dir, Logger: quiet, NoBackgroundAudit: true, NoConverters: true, ArchiveName: "dangan bench"})
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,7 @@ func smallFiles(t *testing.T) (map[string][]byte, []string) {
 // object, and that item numbers become continuous again.
 func TestAcknowledgedIngestsSurviveKill9(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	srv, err := startServer(binary, data)
+	srv, err := startServer(binary, data, "--converters", "off") // crash safety of storage; conversions are tested in formats/ and archive/
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestAcknowledgedIngestsSurviveKill9(t *testing.T) {
 		t.Fatalf("only %d ingests acknowledged before the kill", len(acked))
 	}
 
-	srv, err = startServer(binary, data)
+	srv, err = startServer(binary, data, "--converters", "off")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestAcknowledgedIngestsSurviveKill9(t *testing.T) {
 // peak RSS must stay under 150 MiB.
 func TestLargeCaseInBoundedMemory(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := startServer(binary, filepath.Join(dir, "data"))
+	srv, err := startServer(binary, filepath.Join(dir, "data"), "--converters", "off")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,7 @@ func TestKillCyclesOnMinIO(t *testing.T) {
 	var tok string
 	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	for cycle := 0; cycle < 20; cycle++ {
-		srv, err := startServer(binary, data, s3flags...)
+		srv, err := startServer(binary, data, append([]string{"--converters", "off"}, s3flags...)...)
 		if err != nil {
 			t.Fatalf("cycle %d: %v", cycle, err)
 		}
@@ -391,7 +391,7 @@ func TestKillCyclesOnMinIO(t *testing.T) {
 	if len(acked) < 500 {
 		t.Fatalf("only %d cases acknowledged over 20 cycles", len(acked))
 	}
-	srv, err := startServer(binary, data, s3flags...)
+	srv, err := startServer(binary, data, append([]string{"--converters", "off"}, s3flags...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

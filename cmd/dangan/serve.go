@@ -43,6 +43,10 @@ type commonFlags struct {
 	s3             storage.S3Config
 	s3CredFile     string
 	verifyURL      string
+	converters     string
+	formatPolicy   string
+	officeWorkers  int
+	convertTimeout time.Duration
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -64,12 +68,20 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.s3.Endpoint, "s3-endpoint", "", "MinIO (S3) endpoint host:port; empty: objects on the local disk under --data")
 	fs.StringVar(&c.s3.Bucket, "s3-bucket", "dangan", "bucket (created with object lock when missing)")
 	fs.BoolVar(&c.s3.TLS, "s3-tls", false, "use HTTPS to reach the S3 endpoint")
+	fs.StringVar(&c.converters, "converters", "auto", "auto: use LibreOffice and Ghostscript when installed; off: never (the format policy then falls back or refuses)")
+	fs.StringVar(&c.formatPolicy, "format-policy", "", "a format policy file (JSON, as printed by 'dangan formats --json') whose rules go before the shipped ones")
+	fs.IntVar(&c.officeWorkers, "office-workers", 0, "concurrent LibreOffice conversions (default: the CPUs)")
+	fs.DurationVar(&c.convertTimeout, "convert-timeout", 60*time.Second, "longest one Office conversion may take; Ghostscript gets twice that")
 	fs.StringVar(&c.verifyURL, "verify-url", "", "the public verification page (https://…/verify) printed in certificates' QR codes; empty: the QR code holds the identifier")
 	fs.StringVar(&c.s3CredFile, "s3-credentials", "", "file with access_key=... and secret_key=... lines (default: DANGAN_S3_ACCESS_KEY and DANGAN_S3_SECRET_KEY)")
 }
 
 func (c *commonFlags) open() (*archive.Archive, error) {
+	if c.converters != "auto" && c.converters != "off" {
+		return nil, fmt.Errorf("--converters %q: auto or off", c.converters)
+	}
 	cfg := archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL, VerifyURL: c.verifyURL,
+		NoConverters: c.converters == "off", FormatPolicy: c.formatPolicy, OfficeWorkers: c.officeWorkers, ConvertTimeout: c.convertTimeout,
 		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests,
 		SkipReconcile: c.quietReconcile, TransferYears: c.transferYrs, KeepYears: c.keepYrs, LogOrigin: c.logOrigin,
 		ArchiveBy: c.archiveBy, AuditCycle: c.auditCycle, AuditRate: int64(c.auditRate * (1 << 20))}

@@ -78,6 +78,26 @@ type Pool struct {
 	Replaced atomic.Int64
 }
 
+var versions sync.Map // soffice path → its version (asking costs half a second)
+
+func sofficeVersion(soffice string) (string, error) {
+	if v, ok := versions.Load(soffice); ok {
+		return v.(string), nil
+	}
+	out, err := exec.Command(soffice, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%w (soffice --version: %v)", ErrUnavailable, err)
+	}
+	v := strings.TrimSpace(string(out))
+	if f := strings.Fields(v); len(f) >= 2 {
+		v = f[0] + " " + f[1]
+	}
+	versions.Store(soffice, v)
+	return v, nil
+}
+
+var pythons sync.Map // python path → whether it imports uno
+
 // Find locates soffice and a python3 with the uno module; it returns ErrUnavailable when
 // either is missing.
 func Find(cfg *Config) error {
@@ -91,7 +111,16 @@ func Find(cfg *Config) error {
 	if cfg.Python == "" {
 		// Debian's python3-uno is for the system Python, which may not be the first on PATH.
 		for _, c := range []string{"/usr/bin/python3", "python3"} {
-			if p, err := exec.LookPath(c); err == nil && exec.Command(p, "-c", "import uno").Run() == nil {
+			p, err := exec.LookPath(c)
+			if err != nil {
+				continue
+			}
+			ok, seen := pythons.Load(p)
+			if !seen {
+				ok = exec.Command(p, "-c", "import uno").Run() == nil
+				pythons.Store(p, ok)
+			}
+			if ok.(bool) {
 				cfg.Python = p
 				break
 			}
@@ -133,13 +162,9 @@ func NewPool(cfg Config) (*Pool, error) {
 	if err := os.WriteFile(filepath.Join(cfg.Dir, "worker.py"), workerPy, 0o600); err != nil {
 		return nil, fmt.Errorf("office: %w", err)
 	}
-	out, err := exec.Command(cfg.Soffice, "--version").Output()
+	v, err := sofficeVersion(cfg.Soffice)
 	if err != nil {
-		return nil, fmt.Errorf("%w (soffice --version: %v)", ErrUnavailable, err)
-	}
-	v := strings.TrimSpace(string(out))
-	if f := strings.Fields(v); len(f) >= 2 {
-		v = f[0] + " " + f[1]
+		return nil, err
 	}
 	p := &Pool{cfg: cfg, version: v, idle: make(chan *worker, cfg.Workers), slots: make(chan struct{}, cfg.Workers), all: map[*worker]bool{}}
 	return p, nil

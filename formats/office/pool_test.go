@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dangan-archive/dangan/formats"
+	"github.com/dangan-archive/dangan/formats/pdfa"
 )
 
 const chinese = "电子档案长期保存测试：某县市场监督管理局"
@@ -139,7 +139,7 @@ func checkPDFA(t *testing.T, path, text, title string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	part, conf, err := formats.PDFAClaim(bytes.NewReader(b), int64(len(b)))
+	part, conf, err := pdfa.Claim(bytes.NewReader(b), int64(len(b)))
 	if err != nil || part != "2" || conf != "B" {
 		t.Errorf("%s: claims PDF/A-%s%s (%v), want 2B", name, part, conf, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 )
@@ -35,8 +36,28 @@ type Converter struct {
 	Timeout time.Duration // per document; default 120 s
 }
 
-// Find locates Ghostscript and its sRGB output profile.
+var (
+	findOnce sync.Once
+	found    Converter
+	findErr  error
+)
+
+// Find locates Ghostscript and its sRGB output profile (once per process).
 func Find() (*Converter, error) {
+	findOnce.Do(func() {
+		var c *Converter
+		if c, findErr = find(); c != nil {
+			found = *c
+		}
+	})
+	if findErr != nil {
+		return nil, findErr
+	}
+	c := found
+	return &c, nil
+}
+
+func find() (*Converter, error) {
 	gs, err := exec.LookPath("gs")
 	if err != nil {
 		return nil, ErrUnavailable

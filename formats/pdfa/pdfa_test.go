@@ -11,8 +11,6 @@ import (
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
-
-	"github.com/dangan-archive/dangan/formats"
 )
 
 func text(t *testing.T, path string) string {
@@ -47,7 +45,7 @@ func TestCorpusPDFsBecomePDFA2b(t *testing.T) {
 			continue
 		}
 		b, _ := os.ReadFile(out)
-		if part, confm, _ := formats.PDFAClaim(bytes.NewReader(b), int64(len(b))); part != "2" || confm != "B" {
+		if part, confm, _ := Claim(bytes.NewReader(b), int64(len(b))); part != "2" || confm != "B" {
 			t.Errorf("%s: claims PDF/A-%s%s", name, part, confm)
 		}
 		if err := api.Validate(bytes.NewReader(b), conf); err != nil {

@@ -1,4 +1,4 @@
-package formats
+package pdfa
 
 import (
 	"bytes"
@@ -7,10 +7,10 @@ import (
 	"regexp"
 )
 
-// PDFAClaim reads the PDF/A identification a PDF declares in its XMP metadata
+// Claim reads the PDF/A identification a PDF declares in its XMP metadata
 // (pdfaid:part and pdfaid:conformance), scanning the file in bounded windows. It says what
 // the file claims, which a validator would then have to confirm.
-func PDFAClaim(r io.ReaderAt, size int64) (part, conformance string, err error) {
+func Claim(r io.ReaderAt, size int64) (part, conformance string, err error) {
 	const window, overlap = 1 << 20, 4 << 10
 	buf := make([]byte, window+overlap)
 	for off := int64(0); off < size; off += window {
