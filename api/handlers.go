@@ -243,7 +243,18 @@ func (s *server) getDocument(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	original := r.URL.Query().Get("original") == "1" || r.URL.Query().Get("original") == "true"
-	rc, enc, err := s.a.OpenDocument(r.Context(), principal(r), chi.URLParam(r, "id"), n, original)
+	var rc io.ReadCloser
+	var enc *index.Encoding
+	if k := r.URL.Query().Get("encoding"); k != "" {
+		ki, kerr := strconv.Atoi(k)
+		if kerr != nil {
+			s.fail(w, r, &archive.FieldErr{Field: "encoding", Err: fmt.Errorf("%w: the encoding number must be an integer", archive.ErrNotFound)})
+			return
+		}
+		rc, enc, err = s.a.OpenEncoding(r.Context(), principal(r), chi.URLParam(r, "id"), n, ki)
+	} else {
+		rc, enc, err = s.a.OpenDocument(r.Context(), principal(r), chi.URLParam(r, "id"), n, original)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

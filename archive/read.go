@@ -86,10 +86,38 @@ func (a *Archive) OpenDocument(ctx context.Context, who Principal, id string, n 
 		return nil, nil, fieldErr("n", fmt.Errorf("%w: package %s has documents 1..%d", ErrNotFound, id, len(p.Documents)))
 	}
 	encs := p.Documents[n-1].Encoded
-	enc := &encs[0]
+	k := 1 // the archival copy
 	if original {
-		enc = &encs[len(encs)-1]
+		for i := range encs {
+			if encs[i].Original {
+				k = i + 1
+				break
+			}
+		}
 	}
+	return a.openEncoding(ctx, who, p, n, k)
+}
+
+// OpenEncoding opens encoding k (1: the archival copy, then the original or a rendition
+// kept beside it, in package order) of document n.
+func (a *Archive) OpenEncoding(ctx context.Context, who Principal, id string, n, k int) (io.ReadCloser, *index.Encoding, error) {
+	p, err := a.lookup(who, id, useContent)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n < 1 || n > len(p.Documents) {
+		return nil, nil, fieldErr("n", fmt.Errorf("%w: package %s has documents 1..%d", ErrNotFound, id, len(p.Documents)))
+	}
+	return a.openEncoding(ctx, who, p, n, k)
+}
+
+func (a *Archive) openEncoding(ctx context.Context, who Principal, p *index.Package, n, k int) (io.ReadCloser, *index.Encoding, error) {
+	encs := p.Documents[n-1].Encoded
+	if k < 1 || k > len(encs) {
+		return nil, nil, fieldErr("encoding", fmt.Errorf("%w: document %d of %s has encodings 1..%d", ErrNotFound, n, p.ID, len(encs)))
+	}
+	enc := &encs[k-1]
+	id := p.ID
 	rc, err := a.store.GetRange(ctx, p.Key, enc.DataOffset, enc.DataLength)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read document %d of %s: %w", n, id, err)

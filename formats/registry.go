@@ -145,10 +145,13 @@ func (p *Policy) Print(w io.Writer, installed func(tool string) string) error {
 	for _, r := range p.Rules {
 		tool, missing := "-", "-"
 		if r.Tool != "" {
-			tool = r.Tool + " (" + installed(r.Tool) + ")"
-			missing = "refuse (415)"
-			if r.Fallback != "" {
-				missing = r.Fallback
+			state := installed(r.Tool)
+			tool = r.Tool + " (" + state + ")"
+			if state != "built in" {
+				missing = "refuse (415)"
+				if r.Fallback != "" {
+					missing = r.Fallback
+				}
 			}
 		}
 		match := strings.Join(r.Match, " ")

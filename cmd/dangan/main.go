@@ -23,7 +23,8 @@ const usage = `dangan — county government e-records archive
 usage:
   dangan serve  [--data DIR] [--addr HOST:PORT] [--tsa-url URL] [--county-url URL --county-token-file F] …   (serve -h: every flag)
   dangan init   [--data DIR]
-  dangan token create [--data DIR] --role department|archive|auditor|admin [--org USCC] [--note NAME]
+  dangan token create [--data DIR] --role department|issuer|archive|auditor|admin [--org USCC] [--note NAME]
+  dangan formats [--format-policy FILE] [--json]   the format policy, and which converters are installed
   dangan index rebuild [--data DIR] [--s3-endpoint ...]   rebuild the index from the object store
   dangan backup  [--data DIR] (--to DIR | --to-s3-endpoint HOST:PORT [--to-s3-bucket B])
   dangan restore --data NEWDIR (--from DIR | --from-s3-endpoint HOST:PORT [--from-s3-bucket B])
@@ -37,6 +38,8 @@ usage:
   dangan bench ingest [--cases N] [--clients N] [--large-mb M]
   dangan bench log [--seconds S] [--clients N]
   dangan bench audit [--packages N] [--size-kb K] [--throttle-mbps M]
+  dangan bench verify [--seconds S] [--clients N]
+  dangan bench convert [--docs N] [--workers N]
 
 Environment: DANGAN_KEY_PASSWORD decrypts the keys in DIR/pki.
 `
@@ -49,6 +52,8 @@ func main() {
 	var err error
 	args := os.Args[2:]
 	switch os.Args[1] {
+	case "formats":
+		err = cmdFormats(args)
 	case "serve":
 		err = cmdServe(args)
 	case "init":

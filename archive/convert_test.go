@@ -1,0 +1,159 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dangan-archive/dangan/formats"
+	"github.com/dangan-archive/dangan/formats/pdfa"
+)
+
+// uploads sends files as the parts named in order.
+func uploads(files map[string][]byte, order []string) func() (*Upload, error) {
+	i := 0
+	return func() (*Upload, error) {
+		if i == len(order) {
+			return nil, io.EOF
+		}
+		name := order[i]
+		i++
+		return &Upload{Part: name, FileName: name, Body: bytes.NewReader(files[name])}, nil
+	}
+}
+
+// A case as a county sends it: a Word document, an HTML export, a scan, a born-digital PDF
+// and a signed PDF. Each gets the archival copy the policy asks for, the original beside
+// it, and the package records how.
+func TestIngestConvertsToPDFA(t *testing.T) {
+	a := certArchive(t)
+	if a.tools.Office == nil || a.tools.PDFA == nil {
+		t.Fatal("LibreOffice and Ghostscript must be installed for this test (.ci/run installs them)")
+	}
+	dir := t.TempDir()
+	const text = "行政许可决定书：准予食品经营许可"
+	os.WriteFile(filepath.Join(dir, "decision.txt"), []byte(text+"\n"), 0o644)
+	cmd := exec.Command("soffice", "--headless", "-env:UserInstallation=file://"+filepath.Join(dir, "profile"),
+		"--infilter=Text (encoded):UTF8,LF,,,", "--convert-to", "docx", "--outdir", dir, filepath.Join(dir, "decision.txt"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make a DOCX: %v\n%s", err, out)
+	}
+	read := func(p string) []byte {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cert, err := a.IssueCertificate(t.Context(), issuer, licence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"decision.docx": read(filepath.Join(dir, "decision.docx")),
+		"page.html":     []byte(`<html><head><meta charset="utf-8"></head><body><p>` + text + `</p></body></html>`),
+		"scan.jpg":      read("../examples/case-001/scan-application.jpg"),
+		"born.pdf":      read("../examples/case-001/decision.pdf"),
+		"licence.pdf":   fetch(t, a, cert.Identifier, "pdf"),
+	}
+	order := []string{"decision.docx", "page.html", "scan.jpg", "born.pdf", "licence.pdf"}
+	c := benchCaseFor("CONV-1")
+	c.Documents = nil
+	for i, n := range order {
+		c.Documents = append(c.Documents, CaseDoc{File: n, Title: "材料" + string(rune('一'+i)), Main: i == 0})
+	}
+	res, err := a.Ingest(context.Background(), dept, c, uploads(files, order))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := res.Package.Documents
+	open := func(n, k int) []byte {
+		rc, _, err := a.OpenEncoding(context.Background(), Principal{Role: RoleArchive}, res.Package.ID, n, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		b, _ := io.ReadAll(rc)
+		return b
+	}
+	claims2B := func(b []byte) bool {
+		part, conf, _ := pdfa.Claim(bytes.NewReader(b), int64(len(b)))
+		return part == "2" && conf == "B"
+	}
+	for n := 1; n <= 4; n++ { // converted: the rendition is the archival copy, the original second
+		d := docs[n-1]
+		if len(d.Encoded) != 2 || d.Encoded[0].Original || !d.Encoded[1].Original || d.Encoded[1].FileName != order[n-1] {
+			t.Errorf("%s: encodings %+v", order[n-1], d.Encoded)
+			continue
+		}
+		if r := open(n, 1); !claims2B(r) {
+			t.Errorf("%s: the archival copy does not claim PDF/A-2b", order[n-1])
+		} else if n <= 2 {
+			path := filepath.Join(dir, "r.pdf")
+			os.WriteFile(path, r, 0o644)
+			out, _ := exec.Command("pdftotext", "-enc", "UTF-8", path, "-").Output()
+			if !strings.Contains(string(out), text) {
+				t.Errorf("%s: the rendition's text is %q", order[n-1], out)
+			}
+		}
+		if !bytes.Equal(open(n, 2), files[order[n-1]]) {
+			t.Errorf("%s: the original is not kept byte for byte", order[n-1])
+		}
+	}
+	// The signed certificate is never rewritten: it is the archival copy, the PDF/A
+	// rendition beside it, and its signature still verifies from the package.
+	d := docs[4]
+	if len(d.Encoded) != 2 || !d.Encoded[0].Original || d.Encoded[1].Original {
+		t.Fatalf("signed PDF: encodings %+v", d.Encoded)
+	}
+	if !bytes.Equal(open(5, 1), files["licence.pdf"]) || !claims2B(open(5, 2)) {
+		t.Error("signed PDF: the original is not the archival copy, or the rendition is not PDF/A-2b")
+	}
+	if rep := a.VerifyCertificatePDF(open(5, 1)); !rep.Valid {
+		t.Errorf("the archived certificate no longer verifies: %v", rep.Failed())
+	}
+	// The package says how each rendition was made.
+	rc, _, err := a.OpenEEP(context.Background(), Principal{Role: RoleArchive}, res.Package.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eepXML, _ := io.ReadAll(rc)
+	rc.Close()
+	for _, want := range []string{"源格式 fmt/412", "→ PDF/A-2b；工具 LibreOffice", "工具 pdfcpu v0.15.0 image import (A4) + Ghostscript", "原件含电子签名，不改写"} {
+		if !bytes.Contains(eepXML, []byte(want)) {
+			t.Errorf("the package does not record %q", want)
+		}
+	}
+}
+
+// Without the converters, Office formats are refused with what to install and nothing is
+// stored; PDFs and scans are still archived, with a warning.
+func TestWithoutConverters(t *testing.T) {
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), NoBackgroundAudit: true, NoConverters: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	c := benchCaseFor("NOCONV-1")
+	c.Documents = []CaseDoc{{File: "a.html", Title: "网页", Main: true}}
+	_, err = a.Ingest(context.Background(), dept, c, uploads(map[string][]byte{"a.html": []byte("<html><body><p>网页</p></body></html>")}, []string{"a.html"}))
+	if !errors.Is(err, formats.ErrUnsupported) || !strings.Contains(err.Error(), "libreoffice-writer-nogui") {
+		t.Fatalf("HTML without LibreOffice: %v", err)
+	}
+	if n, _ := a.Index().Count(); n != 0 {
+		t.Fatalf("a refused case left %d packages", n)
+	}
+	res, err := a.Ingest(context.Background(), dept, benchCaseFor("NOCONV-2"), oneDoc(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := res.Package.Documents[0].Warnings; len(w) == 0 || !strings.Contains(w[0], "ghostscript") {
+		t.Errorf("no warning that the PDF has no PDF/A rendition: %v", w)
+	}
+}
