@@ -182,7 +182,7 @@ type Archive struct {
 	// the committer (commit.go)
 	commits       chan *commitReq
 	committerDone chan struct{}
-	tools formats.Tools // the format policy and converters (convert.go)
+	tools         formats.Tools // the format policy and converters (convert.go)
 	// the certificate library (certificates.go)
 	certMu      sync.Mutex
 	sealMu      sync.Mutex
