@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/dangan-archive/dangan/formats"
+	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/formats/pdfa"
 )
 
@@ -125,6 +127,22 @@ func TestIngestConvertsToPDFA(t *testing.T) {
 	}
 	eepXML, _ := io.ReadAll(rc)
 	rc.Close()
+	rep, err := Verify(bytes.NewReader(eepXML), int64(len(eepXML)), VerifyOptions{Roots: a.Trust()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, f := range rep.Findings {
+		if f.Code == "GD-3-2" {
+			checked++
+			if f.Status != "pass" {
+				t.Errorf("rendition check: %+v", f)
+			}
+		}
+	}
+	if checked != 5 || !rep.Valid {
+		t.Errorf("%d renditions checked (want 5), valid %v", checked, rep.Valid)
+	}
 	for _, want := range []string{"源格式 fmt/412", "→ PDF/A-2b；工具 LibreOffice", "工具 pdfcpu v0.15.0 image import (A4) + Ghostscript", "原件含电子签名，不改写"} {
 		if !bytes.Contains(eepXML, []byte(want)) {
 			t.Errorf("the package does not record %q", want)
@@ -155,5 +173,20 @@ func TestWithoutConverters(t *testing.T) {
 	}
 	if w := res.Package.Documents[0].Warnings; len(w) == 0 || !strings.Contains(w[0], "ghostscript") {
 		t.Errorf("no warning that the PDF has no PDF/A rendition: %v", w)
+	}
+}
+
+// A rendition that is not PDF/A-2b, or not a PDF, is named.
+func TestCheckRenditionRefuses(t *testing.T) {
+	plain, err := os.ReadFile("../examples/case-001/decision.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"plain PDF": plain, "not a PDF": []byte("hello")} {
+		enc := base64.StdEncoding.EncodeToString(data)
+		err := checkRendition(strings.NewReader(enc), eep.ScannedEncoding{DataOffset: 0, DataLength: int64(len(enc))})
+		if err == nil {
+			t.Errorf("%s passed as a PDF/A-2b rendition", name)
+		}
 	}
 }

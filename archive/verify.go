@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -16,7 +18,9 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/dangan-archive/dangan/archive/eventlog"
+	"github.com/dangan-archive/dangan/formats"
 	"github.com/dangan-archive/dangan/formats/eep"
+	"github.com/dangan-archive/dangan/formats/pdfa"
 	"github.com/dangan-archive/dangan/signing"
 )
 
@@ -138,6 +142,7 @@ func verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, *eep.Scan, 
 	default:
 		add(eep.Finding{Code: eep.CodePackage, Item: "归档前后封装包一致", Status: eep.Skip, Where: "封装包", Found: "SM3 " + rep.PackageSM3, Detail: "no evidence file given"})
 	}
+	findings = append(findings, checkRenditions(r, scan)...)
 	rep.Findings = findings
 	rep.Valid = true
 	for _, f := range findings {
@@ -284,6 +289,57 @@ func checkIngestEvent(e eventlog.Event, id string, scan *eep.Scan) error {
 		if e.Attrs["signature_sm3"] != hex.EncodeToString(sum[:]) {
 			return fmt.Errorf("the ingest event records another department signature (SM3 %s) than the package holds (SM3 %x)", e.Attrs["signature_sm3"], sum)
 		}
+	}
+	return nil
+}
+
+// renditionMark is how a package describes a rendition dangan made to PDF/A-2b.
+const renditionMark = "→ PDF/A-2b"
+
+// checkRenditions checks that each PDF/A-2b rendition in the package claims PDF/A-2b in its
+// XMP metadata and opens. Each is decoded to a scratch file, one at a time.
+func checkRenditions(r io.ReaderAt, scan *eep.Scan) []eep.Finding {
+	var out []eep.Finding
+	for _, d := range scan.Documents {
+		for _, e := range d.Encodings {
+			if !strings.Contains(e.Description, renditionMark) {
+				continue
+			}
+			where := "文档 " + d.Seq + " 编码 " + e.FileName
+			f := eep.Finding{Code: eep.CodeFormat, Item: itemFormat, Where: where, Expected: "PDF/A-2b (pdfaid part 2, conformance B) that opens"}
+			if err := checkRendition(r, e); err != nil {
+				f.Status, f.Found = eep.Fail, err.Error()
+			} else {
+				f.Status, f.Detail = eep.Pass, "claims PDF/A-2b and opens"
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+const itemFormat = "归档格式符合要求"
+
+func checkRendition(r io.ReaderAt, e eep.ScannedEncoding) error {
+	tmp, err := os.CreateTemp("", "dangan-rendition-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	n, err := io.Copy(tmp, base64.NewDecoder(base64.StdEncoding, newlineStripper{io.NewSectionReader(r, e.DataOffset, e.DataLength)}))
+	if err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	part, conf, err := pdfa.Claim(tmp, n)
+	if err != nil {
+		return err
+	}
+	if part != "2" || conf != "B" {
+		return fmt.Errorf("the rendition claims PDF/A part %q conformance %q", part, conf)
+	}
+	if _, err := formats.ValidatePDF(tmp, n); err != nil {
+		return fmt.Errorf("the rendition does not open: %w", err)
 	}
 	return nil
 }

@@ -48,6 +48,7 @@ const (
 	CodeMandatory    = "GD-2-4"  // mandatory metadata present
 	CodeContentCount = "GD-2-11" // content count matches metadata
 	CodeXMLReadable  = "GD-3-1"  // package metadata readable
+	CodeFormat       = "GD-3-2"  // documents are in the archival format they claim
 )
 
 // ScanOptions supplies the hashes; eep does no cryptography itself.
