@@ -602,3 +602,25 @@ func TestBenchVerifyRuns(t *testing.T) {
 		t.Errorf("the bench certificate is %v bytes: it should be a realistic signed certificate", res["pdf_bytes"])
 	}
 }
+
+// TestBenchConvertRuns: dangan bench convert converts a mix through LibreOffice and
+// Ghostscript and ends with the JSON line the performance notes quote (short run).
+func TestBenchConvertRuns(t *testing.T) {
+	out, err := exec.Command(binary, "bench", "convert", "--docs", "24").Output()
+	if err != nil {
+		t.Fatalf("bench convert: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var res map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("last line is not the JSON result: %v\n%s", err, out)
+	}
+	for _, k := range []string{"docs_per_s", "peak_rss_mb", "office_docs_per_s_per_core", "workers_rss_peak_second_half_mb", "raw_cold_soffice_s"} {
+		if v, _ := res[k].(float64); v <= 0 {
+			t.Errorf("%s = %v", k, res[k])
+		}
+	}
+	if res["docs"].(float64) != 24 {
+		t.Errorf("docs = %v", res["docs"])
+	}
+}

@@ -366,7 +366,7 @@ func (w *worker) convert(ctx context.Context, in, out string, opts Options, time
 			<-got
 			return fmt.Errorf("office: %w", ctx.Err())
 		case <-tick.C:
-			if rss := groupRSS(w.cmd.Process.Pid); rss > maxRSS {
+			if rss := GroupRSS(w.cmd.Process.Pid); rss > maxRSS {
 				w.kill()
 				<-got
 				return fmt.Errorf("%w: %d MiB, the limit is %d MiB; LibreOffice was stopped", ErrMemory, rss>>20, maxRSS>>20)
@@ -375,8 +375,8 @@ func (w *worker) convert(ctx context.Context, in, out string, opts Options, time
 	}
 }
 
-// groupRSS is the resident memory of every process in process group pgid.
-func groupRSS(pgid int) int64 {
+// GroupRSS is the resident memory of every process in process group pgid.
+func GroupRSS(pgid int) int64 {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0
