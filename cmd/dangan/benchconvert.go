@@ -25,15 +25,15 @@ import (
 
 // ConvertBenchResult is the final JSON line of `dangan bench convert`.
 type ConvertBenchResult struct {
-	Docs               int     `json:"docs"`
-	DocsPerS           float64 `json:"docs_per_s"`
-	OfficeDocs         int     `json:"office_docs"` // DOCX, XLSX, HTML
-	OfficeDocsPerS     float64 `json:"office_docs_per_s"`
-	OfficePerSPerCore  float64 `json:"office_docs_per_s_per_core"`
-	OfficeSecondsEach  float64 `json:"office_worker_seconds_per_doc"` // wall time a worker spends per Office document
-	ScanDocsPerS       float64 `json:"scan_docs_per_s"`
-	PeakRSSMB          float64 `json:"peak_rss_mb"`           // dangan plus every LibreOffice worker, sampled
-	DanganPeakRSSMB    float64 `json:"dangan_peak_rss_mb"`    // this process's VmHWM
+	Docs              int     `json:"docs"`
+	DocsPerS          float64 `json:"docs_per_s"`
+	OfficeDocs        int     `json:"office_docs"` // DOCX, XLSX, HTML
+	OfficeDocsPerS    float64 `json:"office_docs_per_s"`
+	OfficePerSPerCore float64 `json:"office_docs_per_s_per_core"`
+	OfficeSecondsEach float64 `json:"office_worker_seconds_per_doc"` // wall time a worker spends per Office document
+	ScanDocsPerS      float64 `json:"scan_docs_per_s"`
+	PeakRSSMB         float64 `json:"peak_rss_mb"`        // dangan plus every LibreOffice worker, sampled
+	DanganPeakRSSMB   float64 `json:"dangan_peak_rss_mb"` // this process's VmHWM
 	// Growth: the peaks of the LibreOffice workers' RSS and of this process's RSS in the
 	// first and the second half of the run (workers are replaced every 200 documents, so
 	// their RSS is a sawtooth: equal peaks mean no growth).
@@ -41,8 +41,8 @@ type ConvertBenchResult struct {
 	WorkersPeakLastMB  float64 `json:"workers_rss_peak_second_half_mb"`
 	DanganPeakFirstMB  float64 `json:"dangan_rss_peak_first_half_mb"`
 	DanganPeakLastMB   float64 `json:"dangan_rss_peak_second_half_mb"`
-	WorkersReplaced    int64   `json:"workers_replaced"`      // for timeouts, memory or crashes (recycling aside)
-	ColdSofficeSeconds float64 `json:"raw_cold_soffice_s"`    // one 'soffice --convert-to pdf' of the DOCX, for comparison
+	WorkersReplaced    int64   `json:"workers_replaced"`   // for timeouts, memory or crashes (recycling aside)
+	ColdSofficeSeconds float64 `json:"raw_cold_soffice_s"` // one 'soffice --convert-to pdf' of the DOCX, for comparison
 	Workers            int     `json:"workers"`
 	Cores              int     `json:"cores"`
 	LibreOffice        string  `json:"libreoffice"`
