@@ -105,6 +105,21 @@ func Prepare(ctx context.Context, src Source, sum []byte, name string, o Prepare
 	rule := pol.Rule(id)
 	conv := func(ext, target, tool string, run func(io.Writer) error) (*Prepared, error) {
 		p, err := convert(orig, ext, tool, o.NewSink, o.NewHash, run)
+		if err == nil && target == "PDF/A-2b" {
+			// A rendition is only archived when it is what it claims and opens; a tool that
+			// wrote a bad one gets one more try.
+			if err = checkPDFA(p.Rendition); err != nil {
+				first := err
+				if p, err = convert(orig, ext, tool, o.NewSink, o.NewHash, run); err == nil {
+					if err = checkPDFA(p.Rendition); err == nil {
+						p.Warnings = append(p.Warnings, fmt.Sprintf("the first %s rendition was bad (%v) and was made again", target, first))
+					}
+				}
+				if err != nil {
+					err = fmt.Errorf("%w: the %s rendition made by %s: %v", ErrInvalid, target, tool, err)
+				}
+			}
+		}
 		if err == nil {
 			p.Conversion = &Conversion{SourcePUID: id.PUID, SourceName: id.Name, Target: target, Tool: tool, At: t.now().UTC().Format(time.RFC3339)}
 		}
@@ -213,6 +228,21 @@ func Prepare(ctx context.Context, src Source, sum []byte, name string, o Prepare
 		}))
 	}
 	return nil, fmt.Errorf("%w: policy rule %q: unknown tool %q", ErrUnsupported, rule.Name, rule.Tool)
+}
+
+// checkPDFA checks that a rendition claims PDF/A-2b and opens.
+func checkPDFA(f File) error {
+	part, conf, err := pdfa.Claim(f.Src, f.Size)
+	if err != nil {
+		return err
+	}
+	if part != "2" || conf != "B" {
+		return fmt.Errorf("it claims PDF/A part %q conformance %q", part, conf)
+	}
+	if _, err := ValidatePDF(f.Src, f.Size); err != nil {
+		return fmt.Errorf("it does not open: %w", err)
+	}
+	return nil
 }
 
 // keep checks a file that is its own archival copy.
