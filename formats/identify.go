@@ -2,11 +2,12 @@
 // (in formats/eep) writes and reads DA/T 48 packages.
 //
 // Identification uses siegfried's embedded PRONOM signatures (no network) on a bounded
-// window of the file, plus OFD detection. Prepare applies the archival policy:
+// window of the file, plus OFD detection. Prepare applies the format policy (policy.json)
+// with the converters given (formats/office, formats/pdfa):
 //
 //	id, _ := formats.Identify(f, size, "scan.jpg")
-//	res, err := formats.Prepare(ctx, "/tmp/spool/doc1", "scan.jpg", workDir)
-//	// res.Rendition is the archival file (a PDF for a scan); res.Original the scan itself.
+//	res, err := formats.Prepare(ctx, f, sum, "scan.jpg", formats.PrepareOptions{NewSink: …, NewHash: sm3.New, Tools: tools})
+//	// res.Rendition is the archival file (PDF/A-2b for a scan); res.Original the scan itself.
 package formats
 
 import (

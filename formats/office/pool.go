@@ -74,6 +74,7 @@ type Pool struct {
 	closed  atomic.Bool
 	mu      sync.Mutex
 	all     map[*worker]bool
+	ownDir  bool // the pool made cfg.Dir and removes it on Close
 	// Replaced counts workers killed for a timeout, the memory limit or a crash.
 	Replaced atomic.Int64
 }
@@ -149,12 +150,13 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.Recycle <= 0 {
 		cfg.Recycle = 200
 	}
+	ownDir := false
 	if cfg.Dir == "" {
 		d, err := os.MkdirTemp("", "dangan-office-")
 		if err != nil {
 			return nil, fmt.Errorf("office: %w", err)
 		}
-		cfg.Dir = d
+		cfg.Dir, ownDir = d, true
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("office: %w", err)
@@ -166,7 +168,7 @@ func NewPool(cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{cfg: cfg, version: v, idle: make(chan *worker, cfg.Workers), slots: make(chan struct{}, cfg.Workers), all: map[*worker]bool{}}
+	p := &Pool{cfg: cfg, version: v, idle: make(chan *worker, cfg.Workers), slots: make(chan struct{}, cfg.Workers), all: map[*worker]bool{}, ownDir: ownDir}
 	return p, nil
 }
 
@@ -224,6 +226,9 @@ func (p *Pool) Close() error {
 	p.mu.Unlock()
 	for _, w := range ws {
 		p.drop(w)
+	}
+	if p.ownDir {
+		return os.RemoveAll(p.cfg.Dir)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,37 +148,66 @@ var (
 
 // SetTitle gives a PDF written by Ghostscript (a classic cross-reference table, an
 // uncompressed XMP packet) the title in its information dictionary and its XMP dc:title, as
-// an incremental update: new revisions of the Info and Metadata objects.
+// an incremental update appended to the file: new revisions of the Info and Metadata
+// objects. Only the tail, the cross-reference table and those two objects are read.
 func SetTitle(path, title string) error {
-	doc, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("pdfa: %w", err)
 	}
-	tail := doc[max(0, len(doc)-2048):]
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("pdfa: %w", err)
+	}
+	size64 := st.Size()
+	readAt := func(off, n int64) ([]byte, error) {
+		n = min(n, size64-off)
+		if off < 0 || n <= 0 {
+			return nil, errNotPlain
+		}
+		b := make([]byte, n)
+		if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("pdfa: %w", err)
+		}
+		return b, nil
+	}
+	tail, err := readAt(max(0, size64-2048), 2048)
+	if err != nil {
+		return err
+	}
 	m := trailerRE.FindSubmatch(tail)
 	if m == nil {
 		return errNotPlain
 	}
 	trailer := string(m[1])
-	prev, _ := strconv.Atoi(string(m[2]))
+	prev, _ := strconv.ParseInt(string(m[2]), 10, 64)
 	size, root, info := num(sizeRE, trailer), num(rootRE, trailer), num(infoRE, trailer)
 	if size == 0 || root == 0 || info == 0 {
 		return fmt.Errorf("pdfa: the trailer lacks /Size, /Root or /Info")
 	}
-	offsets, err := xrefTable(doc, prev)
+	xref, err := readAt(prev, int64(size)*20+64)
+	if err != nil {
+		return err
+	}
+	offsets, err := xrefTable(xref)
 	if err != nil {
 		return err
 	}
 	object := func(n int) (string, error) {
 		off, ok := offsets[n]
-		if !ok || off >= len(doc) {
+		if !ok {
 			return "", fmt.Errorf("pdfa: object %d is not in the cross-reference table", n)
 		}
-		end := bytes.Index(doc[off:], []byte("endobj"))
-		if end < 0 {
-			return "", fmt.Errorf("pdfa: object %d has no endobj", n)
+		b, err := readAt(int64(off), 1<<20) // the catalog, Info and XMP are small
+		if err != nil {
+			return "", err
 		}
-		body := string(doc[off : off+end])
+		end := bytes.Index(b, []byte("endobj"))
+		if end < 0 {
+			return "", fmt.Errorf("pdfa: object %d has no endobj within 1 MiB", n)
+		}
+		body := string(b[:end])
 		i := strings.Index(body, "obj")
 		return body[i+3:], nil
 	}
@@ -213,26 +243,24 @@ func SetTitle(path, title string) error {
 	infoDict = "/Title " + utf16Hex(title) + " " + strings.TrimSpace(infoDict)
 
 	var w bytes.Buffer
-	w.Write(doc)
-	if doc[len(doc)-1] != '\n' {
+	if tail[len(tail)-1] != '\n' {
 		w.WriteByte('\n')
 	}
-	metaAt := w.Len()
+	metaAt := size64 + int64(w.Len())
 	fmt.Fprintf(&w, "%d 0 obj\n<< /Type /Metadata /Subtype /XML /Length %d >>\nstream\n%s\nendstream\nendobj\n", meta, len(xmp), xmp)
-	infoAt := w.Len()
+	infoAt := size64 + int64(w.Len())
 	fmt.Fprintf(&w, "%d 0 obj\n<< %s >>\nendobj\n", info, infoDict)
-	xrefAt := w.Len()
+	xrefAt := size64 + int64(w.Len())
 	w.WriteString("xref\n0 1\n0000000000 65535 f \n")
-	for _, e := range [][2]int{{meta, metaAt}, {info, infoAt}} {
+	for _, e := range [][2]int64{{int64(meta), metaAt}, {int64(info), infoAt}} {
 		fmt.Fprintf(&w, "%d 1\n%010d 00000 n \n", e[0], e[1])
 	}
 	id := idRE.FindString(trailer)
 	fmt.Fprintf(&w, "trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R %s /Prev %d >>\nstartxref\n%d\n%%%%EOF\n", size, root, info, id, prev, xrefAt)
-	tmp := path + ".title"
-	if err := os.WriteFile(tmp, w.Bytes(), 0o600); err != nil {
+	if _, err := f.WriteAt(w.Bytes(), size64); err != nil {
 		return fmt.Errorf("pdfa: %w", err)
 	}
-	return os.Rename(tmp, path)
+	return f.Close()
 }
 
 func num(re *regexp.Regexp, s string) int {
@@ -244,13 +272,13 @@ func num(re *regexp.Regexp, s string) int {
 	return n
 }
 
-// xrefTable reads a classic cross-reference table at off (one section, no /Prev chain:
-// what Ghostscript writes).
-func xrefTable(doc []byte, off int) (map[int]int, error) {
-	if off <= 0 || off >= len(doc) || !bytes.HasPrefix(doc[off:], []byte("xref")) {
+// xrefTable reads a classic cross-reference table (one section, no /Prev chain: what
+// Ghostscript writes) from the bytes at its offset.
+func xrefTable(b []byte) (map[int]int, error) {
+	if !bytes.HasPrefix(b, []byte("xref")) {
 		return nil, errNotPlain
 	}
-	lines := strings.Split(string(doc[off:min(len(doc), off+64<<20)]), "\n")
+	lines := strings.Split(string(b), "\n")
 	out := map[int]int{}
 	for i := 1; i < len(lines); {
 		f := strings.Fields(lines[i])
