@@ -306,9 +306,9 @@ func checkRenditions(r io.ReaderAt, scan *eep.Scan) []eep.Finding {
 				continue
 			}
 			where := "文档 " + d.Seq + " 编码 " + e.FileName
-			f := eep.Finding{Code: eep.CodeFormat, Item: itemFormat, Where: where, Expected: "PDF/A-2b (pdfaid part 2, conformance B) that opens"}
+			f := eep.Finding{Code: eep.CodeFormat, Item: itemFormat, Where: where}
 			if err := checkRendition(r, e); err != nil {
-				f.Status, f.Found = eep.Fail, err.Error()
+				f.Status, f.Found, f.Expected = eep.Fail, err.Error(), "PDF/A-2b (pdfaid part 2, conformance B) that opens"
 			} else {
 				f.Status, f.Detail = eep.Pass, "claims PDF/A-2b and opens"
 			}

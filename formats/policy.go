@@ -170,9 +170,10 @@ func Prepare(ctx context.Context, src Source, sum []byte, name string, o Prepare
 		if err != nil {
 			return nil, err
 		}
+		// The rendition of a PDF is a PDF too: its name says which it is.
+		r.Rendition.Name = strings.TrimSuffix(name, filepath.Ext(name)) + "-pdfa.pdf"
 		if signed { // the signed original stays the archival copy, untouched
 			beside := r.Rendition
-			beside.Name = strings.TrimSuffix(name, filepath.Ext(name)) + "-pdfa.pdf"
 			p.Beside, p.Tool, p.Conversion = &beside, r.Tool, r.Conversion
 			return p, nil
 		}
