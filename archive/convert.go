@@ -43,6 +43,3 @@ func (a *Archive) openConverters() error {
 	}
 	return nil
 }
-
-// Formats is the format policy in force and the converters found.
-func (a *Archive) Formats() *formats.Tools { return &a.tools }

@@ -164,7 +164,7 @@ func Prepare(ctx context.Context, src Source, sum []byte, name string, o Prepare
 		if err != nil {
 			return nil, err
 		}
-		r, err := conv(".pdf", "PDF/A-2b", t.PDFA.Version(), t.external(ctx, orig, ".pdf", func(in, out string) error {
+		r, err := conv(".pdf", "PDF/A-2b", t.PDFA.Version(), t.external(ctx, ".pdf", copyOf(orig), func(in, out string) error {
 			return t.PDFA.Convert(ctx, in, out, o.Title)
 		}))
 		if err != nil {
@@ -190,22 +190,11 @@ func Prepare(ctx context.Context, src Source, sum []byte, name string, o Prepare
 			}
 			return nil, missing(ToolImageGS, pdfa.ErrUnavailable)
 		}
-		return conv(".pdf", "PDF/A-2b", ToolPDFImport+" + "+t.PDFA.Version(), t.external(ctx, orig, ".pdf", func(in, out string) error {
-			mid := out + ".import.pdf"
-			defer os.Remove(mid)
-			f, err := os.Create(mid)
-			if err != nil {
-				return err
-			}
-			if err := ImageToPDF(orig.Open(), f); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-			return t.PDFA.Convert(ctx, mid, out, o.Title)
-		}, true))
+		// The scan is imported as A4 pages into the scratch input, which Ghostscript reads.
+		importScan := func(w io.Writer) error { return ImageToPDF(orig.Open(), w) }
+		return conv(".pdf", "PDF/A-2b", ToolPDFImport+" + "+t.PDFA.Version(), t.external(ctx, ".pdf", importScan, func(in, out string) error {
+			return t.PDFA.Convert(ctx, in, out, o.Title)
+		}))
 	case ToolLibreOffice:
 		if t.Office == nil {
 			return nil, missing(ToolLibreOffice, office.ErrUnavailable)
@@ -215,7 +204,7 @@ func Prepare(ctx context.Context, src Source, sum []byte, name string, o Prepare
 		if ext == "" || len(ext) > 6 {
 			ext = ".bin"
 		}
-		return conv(".pdf", "PDF/A-2b", t.Office.Version(), t.external(ctx, orig, ext, func(in, out string) error {
+		return conv(".pdf", "PDF/A-2b", t.Office.Version(), t.external(ctx, ext, copyOf(orig), func(in, out string) error {
 			if kind != "" {
 				if err := toUTF8(in); err != nil {
 					return err
@@ -275,10 +264,9 @@ func (t *Tools) now() time.Time {
 	return time.Now()
 }
 
-// external runs a file-to-file tool: src is copied to a scratch file named with ext, run
-// makes out, and out is streamed to w. The scratch files are removed. With rawOut, run
-// writes out itself from the original (the scan path), and in is not made.
-func (t *Tools) external(ctx context.Context, orig File, ext string, run func(in, out string) error, rawOut ...bool) func(io.Writer) error {
+// external runs a file-to-file tool: input writes the scratch input (named with ext), run
+// makes out from it, and out is streamed to w. The scratch files are removed.
+func (t *Tools) external(ctx context.Context, ext string, input func(io.Writer) error, run func(in, out string) error) func(io.Writer) error {
 	return func(w io.Writer) error {
 		dir, err := os.MkdirTemp(t.WorkDir, "convert-")
 		if err != nil {
@@ -286,18 +274,16 @@ func (t *Tools) external(ctx context.Context, orig File, ext string, run func(in
 		}
 		defer os.RemoveAll(dir)
 		in, out := filepath.Join(dir, "in"+ext), filepath.Join(dir, "out.pdf")
-		if len(rawOut) == 0 {
-			f, err := os.Create(in)
-			if err != nil {
-				return fmt.Errorf("conversion scratch: %w", err)
-			}
-			_, err = io.Copy(f, orig.Open())
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return fmt.Errorf("conversion scratch: %w", err)
-			}
+		f, err := os.Create(in)
+		if err != nil {
+			return fmt.Errorf("conversion scratch: %w", err)
+		}
+		err = input(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -305,13 +291,23 @@ func (t *Tools) external(ctx context.Context, orig File, ext string, run func(in
 		if err := run(in, out); err != nil {
 			return err
 		}
-		f, err := os.Open(out)
+		r, err := os.Open(out)
 		if err != nil {
 			return fmt.Errorf("rendition: %w", err)
 		}
-		defer f.Close()
-		_, err = io.Copy(w, f)
+		defer r.Close()
+		_, err = io.Copy(w, r)
 		return err
+	}
+}
+
+// copyOf writes the original itself as a tool's input.
+func copyOf(orig File) func(io.Writer) error {
+	return func(w io.Writer) error {
+		if _, err := io.Copy(w, orig.Open()); err != nil {
+			return fmt.Errorf("conversion scratch: %w", err)
+		}
+		return nil
 	}
 }
 
