@@ -223,6 +223,16 @@ func samplePDF(w io.Writer, size int64) error {
 	return bw.Flush()
 }
 
+// printResult prints a bench's result as its final JSON line.
+func printResult(res any) error {
+	line, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Println(string(line))
+	return err
+}
+
 func cmdBench(args []string) error {
 	if len(args) > 0 && args[0] == "log" {
 		return cmdBenchLog(args[1:])
@@ -259,9 +269,7 @@ func cmdBench(args []string) error {
 	if err != nil {
 		return err
 	}
-	line, _ := json.Marshal(res)
-	fmt.Println(string(line))
-	return nil
+	return printResult(res)
 }
 
 // BenchResult is the final JSON line of `dangan bench ingest`.

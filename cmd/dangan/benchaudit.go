@@ -69,9 +69,7 @@ func cmdBenchAudit(args []string) error {
 	if err != nil {
 		return err
 	}
-	line, _ := json.Marshal(res)
-	fmt.Println(string(line))
-	return nil
+	return printResult(res)
 }
 
 func runBenchAudit(n int, size int64, throttleMBps float64, progress io.Writer) (*AuditBenchResult, error) {

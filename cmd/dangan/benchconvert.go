@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -58,9 +57,7 @@ func cmdBenchConvert(args []string) error {
 	if err != nil {
 		return err
 	}
-	line, _ := json.Marshal(res)
-	fmt.Println(string(line))
-	return nil
+	return printResult(res)
 }
 
 func runBenchConvert(n, workers int, progress io.Writer) (*ConvertBenchResult, error) {

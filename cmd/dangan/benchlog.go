@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -57,9 +56,7 @@ func cmdBenchLog(args []string) error {
 	if err != nil {
 		return err
 	}
-	line, _ := json.Marshal(res)
-	fmt.Println(string(line))
-	return nil
+	return printResult(res)
 }
 
 func runBenchLog(bin string, d time.Duration, clients, cases int, progress io.Writer) (*LogBenchResult, error) {

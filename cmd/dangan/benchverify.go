@@ -51,9 +51,7 @@ func cmdBenchVerify(args []string) error {
 	if err != nil {
 		return err
 	}
-	line, _ := json.Marshal(res)
-	fmt.Println(string(line))
-	return nil
+	return printResult(res)
 }
 
 // benchCertificate is a certificate with enough data to make a signed PDF of about 100 KB.
