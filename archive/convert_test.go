@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dangan-archive/dangan/formats"
 	"github.com/dangan-archive/dangan/formats/eep"
@@ -188,5 +190,36 @@ func TestCheckRenditionRefuses(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s passed as a PDF/A-2b rendition", name)
 		}
+	}
+}
+
+// An HTML export LibreOffice does not finish fails that case within the timeout as a
+// document that cannot be converted (422); nothing is stored, and the next case converts.
+func TestAConversionThatHangsFailsTheCaseAlone(t *testing.T) {
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), NoBackgroundAudit: true, ConvertTimeout: 4 * time.Second, OfficeWorkers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var b strings.Builder
+	b.WriteString(`<html><head><meta charset="utf-8"></head><body><table>`)
+	for i := range 60000 {
+		fmt.Fprintf(&b, "<tr><td>第%d行</td><td>某县市场监督管理局</td></tr>", i)
+	}
+	b.WriteString("</table></body></html>")
+	c := benchCaseFor("HANG-1")
+	c.Documents = []CaseDoc{{File: "export.html", Title: "导出", Main: true}}
+	start := time.Now()
+	_, err = a.Ingest(context.Background(), dept, c, uploads(map[string][]byte{"export.html": []byte(b.String())}, []string{"export.html"}))
+	if !errors.Is(err, formats.ErrInvalid) || !strings.Contains(err.Error(), "took too long") || time.Since(start) > 30*time.Second {
+		t.Fatalf("the hanging export: %v after %s", err, time.Since(start))
+	}
+	if n, _ := a.Index().Count(); n != 0 {
+		t.Fatalf("the failed case left %d packages", n)
+	}
+	c = benchCaseFor("HANG-2")
+	c.Documents = []CaseDoc{{File: "page.html", Title: "网页", Main: true}}
+	if _, err := a.Ingest(context.Background(), dept, c, uploads(map[string][]byte{"page.html": []byte(`<html><body><p>网页</p></body></html>`)}, []string{"page.html"})); err != nil {
+		t.Fatalf("after the hang: %v", err)
 	}
 }

@@ -165,7 +165,7 @@ func Prepare(ctx context.Context, src Source, sum []byte, name string, o Prepare
 			return nil, err
 		}
 		r, err := conv(".pdf", "PDF/A-2b", t.PDFA.Version(), t.external(ctx, ".pdf", copyOf(orig), func(in, out string) error {
-			return t.PDFA.Convert(ctx, in, out, o.Title)
+			return gsErr(t.PDFA.Convert(ctx, in, out, o.Title))
 		}))
 		if err != nil {
 			return nil, err
@@ -193,7 +193,7 @@ func Prepare(ctx context.Context, src Source, sum []byte, name string, o Prepare
 		// The scan is imported as A4 pages into the scratch input, which Ghostscript reads.
 		importScan := func(w io.Writer) error { return ImageToPDF(orig.Open(), w) }
 		return conv(".pdf", "PDF/A-2b", ToolPDFImport+" + "+t.PDFA.Version(), t.external(ctx, ".pdf", importScan, func(in, out string) error {
-			return t.PDFA.Convert(ctx, in, out, o.Title)
+			return gsErr(t.PDFA.Convert(ctx, in, out, o.Title))
 		}))
 	case ToolLibreOffice:
 		if t.Office == nil {
@@ -211,13 +211,21 @@ func Prepare(ctx context.Context, src Source, sum []byte, name string, o Prepare
 				}
 			}
 			err := t.Office.Convert(ctx, in, out, office.Options{Title: o.Title, Kind: kind})
-			if errors.Is(err, office.ErrConvert) {
-				return fmt.Errorf("%w: %v", ErrInvalid, err)
+			if errors.Is(err, office.ErrConvert) || errors.Is(err, office.ErrTimeout) || errors.Is(err, office.ErrMemory) {
+				return fmt.Errorf("%w: %v", ErrInvalid, err) // this document cannot be converted: 422
 			}
 			return err
 		}))
 	}
 	return nil, fmt.Errorf("%w: policy rule %q: unknown tool %q", ErrUnsupported, rule.Name, rule.Tool)
+}
+
+// gsErr makes Ghostscript's failure on a document a damaged-document error (422).
+func gsErr(err error) error {
+	if errors.Is(err, pdfa.ErrConvert) {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return err
 }
 
 // checkPDFA checks that a rendition claims PDF/A-2b and opens.
