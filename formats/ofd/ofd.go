@@ -216,6 +216,23 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 		}
 		return b, nil
 	}
+	// digest hashes a referenced file as it decompresses: files are not held in memory.
+	digest := func(name string) ([]byte, error) {
+		f, ok := files[strings.TrimPrefix(path.Clean("/"+name), "/")]
+		if !ok {
+			return nil, fmt.Errorf("%s is not in the package", name)
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		defer rc.Close()
+		h := sm3.New()
+		if _, err := io.Copy(h, rc); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return h.Sum(nil), nil
+	}
 	ofdXML, err := read("OFD.xml")
 	if err != nil {
 		return nil, err
@@ -251,7 +268,7 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 			if s.Type == "" {
 				s.Type = "Seal" // the schema's default
 			}
-			s.read(read, covered, base)
+			s.read(read, digest, covered, base)
 			out = append(out, s)
 		}
 	}
@@ -284,7 +301,7 @@ func (s *Signature) covers(name string) bool {
 	return false
 }
 
-func (s *Signature) read(read func(string) ([]byte, error), covered map[string]bool, docDir string) {
+func (s *Signature) read(read, digest func(string) ([]byte, error), covered map[string]bool, docDir string) {
 	var err error
 	if s.SignatureXML, err = read(s.Path); err != nil {
 		s.Problems = append(s.Problems, err.Error())
@@ -318,14 +335,12 @@ func (s *Signature) read(read func(string) ([]byte, error), covered map[string]b
 	for _, r := range si.References.Reference {
 		ref := Reference{File: r.FileRef, Expected: strings.TrimSpace(r.CheckValue)}
 		name := resolve(docDir, r.FileRef)
-		switch data, err := read(name); {
-		case err != nil:
-			ref.Problem = err.Error()
-		case !sm3OK:
+		if !sm3OK {
 			ref.Problem = "check method " + s.CheckMethod + " is not SM3"
-		default:
-			sum := sm3.Sum(data)
-			ref.Found = base64.StdEncoding.EncodeToString(sum[:])
+		} else if sum, err := digest(name); err != nil {
+			ref.Problem = err.Error()
+		} else {
+			ref.Found = base64.StdEncoding.EncodeToString(sum)
 			ref.Match = ref.Found == ref.Expected
 		}
 		s.References = append(s.References, ref)
