@@ -6,9 +6,9 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/formats/eep"
 )
 
 //go:embed web/verify.html
@@ -102,7 +102,7 @@ func pageFor(v *verification) *pageResult {
 			res.Facts = append(res.Facts, pageFact{"签名人", "signed by", strings.Join(c.Signers, "; ")})
 		}
 		if c.TimestampAt != nil {
-			res.Facts = append(res.Facts, pageFact{"签名时间（时间戳）", "timestamped", c.TimestampAt.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05 CST")})
+			res.Facts = append(res.Facts, pageFact{"签名时间（时间戳）", "timestamped", c.TimestampAt.In(eep.CST()).Format("2006-01-02 15:04:05 CST")})
 		}
 		for _, ch := range c.Checks {
 			n := checkNames[ch.Check]

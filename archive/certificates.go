@@ -20,6 +20,7 @@ import (
 	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/formats/certdoc"
 	"github.com/dangan-archive/dangan/formats/certid"
+	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/formats/ofd"
 	"github.com/dangan-archive/dangan/formats/pdfsig"
 	"github.com/dangan-archive/dangan/signing"
@@ -120,7 +121,7 @@ func (c *Certificate) status(t time.Time) (string, string) {
 		return CertSuperseded, "05"
 	}
 	if c.Request.ValidUntil != "" {
-		end, err := time.ParseInLocation("2006-01-02", c.Request.ValidUntil, chinaTime)
+		end, err := time.ParseInLocation("2006-01-02", c.Request.ValidUntil, eep.CST())
 		if err == nil && !t.Before(end.AddDate(0, 0, 1)) {
 			return CertExpired, "05"
 		}
@@ -140,8 +141,6 @@ func (c *Certificate) Public(t time.Time) *CertStatus {
 	}
 	return s
 }
-
-var chinaTime = time.FixedZone("CST", 8*3600)
 
 var typeCodeShape = regexp.MustCompile(`^[0-9A-Z]{21}$`)
 
@@ -175,12 +174,12 @@ func (r *CertificateRequest) check() error {
 	default:
 		bad("holder.code_type", "%q: use 111 (citizen identity number) or 001 (unified social credit code)", r.Holder.CodeType)
 	}
-	from, err := time.ParseInLocation("2006-01-02", r.ValidFrom, chinaTime)
+	from, err := time.ParseInLocation("2006-01-02", r.ValidFrom, eep.CST())
 	if err != nil {
 		bad("valid_from", "%q is not a date YYYY-MM-DD", r.ValidFrom)
 	}
 	if r.ValidUntil != "" {
-		until, err := time.ParseInLocation("2006-01-02", r.ValidUntil, chinaTime)
+		until, err := time.ParseInLocation("2006-01-02", r.ValidUntil, eep.CST())
 		switch {
 		case err != nil:
 			bad("valid_until", "%q is not a date YYYY-MM-DD", r.ValidUntil)
@@ -349,7 +348,7 @@ func certRecords(c *Certificate) []index.Rec {
 // nextCertSerial hands out the next 流水号 for a type and issuer: the year and a
 // seven-digit counter, durable before it is used.
 func (a *Archive) nextCertSerial(typeCode, issuer string) (string, error) {
-	year := a.now().In(chinaTime).Year()
+	year := a.now().In(eep.CST()).Year()
 	key := fmt.Sprintf("cert-serial/%s/%s/%d", typeCode, issuer, year)
 	var n int
 	err := a.index.UpdateRecord(index.State, key, func(data []byte) (any, error) {
@@ -613,12 +612,12 @@ func (a *Archive) makeCertificate(ctx context.Context, who Principal, id certid.
 		req.IssuerName = dept.Cert.Subject.CommonName
 	}
 	now := a.now().UTC()
-	from, _ := time.ParseInLocation("2006-01-02", req.ValidFrom, chinaTime)
+	from, _ := time.ParseInLocation("2006-01-02", req.ValidFrom, eep.CST())
 	doc := &certdoc.Certificate{Identifier: id.String(), Title: req.Title, Number: req.Number, Holder: req.Holder.Name,
 		HolderCode: req.Holder.Code, HolderCodeType: req.Holder.CodeType, Issuer: req.IssuerName, IssuerCode: who.Org,
-		IssuedAt: now.In(chinaTime), ValidFrom: from, Fields: req.Fields, VerifyURL: a.cfg.VerifyURL}
+		IssuedAt: now.In(eep.CST()), ValidFrom: from, Fields: req.Fields, VerifyURL: a.cfg.VerifyURL}
 	if req.ValidUntil != "" {
-		doc.ValidUntil, _ = time.ParseInLocation("2006-01-02", req.ValidUntil, chinaTime)
+		doc.ValidUntil, _ = time.ParseInLocation("2006-01-02", req.ValidUntil, eep.CST())
 	}
 	pdf, signedSM3, err := a.signedCertificatePDF(ctx, dept, doc, now)
 	if err != nil {

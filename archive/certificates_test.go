@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dangan-archive/dangan/formats/certdoc"
+	"github.com/dangan-archive/dangan/formats/eep"
 )
 
 const issuerUSCC = "11430000006122244L"
@@ -80,7 +81,7 @@ func TestCertificateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	year := time.Now().In(chinaTime).Year()
+	year := time.Now().In(eep.CST()).Year()
 	if !strings.HasPrefix(c.Identifier, "1.2.156.3005.2.11100000000013338W011.11430000006122244L.") || !strings.Contains(c.Identifier, ".001.") || c.Version != 1 {
 		t.Fatalf("identifier %s", c.Identifier)
 	}
@@ -112,12 +113,12 @@ func TestCertificateRoundTrip(t *testing.T) {
 			t.Fatalf("%s: %+v", format, rep)
 		}
 		for _, name := range []string{CheckIdentifier, CheckDocument, CheckSignature, CheckSigner, CheckTimestamp, CheckStatus, CheckRegistered} {
-			if c, ok := check(rep, name); !ok || c.Status != Pass {
+			if c, ok := check(rep, name); !ok || c.Status != eep.Pass {
 				t.Errorf("%s: check %s: %+v", format, name, c)
 			}
 		}
 		if format == "ofd" {
-			if c, ok := check(rep, CheckSeal); !ok || c.Status != Pass {
+			if c, ok := check(rep, CheckSeal); !ok || c.Status != eep.Pass {
 				t.Errorf("ofd: seal: %+v", c)
 			}
 		}
@@ -182,7 +183,7 @@ func TestCertificateTamperNamesTheCheck(t *testing.T) {
 	}
 	appended := append(append([]byte(nil), pdf...), "\n% appended\n"...)
 	r = a.VerifyCertificatePDF(appended)
-	if d, _ := check(r, CheckDocument); d.Status != Fail || !strings.Contains(d.Detail, "added after") {
+	if d, _ := check(r, CheckDocument); d.Status != eep.Fail || !strings.Contains(d.Detail, "added after") {
 		t.Errorf("an appended update: %+v", r.Checks)
 	}
 
@@ -197,7 +198,7 @@ func TestCertificateTamperNamesTheCheck(t *testing.T) {
 	}
 	found := false
 	for _, ch := range r.Checks {
-		if ch.Check == CheckDocument && ch.Status == Fail && ch.Where == "/Doc_0/Pages/Page_0/Content.xml" {
+		if ch.Check == CheckDocument && ch.Status == eep.Fail && ch.Where == "/Doc_0/Pages/Page_0/Content.xml" {
 			found = true
 		}
 	}
@@ -247,7 +248,7 @@ func TestCertificateRevokeAndUpdate(t *testing.T) {
 		if rep.Valid || st.Found != CertRevoked || !strings.Contains(st.Detail, "违法经营") || rep.Certificate.RevokedAt == nil {
 			t.Errorf("%s after revocation: %+v", format, st)
 		}
-		if sig, _ := check(rep, CheckSignature); sig.Status != Pass {
+		if sig, _ := check(rep, CheckSignature); sig.Status != eep.Pass {
 			t.Errorf("%s: the signature itself still verifies: %+v", format, sig)
 		}
 	}
@@ -305,7 +306,7 @@ func TestCertificateRequestsAreChecked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(c.Identifier, "."+strconv.Itoa(time.Now().In(chinaTime).Year())+"0000001.") {
+	if !strings.Contains(c.Identifier, "."+strconv.Itoa(time.Now().In(eep.CST()).Year())+"0000001.") {
 		t.Errorf("refused requests used serials: %s", c.Identifier)
 	}
 }
@@ -325,7 +326,7 @@ func TestCorpusOFDSignatures(t *testing.T) {
 		}
 		refs := 0
 		for _, c := range rep.Checks {
-			if c.Check == CheckDocument && c.Status != Pass {
+			if c.Check == CheckDocument && c.Status != eep.Pass {
 				t.Errorf("%s: the unchanged file is reported changed: %+v", name, c)
 			}
 			if c.Check == CheckDocument && strings.HasPrefix(c.Where, "/") {
@@ -336,16 +337,16 @@ func TestCorpusOFDSignatures(t *testing.T) {
 			t.Errorf("%s: %d references reported", name, refs)
 		}
 		signer, _ := check(rep, CheckSigner)
-		if rep.Valid || signer.Status != Fail {
+		if rep.Valid || signer.Status != eep.Fail {
 			t.Errorf("%s: an untrusted signer passed: %+v", name, rep.Checks)
 		}
 		if name != "DigitalSign.ofd" {
-			if sig, _ := check(rep, CheckSignature); sig.Status != Pass || !strings.Contains(signer.Detail, "mathematically valid") {
+			if sig, _ := check(rep, CheckSignature); sig.Status != eep.Pass || !strings.Contains(signer.Detail, "mathematically valid") {
 				t.Errorf("%s: signature %+v, signer %+v", name, sig, signer)
 			}
 		}
 		for _, c := range rep.Checks {
-			if c.Status == Fail {
+			if c.Status == eep.Fail {
 				t.Logf("%s: %+v", name, c)
 			}
 		}

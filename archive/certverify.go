@@ -15,6 +15,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/dangan-archive/dangan/formats/certid"
+	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/formats/ofd"
 	"github.com/dangan-archive/dangan/formats/pdfsig"
 	"github.com/dangan-archive/dangan/signing"
@@ -38,18 +39,10 @@ const (
 	CheckRegistered = "registered-copy"    // the file is the copy the library issued
 )
 
-// Outcomes of a check.
-const (
-	Pass = "pass"
-	Fail = "fail"
-	Warn = "warn" // not wrong, but the verifier should know
-	Skip = "skip" // could not be checked
-)
-
 // CertCheck is one check of a certificate report.
 type CertCheck struct {
 	Check    string `json:"check"`
-	Status   string `json:"status"`
+	Status   string `json:"status"` // eep.Pass, eep.Fail, eep.Warn (know this), eep.Skip (not checked)
 	Where    string `json:"where,omitempty"`
 	Detail   string `json:"detail,omitempty"`
 	Expected string `json:"expected,omitempty"`
@@ -77,7 +70,7 @@ func (r *CertReport) Failed() []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, c := range r.Checks {
-		if c.Status == Fail && !seen[c.Check] {
+		if c.Status == eep.Fail && !seen[c.Check] {
 			seen[c.Check] = true
 			out = append(out, c.Check)
 		}
@@ -88,7 +81,7 @@ func (r *CertReport) Failed() []string {
 func (r *CertReport) finish() *CertReport {
 	r.Valid = len(r.Checks) > 0
 	for _, c := range r.Checks {
-		if c.Status == Fail {
+		if c.Status == eep.Fail {
 			r.Valid = false
 		}
 	}
@@ -101,10 +94,10 @@ var identifierInFile = regexp.MustCompile(`1\.2\.156\.3005\.2\.[0-9A-Z]{21}\.[0-
 func (a *Archive) VerifyIdentifier(s string) *CertReport {
 	rep := &CertReport{Kind: "identifier", Identifier: s}
 	if _, err := certid.Parse(s); err != nil {
-		rep.add(CertCheck{Check: CheckIdentifier, Status: Fail, Found: s, Detail: err.Error()})
+		rep.add(CertCheck{Check: CheckIdentifier, Status: eep.Fail, Found: s, Detail: err.Error()})
 		return rep.finish()
 	}
-	rep.add(CertCheck{Check: CheckIdentifier, Status: Pass, Detail: "well formed, check character matches (GB/T 36904)"})
+	rep.add(CertCheck{Check: CheckIdentifier, Status: eep.Pass, Detail: "well formed, check character matches (GB/T 36904)"})
 	a.statusChecks(rep, s, "", "")
 	return rep.finish()
 }
@@ -114,9 +107,9 @@ func (a *Archive) statusChecks(rep *CertReport, identifier, format, fileSM3 stri
 	c, err := a.certificate(identifier)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			rep.add(CertCheck{Check: CheckStatus, Status: Fail, Found: CertUnknown, Detail: "this certificate library has no certificate with this identifier"})
+			rep.add(CertCheck{Check: CheckStatus, Status: eep.Fail, Found: CertUnknown, Detail: "this certificate library has no certificate with this identifier"})
 		} else {
-			rep.add(CertCheck{Check: CheckStatus, Status: Skip, Detail: "the library could not be read: " + err.Error()})
+			rep.add(CertCheck{Check: CheckStatus, Status: eep.Skip, Detail: "the library could not be read: " + err.Error()})
 		}
 		return
 	}
@@ -124,15 +117,15 @@ func (a *Archive) statusChecks(rep *CertReport, identifier, format, fileSM3 stri
 	rep.Certificate = pub
 	switch pub.Status {
 	case CertValid:
-		rep.add(CertCheck{Check: CheckStatus, Status: Pass, Found: CertValid, Detail: "valid (01 有效) since " + pub.ValidFrom + untilText(pub.ValidUntil)})
+		rep.add(CertCheck{Check: CheckStatus, Status: eep.Pass, Found: CertValid, Detail: "valid (01 有效) since " + pub.ValidFrom + untilText(pub.ValidUntil)})
 	case CertRevoked:
-		rep.add(CertCheck{Check: CheckStatus, Status: Fail, Found: CertRevoked, Expected: CertValid,
+		rep.add(CertCheck{Check: CheckStatus, Status: eep.Fail, Found: CertRevoked, Expected: CertValid,
 			Detail: fmt.Sprintf("revoked (%s %s) at %s: %s", pub.RevokeCode, RevocationCodes[pub.RevokeCode], pub.RevokedAt.Format(time.RFC3339), pub.Reason)})
 	case CertSuperseded:
-		rep.add(CertCheck{Check: CheckStatus, Status: Fail, Found: CertSuperseded, Expected: CertValid,
+		rep.add(CertCheck{Check: CheckStatus, Status: eep.Fail, Found: CertSuperseded, Expected: CertValid,
 			Detail: "superseded (05 失效) by version " + pub.Successor})
 	case CertExpired:
-		rep.add(CertCheck{Check: CheckStatus, Status: Fail, Found: CertExpired, Expected: CertValid, Detail: "expired (05 失效) after " + pub.ValidUntil})
+		rep.add(CertCheck{Check: CheckStatus, Status: eep.Fail, Found: CertExpired, Expected: CertValid, Detail: "expired (05 失效) after " + pub.ValidUntil})
 	}
 	if format == "" {
 		return
@@ -145,11 +138,11 @@ func (a *Archive) statusChecks(rep *CertReport, identifier, format, fileSM3 stri
 	}
 	switch {
 	case fileSM3 == "":
-		rep.add(CertCheck{Check: CheckRegistered, Status: Fail, Expected: want, Detail: "no verified signature covers the whole file, so it cannot be the copy the library issued"})
+		rep.add(CertCheck{Check: CheckRegistered, Status: eep.Fail, Expected: want, Detail: "no verified signature covers the whole file, so it cannot be the copy the library issued"})
 	case want == fileSM3:
-		rep.add(CertCheck{Check: CheckRegistered, Status: Pass, Detail: "the file is the " + strings.ToUpper(format) + " the library issued (" + what + " matches)"})
+		rep.add(CertCheck{Check: CheckRegistered, Status: eep.Pass, Detail: "the file is the " + strings.ToUpper(format) + " the library issued (" + what + " matches)"})
 	default:
-		rep.add(CertCheck{Check: CheckRegistered, Status: Fail, Expected: want, Found: fileSM3, Detail: what + " differs from the " + strings.ToUpper(format) + " the library issued"})
+		rep.add(CertCheck{Check: CheckRegistered, Status: eep.Fail, Expected: want, Found: fileSM3, Detail: what + " differs from the " + strings.ToUpper(format) + " the library issued"})
 	}
 }
 
@@ -164,20 +157,20 @@ func untilText(until string) string {
 func (a *Archive) identifierChecks(rep *CertReport, text []byte, signer *smx509.Certificate, format, fileSM3 string) {
 	m := identifierInFile.Find(text)
 	if m == nil {
-		rep.add(CertCheck{Check: CheckIdentifier, Status: Skip, Detail: "the file carries no e-certificate identifier: it is verified as a signed document only"})
+		rep.add(CertCheck{Check: CheckIdentifier, Status: eep.Skip, Detail: "the file carries no e-certificate identifier: it is verified as a signed document only"})
 		return
 	}
 	rep.Identifier = string(m)
 	id, err := certid.Parse(rep.Identifier)
 	if err != nil {
-		rep.add(CertCheck{Check: CheckIdentifier, Status: Fail, Found: rep.Identifier, Detail: err.Error()})
+		rep.add(CertCheck{Check: CheckIdentifier, Status: eep.Fail, Found: rep.Identifier, Detail: err.Error()})
 		return
 	}
 	if signer != nil && signer.Subject.SerialNumber != "" && signer.Subject.SerialNumber != id.IssuerCode {
-		rep.add(CertCheck{Check: CheckIdentifier, Status: Fail, Expected: id.IssuerCode, Found: signer.Subject.SerialNumber,
+		rep.add(CertCheck{Check: CheckIdentifier, Status: eep.Fail, Expected: id.IssuerCode, Found: signer.Subject.SerialNumber,
 			Detail: "the identifier names another issuing department than the one that signed"})
 	} else {
-		rep.add(CertCheck{Check: CheckIdentifier, Status: Pass, Detail: "well formed, check character matches (GB/T 36904)"})
+		rep.add(CertCheck{Check: CheckIdentifier, Status: eep.Pass, Detail: "well formed, check character matches (GB/T 36904)"})
 	}
 	a.statusChecks(rep, rep.Identifier, format, fileSM3)
 }
@@ -185,7 +178,7 @@ func (a *Archive) identifierChecks(rep *CertReport, text []byte, signer *smx509.
 // signerChecks checks a signer's chain to the trusted roots at t and revocation.
 func (a *Archive) signerChecks(rep *CertReport, where string, signer *smx509.Certificate, others []*smx509.Certificate, t time.Time, sigOK bool) {
 	if signer == nil {
-		rep.add(CertCheck{Check: CheckSigner, Status: Fail, Where: where, Detail: "the signature carries no signer certificate: who signed cannot be known"})
+		rep.add(CertCheck{Check: CheckSigner, Status: eep.Fail, Where: where, Detail: "the signature carries no signer certificate: who signed cannot be known"})
 		return
 	}
 	name := signer.Subject.CommonName
@@ -195,14 +188,14 @@ func (a *Archive) signerChecks(rep *CertReport, where string, signer *smx509.Cer
 		if sigOK {
 			detail = "the signature is mathematically valid, but " + detail
 		}
-		rep.add(CertCheck{Check: CheckSigner, Status: Fail, Where: where, Found: name, Detail: detail})
+		rep.add(CertCheck{Check: CheckSigner, Status: eep.Fail, Where: where, Found: name, Detail: detail})
 		return
 	}
 	if when, revoked := signing.RevokedBefore(a.pki.CRLs, signer, t); revoked {
-		rep.add(CertCheck{Check: CheckSigner, Status: Fail, Where: where, Found: name, Detail: "the signer's certificate was revoked at " + when.Format(time.RFC3339)})
+		rep.add(CertCheck{Check: CheckSigner, Status: eep.Fail, Where: where, Found: name, Detail: "the signer's certificate was revoked at " + when.Format(time.RFC3339)})
 		return
 	}
-	rep.add(CertCheck{Check: CheckSigner, Status: Pass, Where: where, Found: name,
+	rep.add(CertCheck{Check: CheckSigner, Status: eep.Pass, Where: where, Found: name,
 		Detail: fmt.Sprintf("chains to a trusted root and was valid at %s", t.Format(time.RFC3339))})
 }
 
@@ -212,7 +205,7 @@ func (a *Archive) VerifyCertificatePDF(doc []byte) *CertReport {
 	rep := &CertReport{Kind: "pdf"}
 	sigs := pdfsig.Find(doc)
 	if len(sigs) == 0 {
-		rep.add(CertCheck{Check: CheckSignature, Status: Fail, Detail: "the PDF has no signature"})
+		rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Detail: "the PDF has no signature"})
 		a.identifierChecks(rep, doc, nil, "pdf", "")
 		return rep.finish()
 	}
@@ -226,21 +219,21 @@ func (a *Archive) VerifyCertificatePDF(doc []byte) *CertReport {
 	for i, s := range sigs {
 		where := fmt.Sprintf("signature %d", i+1)
 		if len(s.Problems) > 0 {
-			rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: where, Detail: strings.Join(s.Problems, "; ")})
+			rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: where, Detail: strings.Join(s.Problems, "; ")})
 			continue
 		}
 		if !s.CoversWhole && i == last {
-			rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: where,
+			rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: where,
 				Detail: fmt.Sprintf("%d bytes were added after the last signature", int64(len(doc))-s.ByteRange[2]-s.ByteRange[3])})
 		}
 		d, err := signing.ParseDetached(s.Contents)
 		if err != nil {
-			rep.add(CertCheck{Check: CheckSignature, Status: Fail, Where: where, Found: s.SubFilter, Detail: "the signature value is not a CMS SignedData dangan can read: " + err.Error()})
+			rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Where: where, Found: s.SubFilter, Detail: "the signature value is not a CMS SignedData dangan can read: " + err.Error()})
 			continue
 		}
 		h, err := d.NewHash()
 		if err != nil {
-			rep.add(CertCheck{Check: CheckSignature, Status: Skip, Where: where, Detail: err.Error()})
+			rep.add(CertCheck{Check: CheckSignature, Status: eep.Skip, Where: where, Detail: err.Error()})
 			continue
 		}
 		s.WriteCovered(doc, h)
@@ -251,12 +244,12 @@ func (a *Archive) VerifyCertificatePDF(doc []byte) *CertReport {
 		}
 		switch {
 		case errors.Is(sigErr, signing.ErrDigestMismatch):
-			rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: where, Detail: "the signed bytes have changed since signing: their digest is not the one signed"})
+			rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: where, Detail: "the signed bytes have changed since signing: their digest is not the one signed"})
 		case sigErr != nil:
-			rep.add(CertCheck{Check: CheckSignature, Status: Fail, Where: where, Detail: sigErr.Error()})
+			rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Where: where, Detail: sigErr.Error()})
 		default:
-			rep.add(CertCheck{Check: CheckDocument, Status: Pass, Where: where, Detail: fmt.Sprintf("the %d signed bytes are unchanged", s.ByteRange[1]+s.ByteRange[3])})
-			rep.add(CertCheck{Check: CheckSignature, Status: Pass, Where: where, Detail: "SM2 signature over the signed attributes verifies (" + s.SubFilter + ")"})
+			rep.add(CertCheck{Check: CheckDocument, Status: eep.Pass, Where: where, Detail: fmt.Sprintf("the %d signed bytes are unchanged", s.ByteRange[1]+s.ByteRange[3])})
+			rep.add(CertCheck{Check: CheckSignature, Status: eep.Pass, Where: where, Detail: "SM2 signature over the signed attributes verifies (" + s.SubFilter + ")"})
 		}
 		t := a.now()
 		if !d.SigningTime.IsZero() {
@@ -277,17 +270,17 @@ func (a *Archive) VerifyCertificatePDF(doc []byte) *CertReport {
 // the token's when it verifies, else t.
 func (a *Archive) tokenCheck(rep *CertReport, where string, has bool, verify func() (*signing.TokenInfo, error), t time.Time) time.Time {
 	if !has {
-		rep.add(CertCheck{Check: CheckTimestamp, Status: Warn, Where: where, Detail: "no timestamp: the signing time is only the signer's claim"})
+		rep.add(CertCheck{Check: CheckTimestamp, Status: eep.Warn, Where: where, Detail: "no timestamp: the signing time is only the signer's claim"})
 		return t
 	}
 	info, err := verify()
 	if err != nil {
-		rep.add(CertCheck{Check: CheckTimestamp, Status: Fail, Where: where, Detail: err.Error()})
+		rep.add(CertCheck{Check: CheckTimestamp, Status: eep.Fail, Where: where, Detail: err.Error()})
 		return t
 	}
 	gt := info.GenTime
 	rep.TimestampAt = &gt
-	rep.add(CertCheck{Check: CheckTimestamp, Status: Pass, Where: where, Found: gt.UTC().Format(time.RFC3339),
+	rep.add(CertCheck{Check: CheckTimestamp, Status: eep.Pass, Where: where, Found: gt.UTC().Format(time.RFC3339),
 		Detail: fmt.Sprintf("timestamped by %q", info.Signer.Subject.CommonName)})
 	return gt
 }
@@ -305,7 +298,7 @@ func (a *Archive) VerifyCertificateOFD(doc []byte) (*CertReport, error) {
 	rep := &CertReport{Kind: "ofd", SM3: sm3Hex(doc)}
 	sigs, err := ofd.ReadSignatures(z)
 	if errors.Is(err, ofd.ErrNoSignatures) {
-		rep.add(CertCheck{Check: CheckSignature, Status: Fail, Detail: "the OFD has no signatures"})
+		rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Detail: "the OFD has no signatures"})
 	} else if err != nil {
 		return nil, fieldErr("file", fmt.Errorf("%w: %w: %v", ErrBadUpload, ErrNotOFD, err))
 	}
@@ -331,22 +324,22 @@ func (a *Archive) VerifyCertificateOFD(doc []byte) (*CertReport, error) {
 func (a *Archive) checkOFDSignature(rep *CertReport, s ofd.Signature) *smx509.Certificate {
 	where := fmt.Sprintf("signature %s (%s)", s.ID, s.Type)
 	for _, p := range s.Problems {
-		rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: where, Detail: p})
+		rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: where, Detail: p})
 	}
 	for _, r := range s.References {
 		c := CertCheck{Check: CheckDocument, Where: r.File, Expected: r.Expected, Found: r.Found}
 		switch {
 		case r.Problem != "":
-			c.Status, c.Detail = Fail, r.Problem
+			c.Status, c.Detail = eep.Fail, r.Problem
 		case r.Match:
-			c.Status, c.Detail, c.Expected, c.Found = Pass, "SM3 matches", "", ""
+			c.Status, c.Detail, c.Expected, c.Found = eep.Pass, "SM3 matches", "", ""
 		default:
-			c.Status, c.Detail = Fail, "the file changed after signing: its SM3 is not the one in Signature.xml"
+			c.Status, c.Detail = eep.Fail, "the file changed after signing: its SM3 is not the one in Signature.xml"
 		}
 		rep.add(c)
 	}
 	for _, f := range s.Unreferenced {
-		rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: f, Detail: "the file is not covered by " + where + ": added after signing"})
+		rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: f, Detail: "the file is not covered by " + where + ": added after signing"})
 	}
 	if s.SignedValue == nil {
 		return nil
@@ -355,34 +348,34 @@ func (a *Archive) checkOFDSignature(rep *CertReport, s ofd.Signature) *smx509.Ce
 	if p, err := ses.Parse(s.SignedValue); err == nil {
 		return a.checkSeal(rep, where, s, p, sigXMLSum[:])
 	} else if s.Type == "Seal" {
-		rep.add(CertCheck{Check: CheckSeal, Status: Fail, Where: where, Detail: "the signed value is not a GB/T 38540 seal signature: " + err.Error()})
+		rep.add(CertCheck{Check: CheckSeal, Status: eep.Fail, Where: where, Detail: "the signed value is not a GB/T 38540 seal signature: " + err.Error()})
 		return nil
 	}
 	// Type="Sign": a GB/T 35275 SignedData over SM3(Signature.xml), or a bare value.
 	d, err := signing.ParseDetached(s.SignedValue)
 	if err != nil {
 		if _, nerr := signing.NormalizeSignature(s.SignedValue); nerr == nil {
-			rep.add(CertCheck{Check: CheckSignature, Status: Skip, Where: where, Detail: "a bare SM2 signature value without a certificate: it cannot be checked"})
-			rep.add(CertCheck{Check: CheckSigner, Status: Fail, Where: where, Detail: "no signer certificate: who signed cannot be known"})
+			rep.add(CertCheck{Check: CheckSignature, Status: eep.Skip, Where: where, Detail: "a bare SM2 signature value without a certificate: it cannot be checked"})
+			rep.add(CertCheck{Check: CheckSigner, Status: eep.Fail, Where: where, Detail: "no signer certificate: who signed cannot be known"})
 			return nil
 		}
-		rep.add(CertCheck{Check: CheckSignature, Status: Fail, Where: where, Detail: "unreadable signed value: " + err.Error()})
+		rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Where: where, Detail: "unreadable signed value: " + err.Error()})
 		return nil
 	}
 	h, err := d.NewHash()
 	if err != nil {
-		rep.add(CertCheck{Check: CheckSignature, Status: Skip, Where: where, Detail: err.Error()})
+		rep.add(CertCheck{Check: CheckSignature, Status: eep.Skip, Where: where, Detail: err.Error()})
 		return d.Signer
 	}
 	h.Write(s.SignatureXML)
 	sigErr := d.Verify(h.Sum(nil))
 	switch {
 	case errors.Is(sigErr, signing.ErrDigestMismatch):
-		rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: s.Path, Detail: "Signature.xml changed after signing"})
+		rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: s.Path, Detail: "Signature.xml changed after signing"})
 	case sigErr != nil:
-		rep.add(CertCheck{Check: CheckSignature, Status: Fail, Where: where, Detail: sigErr.Error()})
+		rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Where: where, Detail: sigErr.Error()})
 	default:
-		rep.add(CertCheck{Check: CheckSignature, Status: Pass, Where: where, Detail: "SM2 signature over Signature.xml verifies"})
+		rep.add(CertCheck{Check: CheckSignature, Status: eep.Pass, Where: where, Detail: "SM2 signature over Signature.xml verifies"})
 	}
 	t := a.now()
 	if !d.SigningTime.IsZero() {
@@ -395,18 +388,18 @@ func (a *Archive) checkOFDSignature(rep *CertReport, s ofd.Signature) *smx509.Ce
 
 func (a *Archive) checkSeal(rep *CertReport, where string, s ofd.Signature, p *ses.Signature, sigXMLSum []byte) *smx509.Certificate {
 	if bytes.Equal(p.DataHash, sigXMLSum) {
-		rep.add(CertCheck{Check: CheckDocument, Status: Pass, Where: s.Path, Detail: "the seal signature's data hash is the SM3 of Signature.xml"})
+		rep.add(CertCheck{Check: CheckDocument, Status: eep.Pass, Where: s.Path, Detail: "the seal signature's data hash is the SM3 of Signature.xml"})
 	} else {
-		rep.add(CertCheck{Check: CheckDocument, Status: Fail, Where: s.Path, Detail: "Signature.xml changed after sealing: its SM3 is not the signed data hash"})
+		rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: s.Path, Detail: "Signature.xml changed after sealing: its SM3 is not the signed data hash"})
 	}
 	if p.Property != "" && strings.TrimPrefix(p.Property, "/") != s.Path {
-		rep.add(CertCheck{Check: CheckDocument, Status: Warn, Where: s.Path, Expected: "/" + s.Path, Found: p.Property, Detail: "the seal signature names another Signature.xml path"})
+		rep.add(CertCheck{Check: CheckDocument, Status: eep.Warn, Where: s.Path, Expected: "/" + s.Path, Found: p.Property, Detail: "the seal signature names another Signature.xml path"})
 	}
 	sigErr := p.VerifySignature()
 	if sigErr != nil {
-		rep.add(CertCheck{Check: CheckSignature, Status: Fail, Where: where, Detail: "the seal signature does not verify: " + sigErr.Error()})
+		rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Where: where, Detail: "the seal signature does not verify: " + sigErr.Error()})
 	} else {
-		rep.add(CertCheck{Check: CheckSignature, Status: Pass, Where: where, Detail: "SM2 signature over TBS_Sign (GB/T 38540 v4) verifies"})
+		rep.add(CertCheck{Check: CheckSignature, Status: eep.Pass, Where: where, Detail: "SM2 signature over TBS_Sign (GB/T 38540 v4) verifies"})
 	}
 	t := p.Time
 	signedAt := p.Time
@@ -432,9 +425,9 @@ func (a *Archive) checkSeal(rep *CertReport, where string, s ofd.Signature, p *s
 		problems = append(problems, "Seal.esl differs from the seal inside the signature")
 	}
 	if len(problems) > 0 {
-		rep.add(CertCheck{Check: CheckSeal, Status: Fail, Where: sealWhere, Detail: strings.Join(problems, "; ")})
+		rep.add(CertCheck{Check: CheckSeal, Status: eep.Fail, Where: sealWhere, Detail: strings.Join(problems, "; ")})
 	} else {
-		rep.add(CertCheck{Check: CheckSeal, Status: Pass, Where: sealWhere,
+		rep.add(CertCheck{Check: CheckSeal, Status: eep.Pass, Where: sealWhere,
 			Detail: fmt.Sprintf("made by %q, valid at signing, held by the signer", seal.Maker.Subject.CommonName)})
 	}
 	return p.Signer

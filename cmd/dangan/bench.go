@@ -96,17 +96,22 @@ func (s *testServer) Kill() {
 
 // PeakRSS is the server's peak resident set (VmHWM) in bytes.
 func (s *testServer) PeakRSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	return procStatus(strconv.Itoa(s.cmd.Process.Pid), "VmHWM:")
+}
+
+// procStatus reads a size field (VmRSS:, VmHWM:) of /proc/<pid>/status in bytes.
+func procStatus(pid, key string) (int64, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(l, key); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, errors.New("no VmHWM in /proc status")
+	return 0, fmt.Errorf("no %s in /proc/%s/status", key, pid)
 }
 
 // Token creates a token through the API.

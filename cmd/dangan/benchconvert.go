@@ -222,7 +222,11 @@ func runBenchConvert(n, workers int, progress io.Writer) (*ConvertBenchResult, e
 		res.OfficeSecondsEach = time.Duration(officeTime.Load()).Seconds() / float64(res.OfficeDocs)
 	}
 	res.PeakRSSMB = float64(peak.Load()) / (1 << 20)
-	res.DanganPeakRSSMB = float64(selfPeakRSS()) / (1 << 20)
+	hwm, err := procStatus("self", "VmHWM:")
+	if err != nil {
+		return nil, err
+	}
+	res.DanganPeakRSSMB = float64(hwm) / (1 << 20)
 	mb := func(b int64) float64 { return float64(b) / (1 << 20) }
 	res.WorkersPeakFirstMB, res.WorkersPeakLastMB = mb(workerPeak[0]), mb(workerPeak[1])
 	res.DanganPeakFirstMB, res.DanganPeakLastMB = mb(selfPeak[0]), mb(selfPeak[1])
@@ -230,21 +234,9 @@ func runBenchConvert(n, workers int, progress io.Writer) (*ConvertBenchResult, e
 	return res, nil
 }
 
-// selfRSS and selfPeakRSS read this process's VmRSS and VmHWM.
-func selfRSS() int64     { return procStatus("VmRSS:") }
-func selfPeakRSS() int64 { return procStatus("VmHWM:") }
-
-func procStatus(key string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, key); ok {
-			var kb int64
-			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
-			return kb << 10
-		}
-	}
-	return 0
+// selfRSS is this process's VmRSS, for the sampler (0 when unreadable: the final VmHWM
+// read reports that).
+func selfRSS() int64 {
+	n, _ := procStatus("self", "VmRSS:")
+	return n
 }

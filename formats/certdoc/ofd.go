@@ -7,6 +7,7 @@ import (
 
 	"github.com/emmansun/gmsm/sm3"
 
+	"github.com/dangan-archive/dangan/formats"
 	"github.com/dangan-archive/dangan/formats/font"
 	"github.com/dangan-archive/dangan/formats/ofd"
 )
@@ -51,7 +52,7 @@ func OFD(c *Certificate) ([]ofd.Part, error) {
 		if len(deltas) > 0 {
 			fmt.Fprintf(&body, ` DeltaX="%s"`, strings.Join(deltas, " "))
 		}
-		fmt.Fprintf(&body, `>%s</ofd:TextCode></ofd:TextObject>`, xmlText(t.S))
+		fmt.Fprintf(&body, `>%s</ofd:TextCode></ofd:TextObject>`, formats.EscapeText(t.S))
 	}
 	ttf, err := f.Subset(used)
 	if err != nil {
@@ -62,12 +63,12 @@ func OFD(c *Certificate) ([]ofd.Part, error) {
 	var custom strings.Builder
 	for _, kv := range [][2]string{{"证照标识", c.Identifier}, {"证照名称", c.Title}, {"证照编号", c.Number}, {"持证主体", c.Holder},
 		{"颁发机构", c.Issuer}, {"颁发机构代码", c.IssuerCode}, {"颁发日期", c.IssuedAt.Format("2006-01-02")}} {
-		fmt.Fprintf(&custom, `<ofd:CustomData Name="%s">%s</ofd:CustomData>`, kv[0], xmlText(kv[1]))
+		fmt.Fprintf(&custom, `<ofd:CustomData Name="%s">%s</ofd:CustomData>`, kv[0], formats.EscapeText(kv[1]))
 	}
 	ofdXML := fmt.Sprintf(head+`<ofd:OFD xmlns:ofd="%s" Version="1.1" DocType="OFD"><ofd:DocBody><ofd:DocInfo><ofd:DocID>%x</ofd:DocID>`+
 		`<ofd:Title>%s</ofd:Title><ofd:Author>%s</ofd:Author><ofd:CreationDate>%s</ofd:CreationDate><ofd:Creator>dangan</ofd:Creator>`+
 		`<ofd:CustomDatas>%s</ofd:CustomDatas></ofd:DocInfo><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot></ofd:DocBody></ofd:OFD>`,
-		ofd.NS, docID[:16], xmlText(c.Title), xmlText(c.Issuer), c.IssuedAt.Format("2006-01-02"), custom.String())
+		ofd.NS, docID[:16], formats.EscapeText(c.Title), formats.EscapeText(c.Issuer), c.IssuedAt.Format("2006-01-02"), custom.String())
 	document := fmt.Sprintf(head+`<ofd:Document xmlns:ofd="%s"><ofd:CommonData><ofd:MaxUnitID>%d</ofd:MaxUnitID>`+
 		`<ofd:PageArea><ofd:PhysicalBox>0 0 %g %g</ofd:PhysicalBox></ofd:PageArea><ofd:PublicRes>PublicRes.xml</ofd:PublicRes></ofd:CommonData>`+
 		`<ofd:Pages><ofd:Page ID="%s" BaseLoc="Pages/Page_0/Content.xml"/></ofd:Pages></ofd:Document>`, ofd.NS, id, PageW, PageH, OFDPageID)
@@ -84,7 +85,3 @@ func OFD(c *Certificate) ([]ofd.Part, error) {
 }
 
 func m(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
-
-func xmlText(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
-}

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/emmansun/gmsm/sm3"
+
+	"github.com/dangan-archive/dangan/formats"
 )
 
 // NS is the OFD namespace.
@@ -90,16 +92,16 @@ func Seal(parts []Part, opts SealOptions) ([]Part, error) {
 	var sx strings.Builder
 	sx.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	fmt.Fprintf(&sx, `<ofd:Signature xmlns:ofd="%s"><ofd:SignedInfo>`, NS)
-	fmt.Fprintf(&sx, `<ofd:Provider ProviderName="%s" Version="%s" Company="dangan"/>`, esc(opts.Provider), esc(opts.Version))
+	fmt.Fprintf(&sx, `<ofd:Provider ProviderName="%s" Version="%s" Company="dangan"/>`, formats.EscapeAttr(opts.Provider), formats.EscapeAttr(opts.Version))
 	sx.WriteString(`<ofd:SignatureMethod>1.2.156.10197.1.501</ofd:SignatureMethod>`)
 	fmt.Fprintf(&sx, `<ofd:SignatureDateTime>%s</ofd:SignatureDateTime>`, opts.Time.UTC().Format("20060102150405Z"))
 	sx.WriteString(`<ofd:References CheckMethod="1.2.156.10197.1.401">`)
 	for _, p := range out {
 		sum := sm3.Sum(p.Data)
-		fmt.Fprintf(&sx, `<ofd:Reference FileRef="/%s"><ofd:CheckValue>%s</ofd:CheckValue></ofd:Reference>`, esc(p.Name), base64.StdEncoding.EncodeToString(sum[:]))
+		fmt.Fprintf(&sx, `<ofd:Reference FileRef="/%s"><ofd:CheckValue>%s</ofd:CheckValue></ofd:Reference>`, formats.EscapeAttr(p.Name), base64.StdEncoding.EncodeToString(sum[:]))
 	}
 	sx.WriteString(`</ofd:References>`)
-	fmt.Fprintf(&sx, `<ofd:StampAnnot ID="1" PageRef="%s" Boundary="%g %g %g %g"/>`, esc(opts.PageID), opts.Boundary[0], opts.Boundary[1], opts.Boundary[2], opts.Boundary[3])
+	fmt.Fprintf(&sx, `<ofd:StampAnnot ID="1" PageRef="%s" Boundary="%g %g %g %g"/>`, formats.EscapeAttr(opts.PageID), opts.Boundary[0], opts.Boundary[1], opts.Boundary[2], opts.Boundary[3])
 	if opts.SealEntry != nil {
 		fmt.Fprintf(&sx, `<ofd:Seal><ofd:BaseLoc>/%sSeal.esl</ofd:BaseLoc></ofd:Seal>`, dir)
 	}
@@ -116,12 +118,6 @@ func Seal(parts []Part, opts SealOptions) ([]Part, error) {
 		Part{Name: dir + "Signature.xml", Data: sigXML},
 		Part{Name: dir + "SignedValue.dat", Data: value},
 		Part{Name: "Doc_0/Signs/Signatures.xml", Data: []byte(signatures)}), nil
-}
-
-func esc(s string) string {
-	var b strings.Builder
-	xml.EscapeText(&b, []byte(s))
-	return strings.ReplaceAll(b.String(), `"`, "&#34;")
 }
 
 // Reference is one file a signature covers, and whether its digest matched.

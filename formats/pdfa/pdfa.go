@@ -20,7 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf16"
+
+	"github.com/dangan-archive/dangan/formats/pdfsig"
 )
 
 // ErrUnavailable is returned when Ghostscript is not installed.
@@ -240,7 +241,7 @@ func SetTitle(path, title string) error {
 		return fmt.Errorf("pdfa: the information dictionary does not parse")
 	}
 	infoDict := titleKeyRE.ReplaceAllLiteralString(dm[1], "")
-	infoDict = "/Title " + utf16Hex(title) + " " + strings.TrimSpace(infoDict)
+	infoDict = "/Title " + pdfsig.TextString(title) + " " + strings.TrimSpace(infoDict)
 
 	var w bytes.Buffer
 	if tail[len(tail)-1] != '\n' {
@@ -300,15 +301,6 @@ func xrefTable(b []byte) (map[int]int, error) {
 		i += 1 + count
 	}
 	return out, nil
-}
-
-func utf16Hex(s string) string {
-	var b strings.Builder
-	b.WriteString("<FEFF")
-	for _, u := range utf16.Encode([]rune(s)) {
-		fmt.Fprintf(&b, "%04X", u)
-	}
-	return b.String() + ">"
 }
 
 func xmlEscape(s string) string {
