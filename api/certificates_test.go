@@ -3,18 +3,22 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dangan-archive/dangan/archive"
 )
 
-const citizenCert = `{"type_code":"11100000000013338W009","title":"残疾人证","number":"43010219800101001X42",
- "holder":{"name":"王堃","code":"11010519491231002X","code_type":"111"},"valid_from":"2026-01-01","valid_until":"2036-01-01",
- "issuer_name":"某县残疾人联合会","fields":[{"name":"残疾类别","value":"肢体"}]}`
+// citizenCert is valid from the first day of this year for ten years, so it is valid on
+// whatever day the test runs.
+var citizenCert = fmt.Sprintf(`{"type_code":"11100000000013338W009","title":"残疾人证","number":"43010219800101001X42",
+ "holder":{"name":"王堃","code":"11010519491231002X","code_type":"111"},"valid_from":"%[1]d-01-01","valid_until":"%[2]d-01-01",
+ "issuer_name":"某县残疾人联合会","fields":[{"name":"残疾类别","value":"肢体"}]}`, time.Now().Year(), time.Now().Year()+10)
 
 func (e *env) verifyFile(name string, file []byte, fields map[string]string) (*http.Response, []byte) {
 	var buf bytes.Buffer

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,18 +12,11 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
-// chromium finds Debian's chromium, which .ci/run installs.
-func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no chromium on PATH: install Debian's chromium package (.ci/run does)")
-	return ""
-}
+// chromium finds Debian's chromium, which scripts/test.sh installs.
+func chromium(t *testing.T) string { return testenv.Tool(t, "chromium") }
 
 // TestVerifyPageInChromium drives the verification page in a real headless browser: a
 // citizen uploads an issued certificate and reads a green verdict, then uploads a changed

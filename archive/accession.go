@@ -218,7 +218,7 @@ func (a *Archive) ReceivePackage(ctx context.Context, who Principal, batch, id s
 		if ev == nil || ev.PackageID != id {
 			fail("YJ-1-1", itemFixity, "时间戳", "the package's evidence (its ingest event, checkpoint and timestamp)", "none sent")
 		}
-		rep, sc, err := verify(buf, n, VerifyOptions{Roots: a.Trust(), Evidence: ev})
+		rep, sc, err := verify(buf, n, VerifyOptions{Roots: a.Trust(), Evidence: ev, Now: a.now})
 		if err != nil {
 			fail("YJ-3-1", "封装包元数据可读", "封装包", "a readable EEP", err.Error())
 		} else {

@@ -242,7 +242,7 @@ func Open(cfg Config) (*Archive, error) {
 		return nil, err
 	}
 	var err error
-	if a.pki, a.Created, err = signing.OpenDevPKI(filepath.Join(cfg.DataDir, "pki"), cfg.KeyPassword, cfg.ArchiveName); err != nil {
+	if a.pki, a.Created, err = signing.OpenDevPKI(filepath.Join(cfg.DataDir, "pki"), cfg.KeyPassword, cfg.ArchiveName, cfg.Now); err != nil {
 		return nil, fmt.Errorf("open PKI: %w", err)
 	}
 	if a.store = cfg.Store; a.store == nil {

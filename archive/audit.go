@@ -409,7 +409,7 @@ func (au *auditor) explain(ctx context.Context, p *index.Package, res *AuditResu
 	if _, err := io.Copy(buf, rc); err != nil {
 		return
 	}
-	rep, _, err := verify(buf, info.Size, VerifyOptions{Roots: au.roots})
+	rep, _, err := verify(buf, info.Size, VerifyOptions{Roots: au.roots, Now: au.a.now})
 	if err != nil {
 		return
 	}

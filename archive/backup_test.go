@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dangan-archive/dangan/internal/testenv"
 	"github.com/dangan-archive/dangan/storage"
 )
 
@@ -99,18 +100,18 @@ func TestBackupRestore(t *testing.T) {
 
 // Every prefix the archive writes objects under is backed up.
 func TestBackupCoversEveryPrefix(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	clk := &clock{t: testenv.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
 	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), Now: clk.Now, NoBackgroundAudit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
 	ctx := context.Background()
-	res, err := a.Ingest(ctx, dept, caseFinished("BK-1", "D10", time.Date(2014, 5, 1, 9, 0, 0, 0, time.UTC)), oneDoc(t))
+	res, err := a.Ingest(ctx, dept, caseFinished("BK-1", "D10", testenv.Date(2014, 5, 1, 9, 0, 0, 0, time.UTC)), oneDoc(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Ingest(ctx, dept, caseFinished("BK-2", "D30", time.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC)), oneDoc(t)); err != nil {
+	if _, err := a.Ingest(ctx, dept, caseFinished("BK-2", "D30", testenv.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC)), oneDoc(t)); err != nil {
 		t.Fatal(err)
 	}
 	d, err := a.Decide(ctx, Principal{Role: RoleArchive, TokenID: "a"}, DecisionRequest{Package: res.Package.ID, Action: DisposalDestroy, Reason: "到期"})

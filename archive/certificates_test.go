@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/dangan-archive/dangan/formats/certdoc"
 	"github.com/dangan-archive/dangan/formats/eep"
+	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
 const issuerUSCC = "11430000006122244L"
@@ -31,12 +33,15 @@ func certArchive(t *testing.T) *Archive {
 
 var issuer = Principal{Role: RoleIssuer, Org: issuerUSCC}
 
+// licence is valid from the first day of this year for five years, so it is valid on
+// whatever day the test runs.
 func licence() CertificateRequest {
+	year := time.Now().In(eep.CST()).Year()
 	return CertificateRequest{
 		TypeCode: "11100000000013338W011", Title: "食品经营许可证", Number: "JY14301020012345",
 		Holder:    CertHolder{Name: "张喆小吃店", Code: "91110108MA01A2B3CF", CodeType: "001"},
 		Fields:    []certdoc.Field{{Name: "经营场所", Value: "某县城关镇人民路18号"}},
-		ValidFrom: "2026-01-01", ValidUntil: "2030-12-31", IssuerName: "某县市场监督管理局",
+		ValidFrom: fmt.Sprintf("%d-01-01", year), ValidUntil: fmt.Sprintf("%d-12-31", year+4), IssuerName: "某县市场监督管理局",
 	}
 }
 
@@ -92,7 +97,7 @@ func TestCertificateRoundTrip(t *testing.T) {
 	// every font is embedded.
 	pdfPath := filepath.Join(t.TempDir(), "c.pdf")
 	os.WriteFile(pdfPath, fetch(t, a, c.Identifier, "pdf"), 0o644)
-	text, err := exec.Command("pdftotext", "-enc", "UTF-8", pdfPath, "-").CombinedOutput()
+	text, err := exec.Command(testenv.Tool(t, "pdftotext"), "-enc", "UTF-8", pdfPath, "-").CombinedOutput()
 	if err != nil {
 		t.Fatalf("pdftotext: %v\n%s", err, text)
 	}
@@ -101,7 +106,7 @@ func TestCertificateRoundTrip(t *testing.T) {
 			t.Errorf("pdftotext does not return %q", want)
 		}
 	}
-	fonts, err := exec.Command("pdffonts", pdfPath).CombinedOutput()
+	fonts, err := exec.Command(testenv.Tool(t, "pdffonts"), pdfPath).CombinedOutput()
 	if err != nil || strings.Count(string(fonts), " yes yes yes ") != 1 || strings.Count(string(fonts), "\n") != 3 {
 		t.Errorf("pdffonts: every font embedded, subset, with a ToUnicode map:\n%s", fonts)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/dangan-archive/dangan/formats"
 	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/formats/pdfa"
+	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
 // uploads sends files as the parts named in order.
@@ -36,9 +37,11 @@ func uploads(files map[string][]byte, order []string) func() (*Upload, error) {
 // and a signed PDF. Each gets the archival copy the policy asks for, the original beside
 // it, and the package records how.
 func TestIngestConvertsToPDFA(t *testing.T) {
+	testenv.Tool(t, "soffice")
+	testenv.Tool(t, "gs")
 	a := certArchive(t)
 	if a.tools.Office == nil || a.tools.PDFA == nil {
-		t.Fatal("LibreOffice and Ghostscript must be installed for this test (.ci/run installs them)")
+		t.Fatal("the archive opened without its converters although LibreOffice and Ghostscript are installed")
 	}
 	dir := t.TempDir()
 	const text = "行政许可决定书：准予食品经营许可"
@@ -101,7 +104,7 @@ func TestIngestConvertsToPDFA(t *testing.T) {
 		} else if n <= 2 {
 			path := filepath.Join(dir, "r.pdf")
 			os.WriteFile(path, r, 0o644)
-			out, _ := exec.Command("pdftotext", "-enc", "UTF-8", path, "-").Output()
+			out, _ := exec.Command(testenv.Tool(t, "pdftotext"), "-enc", "UTF-8", path, "-").Output()
 			if !strings.Contains(string(out), text) {
 				t.Errorf("%s: the rendition's text is %q", order[n-1], out)
 			}

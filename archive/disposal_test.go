@@ -12,6 +12,8 @@ import (
 
 	pdfapi "github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
+
+	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
 type clock struct {
@@ -29,7 +31,7 @@ func (c *clock) Add(d time.Duration) {
 // Expired D10 packages are destroyed only when two archivists agree and only after their
 // retention ends; tombstones and the signed register survive, also an index rebuild.
 func TestDisposal(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	clk := &clock{t: testenv.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
 	dir := t.TempDir()
 	a, err := Open(Config{DataDir: dir, Logger: quiet(), Now: clk.Now})
 	if err != nil {
@@ -43,9 +45,9 @@ func TestDisposal(t *testing.T) {
 		}
 		return res.Package.ID
 	}
-	old := ingest("DISP-1", "D10", time.Date(2014, 5, 1, 9, 0, 0, 0, time.UTC))   // retained until 2025-01-01
-	young := ingest("DISP-2", "D10", time.Date(2024, 5, 1, 9, 0, 0, 0, time.UTC)) // until 2035-01-01
-	keep := ingest("DISP-3", "D10", time.Date(2015, 5, 1, 9, 0, 0, 0, time.UTC))  // until 2026-01-01
+	old := ingest("DISP-1", "D10", testenv.Date(2014, 5, 1, 9, 0, 0, 0, time.UTC))   // retained until 2025-01-01
+	young := ingest("DISP-2", "D10", testenv.Date(2024, 5, 1, 9, 0, 0, 0, time.UTC)) // until 2035-01-01
+	keep := ingest("DISP-3", "D10", testenv.Date(2015, 5, 1, 9, 0, 0, 0, time.UTC))  // until 2026-01-01
 	alice := Principal{Role: RoleArchive, TokenID: "aaaa", Name: "甲"}
 	bob := Principal{Role: RoleArchive, TokenID: "bbbb", Name: "乙"}
 
@@ -93,7 +95,7 @@ func TestDisposal(t *testing.T) {
 		t.Fatalf("tombstone: %+v", p.Tombstone)
 	}
 	// Extend the other: applied at once, the retention moves.
-	until := time.Date(2036, 1, 1, 0, 0, 0, 0, time.UTC)
+	until := testenv.Date(2036, 1, 1, 0, 0, 0, 0, time.UTC)
 	if d2, err := a.Decide(ctx, alice, DecisionRequest{Package: keep, Action: DisposalExtend, Until: until, Reason: "仍有查考价值"}); err != nil || d2.Status != DisposalExtended {
 		t.Fatalf("extend: %v", err)
 	}

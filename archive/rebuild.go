@@ -207,7 +207,7 @@ func (a *Archive) recordFromObject(ctx context.Context, key string, ref *logRef)
 		ra = buf
 	}
 	id := strings.TrimSuffix(path.Base(key), ".eep")
-	rep, scan, err := verify(ra, info.Size, VerifyOptions{Roots: a.Trust()})
+	rep, scan, err := verify(ra, info.Size, VerifyOptions{Roots: a.Trust(), Now: a.now})
 	if err != nil {
 		return nil, err
 	}

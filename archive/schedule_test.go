@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
 func caseFinished(no, retention string, finished time.Time) *Case {
@@ -15,7 +17,7 @@ func caseFinished(no, retention string, finished time.Time) *Case {
 }
 
 func TestSchedule(t *testing.T) {
-	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	now := testenv.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -24,10 +26,10 @@ func TestSchedule(t *testing.T) {
 	ctx := context.Background()
 	ids := map[string]string{}
 	for no, c := range map[string]*Case{
-		"Y-2019":   caseFinished("Y-2019", "Y", time.Date(2019, 5, 1, 9, 0, 0, 0, time.UTC)),
-		"Y-2026":   caseFinished("Y-2026", "Y", time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)),
-		"D10-2015": caseFinished("D10-2015", "D10", time.Date(2015, 6, 1, 9, 0, 0, 0, time.UTC)),
-		"D30-2026": caseFinished("D30-2026", "D30", time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)),
+		"Y-2019":   caseFinished("Y-2019", "Y", testenv.Date(2019, 5, 1, 9, 0, 0, 0, time.UTC)),
+		"Y-2026":   caseFinished("Y-2026", "Y", testenv.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)),
+		"D10-2015": caseFinished("D10-2015", "D10", testenv.Date(2015, 6, 1, 9, 0, 0, 0, time.UTC)),
+		"D30-2026": caseFinished("D30-2026", "D30", testenv.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)),
 	} {
 		res, err := a.Ingest(ctx, dept, c, oneDoc(t))
 		if err != nil {
@@ -59,7 +61,7 @@ func TestSchedule(t *testing.T) {
 		t.Fatalf("transfers: %v", k[DueTransfer])
 	}
 	for _, it := range s.Items {
-		if it.Kind == DueTransfer && !it.Date.Equal(time.Date(2025, 1, 1, 0, 0, 0, 0, it.Date.Location())) {
+		if it.Kind == DueTransfer && !it.Date.Equal(testenv.Date(2025, 1, 1, 0, 0, 0, 0, it.Date.Location())) {
 			t.Fatalf("transfer due %v", it.Date)
 		}
 	}
@@ -71,7 +73,7 @@ func TestSchedule(t *testing.T) {
 		t.Fatalf("audits overdue right after ingest: %v", k[DueAuditOverdue])
 	}
 	// Six years on: the 2026 Y record is due too, and every audit is overdue.
-	s, _ = a.Schedule(ctx, Principal{Role: RoleAuditor}, time.Date(2032, 6, 1, 0, 0, 0, 0, time.UTC), 0)
+	s, _ = a.Schedule(ctx, Principal{Role: RoleAuditor}, testenv.Date(2032, 6, 1, 0, 0, 0, 0, time.UTC), 0)
 	k = kinds(s)
 	if !k[DueTransfer][ids["Y-2026"]] || len(k[DueAuditOverdue]) != 4 {
 		t.Fatalf("in 2032: %v", k)

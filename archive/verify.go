@@ -28,6 +28,10 @@ import (
 type VerifyOptions struct {
 	Roots    *smx509.CertPool // trusted roots; nil: no signer can be trusted
 	Evidence *Evidence        // optional: timestamp and recorded digests
+	// Now is the verifier's clock: the time the evidence's checkpoint tokens must still be
+	// valid at, and a signer's certificate is checked at when nothing says when it signed.
+	// Default time.Now; the archive passes its own clock.
+	Now func() time.Time
 	// MaxCanonical is the largest package re-parsed in memory to canonicalise a signed
 	// element whose file bytes are not canonical (foreign packages). Default 64 MiB.
 	MaxCanonical int64
@@ -65,6 +69,9 @@ func verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, *eep.Scan, 
 	if opts.MaxCanonical == 0 {
 		opts.MaxCanonical = 64 << 20
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	scan, err := eep.Read(r, size, eep.ScanOptions{NewHash: sm3.New, NewSignedHash: signedHash})
 	if err != nil {
 		return nil, nil, err
@@ -84,7 +91,7 @@ func verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, *eep.Scan, 
 	var tsTime *time.Time
 	var logged *eventlog.Event
 	if ev := opts.Evidence; ev != nil {
-		res, err := eventlog.VerifyProof(&ev.Proof, opts.Roots)
+		res, err := eventlog.VerifyProofAt(&ev.Proof, opts.Roots, opts.Now())
 		if res != nil {
 			rep.Proof = res.Steps
 		}
@@ -219,7 +226,7 @@ func checkSignature(r io.ReaderAt, size int64, s *eep.ScannedSignature, element,
 		at, basis = *tsTime, "timestamp"
 	}
 	if at.IsZero() {
-		at, basis = time.Now(), "now"
+		at, basis = opts.Now(), "now"
 	}
 	var inter []*smx509.Certificate
 	for _, der := range s.Certs[1:] {
@@ -273,7 +280,7 @@ func (a *Archive) VerifyUpload(ctx context.Context, body io.Reader, ev *Evidence
 	if n == 0 {
 		return nil, fieldErr("file", fmt.Errorf("%w: the package is empty", ErrBadUpload))
 	}
-	return Verify(f, n, VerifyOptions{Roots: a.Trust(), Evidence: ev})
+	return Verify(f, n, VerifyOptions{Roots: a.Trust(), Evidence: ev, Now: a.now})
 }
 
 // checkIngestEvent checks that a proven event is this package's ingest (or, at the county

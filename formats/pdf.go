@@ -22,8 +22,21 @@ var PDFFullValidationLimit int64 = 64 << 20
 var encryptKey = regexp.MustCompile(`/Encrypt[\s/<\[0-9]`)
 
 // ValidatePDF checks a PDF file. It returns ErrEncrypted for an encrypted PDF (DA/T 70
-// GD-3-8) and ErrInvalid for one that does not open.
+// GD-3-8) and ErrInvalid for one that does not open or does not pass pdfcpu's (relaxed)
+// validation.
 func ValidatePDF(f io.ReaderAt, size int64) (warnings []string, err error) {
+	return validatePDF(f, size, false)
+}
+
+// ReadablePDF is ValidatePDF for a PDF made by someone else that is kept as it is: one
+// that opens but breaks a rule of the PDF specification (an invalid date in an annotation,
+// say) is accepted, the rule it breaks returned as a warning. Every reader opens such
+// files, and the archive must keep what the department holds.
+func ReadablePDF(f io.ReaderAt, size int64) (warnings []string, err error) {
+	return validatePDF(f, size, true)
+}
+
+func validatePDF(f io.ReaderAt, size int64, lenient bool) (warnings []string, err error) {
 	if err := checkPDFStructure(f, size); err != nil {
 		return nil, err
 	}
@@ -43,6 +56,9 @@ func ValidatePDF(f io.ReaderAt, size int64) (warnings []string, err error) {
 		return nil, fmt.Errorf("%w: the PDF has an /Encrypt dictionary", ErrEncrypted)
 	}
 	if err := api.ValidateContext(ctx); err != nil {
+		if lenient {
+			return []string{"the PDF opens but does not conform to the PDF specification: " + err.Error()}, nil
+		}
 		return nil, fmt.Errorf("%w: PDF validation: %v", ErrInvalid, err)
 	}
 	return nil, nil
@@ -86,6 +102,9 @@ func checkPDFStructure(f io.ReaderAt, size int64) error {
 	if _, err := f.ReadAt(xref, off); err != nil && err != io.EOF {
 		return fmt.Errorf("read PDF cross-reference: %w", err)
 	}
+	// Writers in the field (node-signpdf, for one) point a byte or two before the section;
+	// readers look past the white space, and so does this check.
+	xref = bytes.TrimLeft(xref, " \t\r\n\f\x00")
 	if !bytes.HasPrefix(xref, []byte("xref")) && !objHeader.Match(xref) {
 		return fmt.Errorf("%w: startxref does not point at a cross-reference section", ErrInvalid)
 	}

@@ -168,6 +168,12 @@ func Prepare(ctx context.Context, src Source, sum []byte, name string, o Prepare
 			return gsErr(t.PDFA.Convert(ctx, in, out, o.Title))
 		}))
 		if err != nil {
+			// A signed PDF is its own archival copy: a rendition Ghostscript cannot make
+			// (a damaged stream the signer's reader tolerated) is a warning, not a refusal.
+			if signed && ctx.Err() == nil {
+				p.Warnings = append(p.Warnings, "no PDF/A-2b rendition beside the signed original: "+err.Error())
+				return p, nil
+			}
 			return nil, err
 		}
 		// The rendition of a PDF is a PDF too: its name says which it is.
@@ -247,7 +253,7 @@ func checkPDFA(f File) error {
 func keep(orig File) (*Prepared, error) {
 	switch orig.ID.Family() {
 	case "pdf":
-		warns, err := ValidatePDF(orig.Src, orig.Size)
+		warns, err := ReadablePDF(orig.Src, orig.Size)
 		if err != nil {
 			return nil, err
 		}

@@ -12,9 +12,11 @@ import (
 
 	"github.com/emmansun/gmsm/sm3"
 	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
-// Interop with the system's OpenSSL 3: it is installed by .ci/run, so a missing binary fails.
+// Interop with the system's OpenSSL 3: scripts/test.sh installs it, so a missing binary fails.
 
 func asn1Unmarshal(b []byte, v any) ([]byte, error) { return asn1.Unmarshal(b, v) }
 
@@ -22,7 +24,7 @@ func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func openssl(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("openssl", args...).CombinedOutput()
+	out, err := exec.Command(testenv.Tool(t, "openssl"), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

@@ -237,6 +237,8 @@ type PKI struct {
 	// CRLs are revocation lists from crls.pem, each checked against its issuer when loaded.
 	CRLs []*smx509.RevocationList
 
+	now func() time.Time // the clock certificates are issued at
+
 	mu        sync.Mutex
 	depts     map[string]*Identity
 	sealMaker *Identity
@@ -275,12 +277,17 @@ func LoadPool(path string) (*smx509.CertPool, error) {
 }
 
 // OpenDevPKI loads the PKI in dir, creating a development root, archive and TSA identity
-// when dir has none. created reports whether it made them.
-func OpenDevPKI(dir string, password []byte, archiveName string) (pki *PKI, created bool, err error) {
+// when dir has none. created reports whether it made them. Certificates it issues (now
+// and later, for departments and the seal maker) are valid from the clock now (time.Now
+// when nil), so an archive running on a shifted clock trusts its own PKI.
+func OpenDevPKI(dir string, password []byte, archiveName string, now func() time.Time) (pki *PKI, created bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("create PKI directory: %w", err)
 	}
-	p := &PKI{dir: dir, password: password, depts: map[string]*Identity{}}
+	if now == nil {
+		now = time.Now
+	}
+	p := &PKI{dir: dir, password: password, depts: map[string]*Identity{}, now: now}
 	if _, err := os.Stat(filepath.Join(dir, "root.pem")); errors.Is(err, os.ErrNotExist) {
 		if err := p.create(archiveName); err != nil {
 			return nil, false, err
@@ -310,7 +317,7 @@ func OpenDevPKI(dir string, password []byte, archiveName string) (pki *PKI, crea
 }
 
 func (p *PKI) create(archiveName string) error {
-	now := time.Now()
+	now := p.now()
 	root, err := NewRoot(CertSpec{CommonName: archiveName + " 根证书 (development)", Organization: archiveName,
 		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(30, 0, 0)})
 	if err != nil {
@@ -388,7 +395,7 @@ func (p *PKI) Department(uscc, name string) (*Identity, error) {
 	if name == "" {
 		name = uscc
 	}
-	now := time.Now()
+	now := p.now()
 	id, err := p.Root.Issue(CertSpec{CommonName: name, Organization: name, OrgID: uscc, Usage: UsageSigning,
 		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0)})
 	if err != nil {
@@ -421,7 +428,7 @@ func (p *PKI) SealMaker() (*Identity, error) {
 	if p.Root.Key == nil {
 		return nil, errors.New("no seal maker certificate and the root key is off-line: import sealmaker.pem and .key")
 	}
-	now := time.Now()
+	now := p.now()
 	id, err := p.Root.Issue(CertSpec{CommonName: p.Root.Cert.Subject.CommonName + " 制章人", Organization: firstOr(p.Root.Cert.Subject.Organization),
 		Usage: UsageSigning, NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0)})
 	if err != nil {

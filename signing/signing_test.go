@@ -100,7 +100,7 @@ func TestKeyPEMPlainAndEncrypted(t *testing.T) {
 
 func testPKI(t *testing.T) *PKI {
 	t.Helper()
-	p, created, err := OpenDevPKI(t.TempDir(), nil, "测试县档案馆")
+	p, created, err := OpenDevPKI(t.TempDir(), nil, "测试县档案馆", nil)
 	if err != nil || !created {
 		t.Fatalf("dev PKI: created=%v err=%v", created, err)
 	}
@@ -128,7 +128,7 @@ func TestDevPKIChainsAndReload(t *testing.T) {
 		t.Fatalf("certificate trusted by a foreign root: %v", err)
 	}
 	// Reopening loads the same identities; the department key persists.
-	again, created, err := OpenDevPKI(p.dir, nil, "ignored")
+	again, created, err := OpenDevPKI(p.dir, nil, "ignored", nil)
 	if err != nil || created {
 		t.Fatalf("reopen: created=%v err=%v", created, err)
 	}

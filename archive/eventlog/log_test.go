@@ -29,7 +29,7 @@ type testLog struct {
 
 func newPKI(t testing.TB, name string) *signing.PKI {
 	t.Helper()
-	pki, _, err := signing.OpenDevPKI(filepath.Join(t.TempDir(), "pki"), nil, name)
+	pki, _, err := signing.OpenDevPKI(filepath.Join(t.TempDir(), "pki"), nil, name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

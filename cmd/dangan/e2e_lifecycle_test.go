@@ -313,9 +313,11 @@ func postJSON(t *testing.T, url, tok string, in, out any, want int) {
 	}
 }
 
+// waitFor polls cond for up to two minutes: tests wait for states and counts, and a busy
+// machine only makes them wait longer.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatal("timed out")

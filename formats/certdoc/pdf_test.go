@@ -12,6 +12,7 @@ import (
 
 	"github.com/dangan-archive/dangan/formats"
 	"github.com/dangan-archive/dangan/formats/ofd"
+	"github.com/dangan-archive/dangan/internal/testenv"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 )
 
@@ -39,7 +40,7 @@ func TestPDFOpensAndItsTextExtracts(t *testing.T) {
 	}
 	dir := t.TempDir()
 	os.WriteFile(dir+"/c.pdf", doc, 0o644)
-	out, err := exec.Command("pdftotext", "-enc", "UTF-8", dir+"/c.pdf", "-").CombinedOutput()
+	out, err := exec.Command(testenv.Tool(t, "pdftotext"), "-enc", "UTF-8", dir+"/c.pdf", "-").CombinedOutput()
 	if err != nil {
 		t.Fatalf("pdftotext: %v\n%s", err, out)
 	}
@@ -48,7 +49,7 @@ func TestPDFOpensAndItsTextExtracts(t *testing.T) {
 			t.Errorf("pdftotext does not return %q:\n%s", want, out)
 		}
 	}
-	fonts, err := exec.Command("pdffonts", dir+"/c.pdf").CombinedOutput()
+	fonts, err := exec.Command(testenv.Tool(t, "pdffonts"), dir+"/c.pdf").CombinedOutput()
 	if err != nil {
 		t.Fatalf("pdffonts: %v\n%s", err, fonts)
 	}

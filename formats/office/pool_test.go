@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dangan-archive/dangan/formats/pdfa"
+	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
 const chinese = "电子档案长期保存测试：某县市场监督管理局"
@@ -100,9 +101,10 @@ func makeCorpus(soffice string) (map[string]Options, error) {
 
 func newPool(t *testing.T, cfg Config) *Pool {
 	t.Helper()
+	testenv.Tool(t, "soffice")
 	p, err := NewPool(cfg)
 	if err != nil {
-		t.Fatalf("LibreOffice must be installed for these tests (.ci/run installs it): %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
@@ -143,11 +145,11 @@ func checkPDFA(t *testing.T, path, text, title string) {
 	if err != nil || part != "2" || conf != "B" {
 		t.Errorf("%s: claims PDF/A-%s%s (%v), want 2B", name, part, conf, err)
 	}
-	got, err := exec.Command("pdftotext", "-enc", "UTF-8", path, "-").CombinedOutput()
+	got, err := exec.Command(testenv.Tool(t, "pdftotext"), "-enc", "UTF-8", path, "-").CombinedOutput()
 	if err != nil || !strings.Contains(strings.Join(strings.Fields(string(got)), ""), strings.Join(strings.Fields(text), "")) {
 		t.Errorf("%s: pdftotext does not return the Chinese text (%v):\n%s", name, err, got)
 	}
-	fonts, err := exec.Command("pdffonts", path).CombinedOutput()
+	fonts, err := exec.Command(testenv.Tool(t, "pdffonts"), path).CombinedOutput()
 	lines := strings.Split(strings.TrimSpace(string(fonts)), "\n")
 	if err != nil || len(lines) < 3 {
 		t.Errorf("%s: pdffonts: %v\n%s", name, err, fonts)
@@ -158,7 +160,7 @@ func checkPDFA(t *testing.T, path, text, title string) {
 		}
 	}
 	if title != "" {
-		info, _ := exec.Command("pdfinfo", path).CombinedOutput()
+		info, _ := exec.Command(testenv.Tool(t, "pdfinfo"), path).CombinedOutput()
 		if !strings.Contains(string(info), title) {
 			t.Errorf("%s: the title %q is not in the document info:\n%s", name, title, info)
 		}
