@@ -631,8 +631,10 @@ func TestHealthReadyMetrics(t *testing.T) {
 	if !strings.Contains(string(m), "dangan_packages_ingested_total 1") || !strings.Contains(string(m), `dangan_http_requests_total{method="POST",route="/api/v1/cases",status="201"} 1`) {
 		t.Fatalf("metrics lack the ingest:\n%s", m)
 	}
-	// Readiness fails while the store is unreachable.
+	// Readiness fails while the store is unreachable. A file where the store's directory
+	// was: the checkpointer's next write cannot quietly make it again.
 	os.RemoveAll(filepath.Join(e.dir, "objects"))
+	os.WriteFile(filepath.Join(e.dir, "objects"), nil, 0o600)
 	resp, body := e.do(http.MethodGet, "/readyz", "", nil, "")
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || decode[Problem](t, body).Type != ProblemBase+"unavailable" {
 		t.Fatalf("readyz without a store: %d %s", resp.StatusCode, body)

@@ -320,8 +320,12 @@ func (s *FS) List(ctx context.Context, prefix string, fn func(ObjectInfo) error)
 
 // Ping implements ObjectStore.
 func (s *FS) Ping(context.Context) error {
-	if _, err := os.Stat(s.root); err != nil {
+	fi, err := os.Stat(s.root)
+	if err != nil {
 		return fmt.Errorf("store root: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("store root %s is not a directory", s.root)
 	}
 	return nil
 }
