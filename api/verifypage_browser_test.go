@@ -66,16 +66,20 @@ func TestVerifyPageInChromium(t *testing.T) {
 
 	upload := func(path string) (verdict, checks string) {
 		t.Helper()
-		err := chromedp.Run(ctx,
+		err := chromedp.Do(ctx,
 			chromedp.Navigate(e.srv.URL+"/verify"),
-			chromedp.WaitVisible("#file", chromedp.ByID),
-			chromedp.SendKeys("#purpose", "银行开户核验", chromedp.ByID),
-			chromedp.SetUploadFiles("#file", []string{path}, chromedp.ByID),
-			chromedp.Click("#submit", chromedp.ByID),
-			chromedp.WaitVisible("#verdict", chromedp.ByID),
-			chromedp.Text("#verdict", &verdict, chromedp.ByID),
-			chromedp.Text("#checks", &checks, chromedp.ByID),
+			chromedp.WaitVisible(chromedp.ID("file")),
+			chromedp.SendKeys(chromedp.ID("purpose"), "银行开户核验"),
+			chromedp.SetUploadFiles(chromedp.ID("file"), []string{path}),
+			chromedp.Click(chromedp.ID("submit")),
+			chromedp.WaitVisible(chromedp.ID("verdict")),
 		)
+		if err == nil {
+			verdict, err = chromedp.Run(ctx, chromedp.Text(chromedp.ID("verdict")))
+		}
+		if err == nil {
+			checks, err = chromedp.Run(ctx, chromedp.Text(chromedp.ID("checks")))
+		}
 		if err != nil {
 			t.Fatalf("upload %s: %v", path, err)
 		}
