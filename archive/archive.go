@@ -140,6 +140,11 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// County is the county archive: transfers go to it and it witnesses this archive's log.
 	County *Peer
+	// TrustDir holds further trust anchors for documents signed elsewhere (the provincial
+	// certificate root, the tax authority's, a bank's): a PEM bundle, or a directory of PEM
+	// or DER certificates (.pem, .crt, .cer). They are trusted for verifying files, not for
+	// the archive's own packages and transfers.
+	TrustDir string
 	// SkipReconcile leaves start-up reconciliation to the caller (dangan index rebuild).
 	SkipReconcile bool
 	Store         storage.ObjectStore
@@ -187,6 +192,9 @@ type Archive struct {
 	certMu      sync.Mutex
 	sealMu      sync.Mutex
 	revocations atomic.Pointer[Signed]
+	// anchors are Config.TrustDir's certificates; anchorPool them with the archive's roots.
+	anchors    []*smx509.Certificate
+	anchorPool *smx509.CertPool
 	// Created reports whether Open made a new development PKI.
 	Created bool
 }
@@ -244,6 +252,12 @@ func Open(cfg Config) (*Archive, error) {
 	var err error
 	if a.pki, a.Created, err = signing.OpenDevPKI(filepath.Join(cfg.DataDir, "pki"), cfg.KeyPassword, cfg.ArchiveName, cfg.Now); err != nil {
 		return nil, fmt.Errorf("open PKI: %w", err)
+	}
+	if cfg.TrustDir != "" {
+		if a.anchors, err = signing.LoadAnchors(cfg.TrustDir); err != nil {
+			return nil, fmt.Errorf("trust anchors: %w", err)
+		}
+		a.anchorPool = signing.NewPool(append(a.pki.Roots(), a.anchors...)...)
 	}
 	if a.store = cfg.Store; a.store == nil {
 		if a.store, err = storage.OpenFS(filepath.Join(cfg.DataDir, "objects")); err != nil {
@@ -310,6 +324,15 @@ func (a *Archive) TSA() *signing.TSA { return a.tsa }
 
 // Trust is the pool of trusted roots.
 func (a *Archive) Trust() *smx509.CertPool { return a.pki.Trust() }
+
+// docTrust is the pool documents made elsewhere are verified against: the archive's roots
+// and the trust anchors of Config.TrustDir.
+func (a *Archive) docTrust() *smx509.CertPool {
+	if a.anchorPool == nil {
+		return a.Trust()
+	}
+	return a.anchorPool
+}
 
 // TrustPEM is the PEM bundle of trusted roots, as GET /api/v1/trust serves it.
 func (a *Archive) TrustPEM() []byte { return signing.CertPEM(a.pki.Roots()...) }

@@ -3,7 +3,6 @@ package archive
 import (
 	"archive/zip"
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +16,6 @@ import (
 	"github.com/dangan-archive/dangan/formats/certid"
 	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/formats/ofd"
-	"github.com/dangan-archive/dangan/formats/pdfsig"
 	"github.com/dangan-archive/dangan/signing"
 	"github.com/dangan-archive/dangan/signing/ses"
 )
@@ -60,7 +58,9 @@ type CertReport struct {
 	SignedAt    *time.Time  `json:"signed_at,omitempty"`
 	TimestampAt *time.Time  `json:"timestamp_at,omitempty"`
 	Certificate *CertStatus `json:"certificate,omitempty"`
-	Checks      []CertCheck `json:"checks"`
+	// Signatures are the file's signatures, seals and document timestamps one by one.
+	Signatures []SignatureSummary `json:"signatures,omitempty"`
+	Checks     []CertCheck        `json:"checks"`
 }
 
 func (r *CertReport) add(c CertCheck) { r.Checks = append(r.Checks, c) }
@@ -175,95 +175,31 @@ func (a *Archive) identifierChecks(rep *CertReport, text []byte, signer *smx509.
 	a.statusChecks(rep, rep.Identifier, format, fileSM3)
 }
 
-// signerChecks checks a signer's chain to the trusted roots at t and revocation.
-func (a *Archive) signerChecks(rep *CertReport, where string, signer *smx509.Certificate, others []*smx509.Certificate, t time.Time, sigOK bool) {
+// signerChecks checks a signer's chain to the trusted roots and anchors at t (found from
+// basis) and its revocation. It returns the anchor's name and whether the signer is trusted.
+func (a *Archive) signerChecks(rep *CertReport, where string, signer *smx509.Certificate, others []*smx509.Certificate, t time.Time, sigOK bool, basis string) (string, bool) {
 	if signer == nil {
 		rep.add(CertCheck{Check: CheckSigner, Status: eep.Fail, Where: where, Detail: "the signature carries no signer certificate: who signed cannot be known"})
-		return
+		return "", false
 	}
-	name := signer.Subject.CommonName
-	rep.Signers = append(rep.Signers, name)
-	if _, err := signing.VerifyChain(signer, others, a.Trust(), t); err != nil {
-		detail := fmt.Sprintf("%q (issued by %q) is not trusted by this archive: %v", name, signer.Issuer.CommonName, err)
+	cn := name(signer)
+	rep.Signers = append(rep.Signers, cn)
+	anchor, err := a.chainAt(signer, others, t)
+	if err != nil {
+		detail := fmt.Sprintf("%q (issued by %q) is not trusted by this archive: %v", cn, signer.Issuer.CommonName, err)
 		if sigOK {
 			detail = "the signature is mathematically valid, but " + detail
 		}
-		rep.add(CertCheck{Check: CheckSigner, Status: eep.Fail, Where: where, Found: name, Detail: detail})
-		return
+		rep.add(CertCheck{Check: CheckSigner, Status: eep.Fail, Where: where, Found: cn, Detail: detail})
+		return "", false
 	}
 	if when, revoked := signing.RevokedBefore(a.pki.CRLs, signer, t); revoked {
-		rep.add(CertCheck{Check: CheckSigner, Status: eep.Fail, Where: where, Found: name, Detail: "the signer's certificate was revoked at " + when.Format(time.RFC3339)})
-		return
+		rep.add(CertCheck{Check: CheckSigner, Status: eep.Fail, Where: where, Found: cn, Detail: "the signer's certificate was revoked at " + when.Format(time.RFC3339)})
+		return name(anchor), false
 	}
-	rep.add(CertCheck{Check: CheckSigner, Status: eep.Pass, Where: where, Found: name,
-		Detail: fmt.Sprintf("chains to a trusted root and was valid at %s", t.Format(time.RFC3339))})
-}
-
-// VerifyCertificatePDF verifies a PDF's signatures and, when it is an e-certificate, its
-// status.
-func (a *Archive) VerifyCertificatePDF(doc []byte) *CertReport {
-	rep := &CertReport{Kind: "pdf"}
-	sigs := pdfsig.Find(doc)
-	if len(sigs) == 0 {
-		rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Detail: "the PDF has no signature"})
-		a.identifierChecks(rep, doc, nil, "pdf", "")
-		return rep.finish()
-	}
-	last := 0
-	for i, s := range sigs {
-		if len(s.ByteRange) == 4 && s.ByteRange[2]+s.ByteRange[3] > sigs[last].ByteRange[2]+sigs[last].ByteRange[3] {
-			last = i
-		}
-	}
-	var firstSigner *smx509.Certificate
-	for i, s := range sigs {
-		where := fmt.Sprintf("signature %d", i+1)
-		if len(s.Problems) > 0 {
-			rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: where, Detail: strings.Join(s.Problems, "; ")})
-			continue
-		}
-		if !s.CoversWhole && i == last {
-			rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: where,
-				Detail: fmt.Sprintf("%d bytes were added after the last signature", int64(len(doc))-s.ByteRange[2]-s.ByteRange[3])})
-		}
-		d, err := signing.ParseDetached(s.Contents)
-		if err != nil {
-			rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Where: where, Found: s.SubFilter, Detail: "the signature value is not a CMS SignedData dangan can read: " + err.Error()})
-			continue
-		}
-		h, err := d.NewHash()
-		if err != nil {
-			rep.add(CertCheck{Check: CheckSignature, Status: eep.Skip, Where: where, Detail: err.Error()})
-			continue
-		}
-		s.WriteCovered(doc, h)
-		digest := h.Sum(nil)
-		sigErr := d.Verify(digest)
-		if sigErr == nil && i == last && s.CoversWhole {
-			rep.SignedSM3 = hex.EncodeToString(digest)
-		}
-		switch {
-		case errors.Is(sigErr, signing.ErrDigestMismatch):
-			rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: where, Detail: "the signed bytes have changed since signing: their digest is not the one signed"})
-		case sigErr != nil:
-			rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Where: where, Detail: sigErr.Error()})
-		default:
-			rep.add(CertCheck{Check: CheckDocument, Status: eep.Pass, Where: where, Detail: fmt.Sprintf("the %d signed bytes are unchanged", s.ByteRange[1]+s.ByteRange[3])})
-			rep.add(CertCheck{Check: CheckSignature, Status: eep.Pass, Where: where, Detail: "SM2 signature over the signed attributes verifies (" + s.SubFilter + ")"})
-		}
-		t := a.now()
-		if !d.SigningTime.IsZero() {
-			st := d.SigningTime
-			rep.SignedAt, t = &st, st
-		}
-		t = a.tokenCheck(rep, where, d.Token != nil, func() (*signing.TokenInfo, error) { return d.VerifyToken(a.Trust()) }, t)
-		a.signerChecks(rep, where, d.Signer, d.Certs, t, sigErr == nil)
-		if firstSigner == nil {
-			firstSigner = d.Signer
-		}
-	}
-	a.identifierChecks(rep, doc, firstSigner, "pdf", rep.SignedSM3)
-	return rep.finish()
+	rep.add(CertCheck{Check: CheckSigner, Status: eep.Pass, Where: where, Found: cn,
+		Detail: fmt.Sprintf("chains to the trust anchor %q and was valid at %s (%s)", name(anchor), t.Format(time.RFC3339), basis)})
+	return name(anchor), true
 }
 
 // tokenCheck checks a signature's timestamp and returns the time to check certificates at:
@@ -382,7 +318,7 @@ func (a *Archive) checkOFDSignature(rep *CertReport, s ofd.Signature) *smx509.Ce
 		t = d.SigningTime
 	}
 	t = a.tokenCheck(rep, where, d.Token != nil, func() (*signing.TokenInfo, error) { return d.VerifyToken(a.Trust()) }, t)
-	a.signerChecks(rep, where, d.Signer, d.Certs, t, sigErr == nil)
+	a.signerChecks(rep, where, d.Signer, d.Certs, t, sigErr == nil, "the signing time")
 	return d.Signer
 }
 
@@ -405,7 +341,7 @@ func (a *Archive) checkSeal(rep *CertReport, where string, s ofd.Signature, p *s
 	signedAt := p.Time
 	rep.SignedAt = &signedAt
 	t = a.tokenCheck(rep, where, len(p.TimeStamp) > 0, func() (*signing.TokenInfo, error) { return p.VerifyTimeStamp(a.Trust()) }, t)
-	a.signerChecks(rep, where, p.Signer, nil, t, sigErr == nil)
+	a.signerChecks(rep, where, p.Signer, nil, t, sigErr == nil, "the signing time")
 
 	seal := p.Seal
 	sealWhere := fmt.Sprintf("seal %q", seal.Name)

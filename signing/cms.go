@@ -2,14 +2,13 @@ package signing
 
 import (
 	"bytes"
-	"crypto/ecdsa"
 	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"math/big"
 	"sort"
 
@@ -17,8 +16,10 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 )
 
-// CMS (RFC 5652) SignedData, only as far as timestamps need it: one signer identified by
-// issuer and serial, signed attributes, SM2 with SM3.
+// CMS (RFC 5652) SignedData. dangan writes one signer identified by issuer and serial,
+// with signed attributes, SM2 with SM3 (GB/T 35275: signatureAlgorithm sm2-1). It reads
+// what other software writes: any algorithm of the registry (algorithms.go), signers named
+// by subject key identifier, signatures without signed attributes, encapsulated content.
 
 var (
 	oidSignedData            = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
@@ -110,7 +111,7 @@ func assembleSignedData(id *Identity, version int, outer, contentType asn1.Objec
 		tlv(0x30, append(append([]byte{}, id.Cert.RawIssuer...), mustMarshal(id.Cert.SerialNumber)...)),
 		sm3Alg,
 		tlv(0xA0, attrs),
-		mustMarshal(pkix.AlgorithmIdentifier{Algorithm: OIDSM2WithSM3}),
+		mustMarshal(pkix.AlgorithmIdentifier{Algorithm: OIDSM2Sign}), // GB/T 35275-2017: sm2-1 here, not 501
 		tlv(0x04, sig),
 		unsigned,
 	}, nil))
@@ -158,7 +159,7 @@ type issuerAndSerial struct {
 
 type signerInfoIn struct {
 	Version            int
-	SID                issuerAndSerial
+	SID                asn1.RawValue // issuerAndSerialNumber, or [0] subjectKeyIdentifier
 	DigestAlgorithm    pkix.AlgorithmIdentifier
 	SignedAttrs        rawContent `asn1:"optional,tag:0"`
 	SignatureAlgorithm pkix.AlgorithmIdentifier
@@ -166,14 +167,19 @@ type signerInfoIn struct {
 	UnsignedAttrs      rawContent `asn1:"optional,tag:1"`
 }
 
-// parsedCMS is a verified-structure view of a SignedData with one signer.
+// parsedCMS is a verified-structure view of a SignedData, as far as its first signer.
 type parsedCMS struct {
 	ContentType asn1.ObjectIdentifier
 	Content     []byte
-	Certs       []*smx509.Certificate
-	Signer      *smx509.Certificate
-	signerInfo  signerInfoIn
-	attrs       map[string][]byte // attribute OID → first value DER
+	// HasContent reports an encapsulated content, even an empty one: the signature is then
+	// over it, not over data kept elsewhere.
+	HasContent bool
+	Certs      []*smx509.Certificate
+	Signer     *smx509.Certificate
+	Signers    int      // how many SignerInfos the SignedData has
+	Warnings   []string // laxities of the encoding that do not stop verification
+	signerInfo signerInfoIn
+	attrs      map[string][]byte // attribute OID → first value DER
 }
 
 func parseCMS(der []byte) (*parsedCMS, error) {
@@ -191,10 +197,14 @@ func parseCMS(der []byte) (*parsedCMS, error) {
 		return nil, fmt.Errorf("parse SignedData: %w", err)
 	}
 	p := &parsedCMS{ContentType: sd.EncapContentInfo.EContentType, attrs: map[string][]byte{}}
-	if sd.Version < 1 || sd.Version > 5 || (!p.ContentType.Equal(OIDGMData) && !p.ContentType.Equal(asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}) && sd.Version != 3) {
+	if sd.Version < 1 || sd.Version > 5 {
+		return nil, fmt.Errorf("SignedData version %d (RFC 5652 §5.1)", sd.Version)
+	}
+	if p.ContentType.Equal(oidTSTInfo) && sd.Version != 3 {
 		return nil, fmt.Errorf("SignedData version %d is not allowed for content type %v (RFC 5652 §5.1)", sd.Version, p.ContentType)
 	}
-	if len(sd.EncapContentInfo.EContent.Bytes) > 0 {
+	if len(sd.EncapContentInfo.EContent.FullBytes) > 0 {
+		p.HasContent = true
 		var octets []byte
 		if _, err := asn1.Unmarshal(sd.EncapContentInfo.EContent.Bytes, &octets); err != nil {
 			return nil, fmt.Errorf("parse eContent: %w", err)
@@ -215,16 +225,19 @@ func parseCMS(der []byte) (*parsedCMS, error) {
 			if one.Class != asn1.ClassUniversal {
 				continue // attribute certificates and others are not used here
 			}
-			c, err := smx509.ParseCertificate(one.FullBytes)
+			c, warn, err := ParseCertificateLenient(one.FullBytes)
 			if err != nil {
-				return nil, fmt.Errorf("parse certificate: %w", err)
+				p.Warnings = append(p.Warnings, "a certificate in the SignedData does not parse: "+err.Error())
+				continue
 			}
+			p.Warnings = append(p.Warnings, warn...)
 			p.Certs = append(p.Certs, c)
 		}
 	}
-	if len(sd.SignerInfos) != 1 {
-		return nil, fmt.Errorf("%w: %d signers, expected exactly one", errUnsupportedCMSFeature, len(sd.SignerInfos))
+	if len(sd.SignerInfos) == 0 {
+		return nil, fmt.Errorf("%w: no signers", errUnsupportedCMSFeature)
 	}
+	p.Signers = len(sd.SignerInfos)
 	si := sd.SignerInfos[0]
 	p.signerInfo = si
 	listed := false
@@ -232,18 +245,37 @@ func parseCMS(der []byte) (*parsedCMS, error) {
 		listed = listed || a.Algorithm.Equal(si.DigestAlgorithm.Algorithm)
 	}
 	if !listed {
-		return nil, errors.New("the signer's digest algorithm is not listed in SignedData.digestAlgorithms")
+		p.Warnings = append(p.Warnings, "the signer's digest algorithm is not listed in SignedData.digestAlgorithms")
 	}
-	if si.Version != 1 {
-		return nil, fmt.Errorf("%w: SignerInfo version %d (only issuerAndSerialNumber signers)", errUnsupportedCMSFeature, si.Version)
+	bySKI := si.SID.Class == asn1.ClassContextSpecific && si.SID.Tag == 0
+	if (bySKI && si.Version != 3) || (!bySKI && si.Version != 1) {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("SignerInfo version %d does not match its signer identifier (RFC 5652 §5.3)", si.Version))
 	}
-	for _, c := range p.Certs {
-		if bytes.Equal(c.RawIssuer, si.SID.Issuer.FullBytes) && c.SerialNumber.Cmp(si.SID.Serial) == 0 {
-			p.Signer = c
+	if sd.Version != 1 && sd.Version != 3 && !p.ContentType.Equal(oidTSTInfo) {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("SignedData version %d", sd.Version))
+	}
+	switch {
+	case si.SID.Class == asn1.ClassUniversal && si.SID.Tag == asn1.TagSequence:
+		var ias issuerAndSerial
+		if _, err := asn1.Unmarshal(si.SID.FullBytes, &ias); err != nil {
+			return nil, fmt.Errorf("parse the signer's issuer and serial: %w", err)
 		}
+		for _, c := range p.Certs {
+			if bytes.Equal(c.RawIssuer, ias.Issuer.FullBytes) && c.SerialNumber.Cmp(ias.Serial) == 0 {
+				p.Signer = c
+			}
+		}
+	case si.SID.Class == asn1.ClassContextSpecific && si.SID.Tag == 0:
+		for _, c := range p.Certs {
+			if bytes.Equal(c.SubjectKeyId, si.SID.Bytes) {
+				p.Signer = c
+			}
+		}
+	default:
+		return nil, fmt.Errorf("%w: signer identifier of tag %d", errUnsupportedCMSFeature, si.SID.Tag)
 	}
 	if len(si.SignedAttrs.Raw) == 0 {
-		return nil, fmt.Errorf("%w: no signed attributes", errUnsupportedCMSFeature)
+		return p, nil
 	}
 	var set asn1.RawValue
 	if _, err := asn1.Unmarshal(si.SignedAttrs.Raw, &set); err != nil {
@@ -265,67 +297,88 @@ func parseCMS(der []byte) (*parsedCMS, error) {
 }
 
 func hashForOID(oid asn1.ObjectIdentifier) (hash.Hash, error) {
-	switch {
-	case oid.Equal(OIDSM3):
-		return sm3.New(), nil
-	case oid.Equal(oidSHA256):
-		return sha256.New(), nil
-	}
-	return nil, fmt.Errorf("%w: digest algorithm %v", errUnsupportedCMSFeature, oid)
-}
-
-// verifySignature checks the message digest, the signing-certificate attribute and the
-// signer's SM2 signature over the signed attributes. It does not check the chain.
-func (p *parsedCMS) verifySignature() error {
-	h, err := hashForOID(p.signerInfo.DigestAlgorithm.Algorithm)
+	d, err := DigestByOID(oid)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("%w: %w", errUnsupportedCMSFeature, err)
 	}
-	h.Write(p.Content)
-	return p.verifySignatureOver(h.Sum(nil), true)
+	return d.New(), nil
 }
 
-// verifySignatureOver checks the signature given the digest of the content (which may be
-// detached); requireCertAttr says whether an ESS signing-certificate attribute must be there.
-func (p *parsedCMS) verifySignatureOver(digest []byte, requireCertAttr bool) error {
+func writeBytes(b []byte) func(io.Writer) { return func(w io.Writer) { w.Write(b) } }
+
+// verifySignature checks the signature over the encapsulated content; the signer must be
+// bound by an ESS signing-certificate attribute (as RFC 3161 tokens are).
+func (p *parsedCMS) verifySignature() error {
+	_, err := p.verify(writeBytes(p.Content), true)
+	return err
+}
+
+// verify checks the first signer's signature over the content that write produces. With
+// signed attributes: the content-type and message-digest attributes, then the signature
+// over the attributes; without, the signature over the content itself. requireCertAttr
+// says whether an ESS signing-certificate attribute must bind the signer.
+func (p *parsedCMS) verify(write func(io.Writer), requireCertAttr bool) (*Verified, error) {
 	if p.Signer == nil {
-		return errors.New("the signer's certificate is not in the SignedData")
+		return nil, errors.New("the signer's certificate is not in the SignedData")
 	}
-	ct, ok := p.attrs[oidAttrContentType.String()]
-	if !ok || !bytes.Equal(ct, mustMarshal(p.ContentType)) {
-		return errors.New("content-type attribute missing or different from the content")
+	si := p.signerInfo
+	if len(si.SignedAttrs.Raw) == 0 {
+		v, err := VerifyMessage(p.Signer.PublicKey, si.SignatureAlgorithm, si.DigestAlgorithm.Algorithm, write, si.Signature)
+		if err != nil {
+			return nil, fmt.Errorf("CMS signer signature: %w", err)
+		}
+		v.Warnings = append(v.Warnings, "no signed attributes: the signature is over the content itself")
+		return v, nil
+	}
+	h, err := hashForOID(si.DigestAlgorithm.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	write(h)
+	return p.verifyDigest(h.Sum(nil), requireCertAttr)
+}
+
+// verifyDigest checks the signed attributes against the content's digest and the
+// signature over them.
+func (p *parsedCMS) verifyDigest(digest []byte, requireCertAttr bool) (*Verified, error) {
+	si := p.signerInfo
+	if p.Signer == nil {
+		return nil, errors.New("the signer's certificate is not in the SignedData")
+	}
+	if len(si.SignedAttrs.Raw) == 0 {
+		return nil, fmt.Errorf("%w: no signed attributes: the content itself is needed", errUnsupportedCMSFeature)
+	}
+	var warn []string
+	if ct, ok := p.attrs[oidAttrContentType.String()]; !ok {
+		warn = append(warn, "no content-type signed attribute (RFC 5652 §11.1 requires one)")
+	} else if !bytes.Equal(ct, mustMarshal(p.ContentType)) {
+		return nil, errors.New("the content-type attribute differs from the content's type")
 	}
 	md, ok := p.attrs[oidAttrMessageDigest.String()]
 	if !ok {
-		return errors.New("message-digest attribute missing")
+		return nil, errors.New("message-digest attribute missing")
 	}
 	var got []byte
 	if _, err := asn1.Unmarshal(md, &got); err != nil {
-		return fmt.Errorf("parse message-digest attribute: %w", err)
+		return nil, fmt.Errorf("parse message-digest attribute: %w", err)
 	}
 	if !bytes.Equal(got, digest) {
-		return ErrDigestMismatch
+		return nil, ErrDigestMismatch
 	}
 	_, v2 := p.attrs[oidAttrSigningCertV2.String()]
 	_, v1 := p.attrs[oidAttrSigningCert.String()]
 	if requireCertAttr || v1 || v2 {
 		if err := p.checkSigningCertAttr(); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	pub, ok := p.Signer.PublicKey.(*ecdsa.PublicKey)
-	if !ok {
-		return fmt.Errorf("%w: signer key %T is not SM2", errUnsupportedCMSFeature, p.Signer.PublicKey)
+	signed := append([]byte{0x31}, si.SignedAttrs.Raw[1:]...)
+	v, err := VerifyMessage(p.Signer.PublicKey, si.SignatureAlgorithm, si.DigestAlgorithm.Algorithm, writeBytes(signed), si.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("CMS signer signature: %w", err)
 	}
-	alg := p.signerInfo.SignatureAlgorithm.Algorithm
-	if !alg.Equal(OIDSM2WithSM3) && !alg.Equal(OIDSM2Sign) && !alg.Equal(OIDSM2Curve) {
-		return fmt.Errorf("%w: signature algorithm %v", errUnsupportedCMSFeature, alg)
-	}
-	signed := append([]byte{0x31}, p.signerInfo.SignedAttrs.Raw[1:]...)
-	if err := Verify(pub, signed, p.signerInfo.Signature); err != nil {
-		return fmt.Errorf("CMS signer signature: %w", err)
-	}
-	return nil
+	v.Warnings = append(warn, v.Warnings...)
+	return v, nil
 }
 
 // checkSigningCertAttr checks ESS signingCertificateV2 (or v1) against the signer.

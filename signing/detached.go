@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"time"
 
 	"github.com/emmansun/gmsm/sm3"
@@ -51,30 +52,43 @@ func SignDetached(ctx context.Context, id *Identity, sm3Digest []byte, at time.T
 	return assembleSignedData(id, 1, OIDGMSignedData, OIDGMData, nil, attrs, sig, unsigned), nil
 }
 
-// Detached is a parsed detached SignedData (GB/T 35275 or RFC 5652).
+// Detached is a parsed SignedData as signatures in files carry it (GB/T 35275 or RFC
+// 5652): normally without its content, which is kept elsewhere (a PDF's byte ranges, an
+// OFD's Signature.xml); some writers encapsulate the content or a digest of it.
 type Detached struct {
 	Signer      *smx509.Certificate   // nil when the SignedData does not carry it
 	Certs       []*smx509.Certificate // every certificate carried
 	SigningTime time.Time             // zero when there is no signing-time attribute
 	Token       []byte                // the RFC 3161 token over the signature, if any
-	p           *parsedCMS
+	// Content is the encapsulated content, when HasContent; the signature is over it.
+	Content    []byte
+	HasContent bool
+	Signers    int      // SignerInfos in the SignedData (the first is verified)
+	Warnings   []string // laxities of the encoding
+	p          *parsedCMS
 }
 
-// ParseDetached reads a DER ContentInfo holding a SignedData with one signer and no content.
-// PDF signatures are often padded with zeros after the DER: they are ignored.
+// ParseDetached reads a DER ContentInfo holding a SignedData. PDF signatures are often
+// padded with zeros after the DER: they are ignored.
 func ParseDetached(der []byte) (*Detached, error) {
 	var raw asn1.RawValue
+	var laxity string
 	if _, err := asn1.Unmarshal(der, &raw); err != nil {
-		return nil, fmt.Errorf("parse CMS: %w", err)
+		// Streaming encoders write BER (indefinite lengths): re-encode, and say so.
+		fixed, _, berErr := BERToDER(der)
+		if berErr != nil {
+			return nil, fmt.Errorf("parse CMS: %w", err)
+		}
+		raw.FullBytes, laxity = fixed, "the SignedData is BER-encoded (indefinite lengths), not DER"
 	}
 	p, err := parseCMS(raw.FullBytes)
 	if err != nil {
 		return nil, err
 	}
-	if len(p.Content) > 0 {
-		return nil, errors.New("the SignedData carries its content: it is not a detached signature")
+	if laxity != "" {
+		p.Warnings = append([]string{laxity}, p.Warnings...)
 	}
-	d := &Detached{Signer: p.Signer, Certs: p.Certs, p: p}
+	d := &Detached{Signer: p.Signer, Certs: p.Certs, Content: p.Content, HasContent: p.HasContent, Signers: p.Signers, Warnings: p.Warnings, p: p}
 	if st, ok := p.attrs[oidAttrSigningTime.String()]; ok {
 		if _, err := asn1.Unmarshal(st, &d.SigningTime); err != nil {
 			return nil, fmt.Errorf("parse signing-time attribute: %w", err)
@@ -105,7 +119,12 @@ func ParseDetached(der []byte) (*Detached, error) {
 	return d, nil
 }
 
-// NewHash is the hash the signer used over the content (SM3 or SHA-256).
+// Digest is the signer's digest algorithm.
+func (d *Detached) Digest() (*Digest, error) {
+	return DigestByOID(d.p.signerInfo.DigestAlgorithm.Algorithm)
+}
+
+// NewHash is the hash the signer used over the content.
 func (d *Detached) NewHash() (hash.Hash, error) {
 	return hashForOID(d.p.signerInfo.DigestAlgorithm.Algorithm)
 }
@@ -115,14 +134,25 @@ func (d *Detached) DigestAlgorithm() asn1.ObjectIdentifier {
 	return d.p.signerInfo.DigestAlgorithm.Algorithm
 }
 
-// Verify checks the message digest attribute against the content's digest (made with
-// NewHash) and the signer's SM2 signature over the signed attributes. It does not check the
-// chain: see VerifyChain.
+// Verify checks the signature over content whose digest (made with NewHash) is given:
+// the message-digest attribute, then the signature over the signed attributes. A
+// signature without signed attributes needs the content itself: see VerifyContent.
 func (d *Detached) Verify(contentDigest []byte) error {
-	return d.p.verifySignatureOver(contentDigest, false)
+	_, err := d.p.verifyDigest(contentDigest, false)
+	return err
 }
 
-// VerifyToken checks the timestamp token, if any, over the signature value.
+// VerifyContent checks the signature over the content that write produces (called once
+// or twice). It does not check the chain: see VerifyChain.
+func (d *Detached) VerifyContent(write func(io.Writer)) (*Verified, error) {
+	return d.p.verify(write, false)
+}
+
+// SignatureValue is the signer's signature value (what a signature timestamp covers).
+func (d *Detached) SignatureValue() []byte { return d.p.signerInfo.Signature }
+
+// VerifyToken checks the timestamp token, if any, over the signature value: an SM3
+// imprint, and the TSA chained to roots.
 func (d *Detached) VerifyToken(roots *smx509.CertPool) (*TokenInfo, error) {
 	if d.Token == nil {
 		return nil, errors.New("the signature has no timestamp token")

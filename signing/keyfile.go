@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/emmansun/gmsm/pkcs8"
 	"github.com/emmansun/gmsm/sm2"
@@ -152,4 +154,46 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("rename %s: %w", path, err)
 	}
 	return nil
+}
+
+// LoadAnchors reads trust anchors from a PEM bundle, or from every .pem, .crt and .cer
+// file (PEM or DER) of a directory. A file that holds no certificate is an error, so a
+// misplaced file is not silently ignored.
+func LoadAnchors(path string) ([]*smx509.Certificate, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("trust anchors: %w", err)
+	}
+	if !st.IsDir() {
+		return LoadCerts(path)
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("trust anchors: %w", err)
+	}
+	var out []*smx509.Certificate
+	for _, e := range entries {
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		if e.IsDir() || (ext != ".pem" && ext != ".crt" && ext != ".cer") {
+			continue
+		}
+		p := filepath.Join(path, e.Name())
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("trust anchors: %w", err)
+		}
+		if certs, err := ParseCertsPEM(data); err == nil && len(certs) > 0 {
+			out = append(out, certs...)
+			continue
+		}
+		c, _, err := ParseCertificateLenient(data)
+		if err != nil {
+			return nil, fmt.Errorf("trust anchor %s is neither PEM nor DER certificates: %w", p, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("trust anchors: %s holds no .pem, .crt or .cer certificate", path)
+	}
+	return out, nil
 }

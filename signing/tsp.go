@@ -216,6 +216,10 @@ func VerifyToken(token, sm3Digest []byte, roots *smx509.CertPool) (*TokenInfo, e
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTimestamp, err)
 	}
+	// The archive's own evidence is held to the letter: no laxity a foreign reader allows.
+	if len(p.Warnings) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrTimestamp, strings.Join(p.Warnings, "; "))
+	}
 	if !p.ContentType.Equal(oidTSTInfo) {
 		return nil, fmt.Errorf("%w: content is %v, not TSTInfo", ErrTimestamp, p.ContentType)
 	}
@@ -412,4 +416,62 @@ func ParseOID(der []byte) (string, error) {
 		v = new(big.Int)
 	}
 	return strings.Join(arcs, "."), nil
+}
+
+// Token is a parsed RFC 3161 time-stamp token from any TSA: RSA, ECDSA or SM2, with any
+// imprint digest.
+type Token struct {
+	GenTime time.Time
+	Policy  string
+	Serial  *big.Int
+	Digest  *Digest // the imprint's algorithm
+	Imprint []byte
+	Signer  *smx509.Certificate // nil when the token does not carry it
+	Certs   []*smx509.Certificate
+	p       *parsedCMS
+}
+
+// ParseToken reads a time-stamp token without checking it.
+func ParseToken(der []byte) (*Token, error) {
+	var raw asn1.RawValue
+	if _, err := asn1.Unmarshal(der, &raw); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrTimestamp, err)
+	}
+	p, err := parseCMS(raw.FullBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrTimestamp, err)
+	}
+	if !p.ContentType.Equal(oidTSTInfo) {
+		return nil, fmt.Errorf("%w: content is %v, not TSTInfo", ErrTimestamp, p.ContentType)
+	}
+	var info tstInfo
+	if _, err := asn1.Unmarshal(p.Content, &info); err != nil {
+		return nil, fmt.Errorf("%w: parse TSTInfo: %v", ErrTimestamp, err)
+	}
+	d, err := DigestByOID(info.MessageImprint.HashAlgorithm.Algorithm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: imprint: %w", ErrTimestamp, err)
+	}
+	policy, _ := ParseOID(info.Policy.FullBytes)
+	return &Token{GenTime: info.GenTime, Policy: policy, Serial: info.SerialNumber, Digest: d, Imprint: info.MessageImprint.HashedMessage,
+		Signer: p.Signer, Certs: p.Certs, p: p}, nil
+}
+
+// Verify checks that the token's imprint is the digest of what write produces and that
+// the TSA's signature over the token verifies. It does not check the TSA's chain: see
+// VerifyChain with ExtKeyUsageTimeStamping, at GenTime.
+func (t *Token) Verify(write func(io.Writer)) (*Verified, error) {
+	h := t.Digest.New()
+	write(h)
+	if !bytes.Equal(h.Sum(nil), t.Imprint) {
+		return nil, fmt.Errorf("%w: the token covers other data (its %s imprint does not match)", ErrTimestamp, t.Digest.Name)
+	}
+	v, err := t.p.verify(writeBytes(t.p.Content), false)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTimestamp, err)
+	}
+	if t.Digest.Weak {
+		v.Warnings = append(v.Warnings, "weak imprint algorithm: "+t.Digest.Name)
+	}
+	return v, nil
 }
