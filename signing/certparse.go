@@ -3,8 +3,8 @@ package signing
 import (
 	"bytes"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
