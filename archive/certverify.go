@@ -277,6 +277,24 @@ func (a *Archive) checkOFDSignature(rep *CertReport, s ofd.Signature) *smx509.Ce
 	for _, f := range s.Unreferenced {
 		rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: f, Detail: "the file is not covered by " + where + ": added after signing"})
 	}
+	if s.Weak {
+		rep.add(CertCheck{Check: CheckDocument, Status: eep.Warn, Where: where, Detail: "weak algorithm: the references are " + s.Digest + " digests (collisions are practical)"})
+	}
+	if s.OFDXMLOutside {
+		var uncovered []string
+		for _, d := range s.DocRoots {
+			if !s.Covers(d) {
+				uncovered = append(uncovered, d)
+			}
+		}
+		if len(uncovered) == 0 {
+			rep.add(CertCheck{Check: CheckDocument, Status: eep.Warn, Where: "OFD.xml",
+				Detail: "OFD.xml is outside " + where + "'s references, as the format allows (it gains its Signatures entry when a document is signed); the document root it names is covered"})
+		} else {
+			rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: "OFD.xml",
+				Detail: "OFD.xml is outside " + where + "'s references and names a document root the signature does not cover: " + strings.Join(uncovered, ", ")})
+		}
+	}
 	if s.SignedValue == nil {
 		return nil
 	}
@@ -328,15 +346,16 @@ func (a *Archive) checkSeal(rep *CertReport, where string, s ofd.Signature, p *s
 	} else {
 		rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: s.Path, Detail: "Signature.xml changed after sealing: its SM3 is not the signed data hash"})
 	}
-	if p.Property != "" && strings.TrimPrefix(p.Property, "/") != s.Path {
+	if prop := strings.TrimSpace(p.Property); prop != "" && strings.TrimPrefix(prop, "/") != s.Path {
 		rep.add(CertCheck{Check: CheckDocument, Status: eep.Warn, Where: s.Path, Expected: "/" + s.Path, Found: p.Property, Detail: "the seal signature names another Signature.xml path"})
 	}
 	sigErr := p.VerifySignature()
 	if sigErr != nil {
 		rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Where: where, Detail: "the seal signature does not verify: " + sigErr.Error()})
 	} else {
-		rep.add(CertCheck{Check: CheckSignature, Status: eep.Pass, Where: where, Detail: "SM2 signature over TBS_Sign (GB/T 38540 v4) verifies"})
+		rep.add(CertCheck{Check: CheckSignature, Status: eep.Pass, Where: where, Found: p.Layout, Detail: "SM2 signature over TBS_Sign verifies (" + p.Layout + ")"})
 	}
+
 	t := p.Time
 	signedAt := p.Time
 	rep.SignedAt = &signedAt
@@ -359,6 +378,9 @@ func (a *Archive) checkSeal(rep *CertReport, where string, s ofd.Signature, p *s
 	}
 	if s.SealFile != nil && !bytes.Equal(s.SealFile, seal.Raw) {
 		problems = append(problems, "Seal.esl differs from the seal inside the signature")
+	}
+	for _, w := range append(p.Warnings, seal.Warnings...) {
+		rep.add(CertCheck{Check: CheckSignature, Status: eep.Warn, Where: where, Detail: "encoding laxity: " + w})
 	}
 	if len(problems) > 0 {
 		rep.add(CertCheck{Check: CheckSeal, Status: eep.Fail, Where: sealWhere, Detail: strings.Join(problems, "; ")})

@@ -1,7 +1,6 @@
 package signing
 
 import (
-	"bytes"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
@@ -58,8 +57,8 @@ func ParseCertificateLenient(der []byte) (*smx509.Certificate, []string, error) 
 	switch {
 	case curve.Equal(OIDSM2Sign):
 		// Name the SM2 curve properly and parse again; the key is the same point.
-		fixed := bytes.Replace(parts.spki.FullBytes, mustMarshal(OIDSM2Sign), mustMarshal(OIDSM2Curve), 1)
-		c, err := parts.reparse(der, fixed, nil)
+		spki.Alg.Parameters = asn1.RawValue{FullBytes: mustMarshal(OIDSM2Curve)}
+		c, err := parts.reparse(der, mustMarshal(spki), nil)
 		if err != nil {
 			return nil, nil, first
 		}

@@ -15,6 +15,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"crypto/sha1"
+	"crypto/sha256"
+	"hash"
 	"io"
 	"path"
 	"sort"
@@ -123,6 +126,7 @@ func Seal(parts []Part, opts SealOptions) ([]Part, error) {
 // Reference is one file a signature covers, and whether its digest matched.
 type Reference struct {
 	File     string `json:"file"`
+	Path     string `json:"path"` // the package path File resolves to
 	Expected string `json:"expected"`        // base64, as in Signature.xml
 	Found    string `json:"found,omitempty"` // base64 of the file as it is
 	Match    bool   `json:"match"`
@@ -143,9 +147,32 @@ type Signature struct {
 	SignedValue  []byte
 	SealFile     []byte   // Seal.esl, if the signature names one
 	Problems     []string // what could not be read
-	// Unreferenced lists package files the signature does not cover (signatures' own
-	// files aside): files added after signing.
+	// Unreferenced lists package files the signature does not cover: files added after
+	// signing. The signatures' own files (Signatures.xml, each Signature.xml, signed value
+	// and seal) and OFD.xml are not listed: the format keeps them outside (OFD.xml gains its
+	// Signatures entry when a document is signed).
 	Unreferenced []string
+	// OFDXMLOutside reports that OFD.xml is not among the references; DocRoots are the
+	// document roots it names, which the signature must cover for OFD.xml to be harmless.
+	OFDXMLOutside bool
+	DocRoots      []string
+	// Digest is the CheckMethod's algorithm (SM3, SHA-1, SHA-256); Weak for SHA-1.
+	Digest string
+	Weak   bool
+}
+
+// Covers reports whether the signature references name (a package path).
+func (s *Signature) Covers(name string) bool { return s.covers(name) }
+
+// checkMethods are the reference digests issuers use, by the names and OIDs they write.
+var checkMethods = map[string]struct {
+	name string
+	new  func() hash.Hash
+	weak bool
+}{
+	"": {"SM3", sm3.New, false}, "sm3": {"SM3", sm3.New, false}, "1.2.156.10197.1.401": {"SM3", sm3.New, false},
+	"sha1": {"SHA-1", sha1.New, true}, "sha-1": {"SHA-1", sha1.New, true}, "1.3.14.3.2.26": {"SHA-1", sha1.New, true},
+	"sha256": {"SHA-256", sha256.New, false}, "sha-256": {"SHA-256", sha256.New, false}, "2.16.840.1.101.3.4.2.1": {"SHA-256", sha256.New, false},
 }
 
 type signaturesXML struct {
@@ -213,7 +240,7 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 		return b, nil
 	}
 	// digest hashes a referenced file as it decompresses: files are not held in memory.
-	digest := func(name string) ([]byte, error) {
+	digest := func(name string, newHash func() hash.Hash) ([]byte, error) {
 		f, ok := files[strings.TrimPrefix(path.Clean("/"+name), "/")]
 		if !ok {
 			return nil, fmt.Errorf("%s is not in the package", name)
@@ -223,7 +250,7 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		defer rc.Close()
-		h := sm3.New()
+		h := newHash()
 		if _, err := io.Copy(h, rc); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -243,7 +270,11 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 		return nil, fmt.Errorf("OFD.xml: %w", err)
 	}
 	var out []Signature
-	covered := map[string]bool{}
+	covered := map[string]bool{"OFD.xml": true}
+	var docRoots []string
+	for _, body := range root.DocBody {
+		docRoots = append(docRoots, resolve("", body.DocRoot))
+	}
 	for _, body := range root.DocBody {
 		if body.Signatures == "" {
 			continue
@@ -265,6 +296,8 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 				s.Type = "Seal" // the schema's default
 			}
 			s.read(read, digest, covered, base)
+			s.DocRoots = docRoots
+			s.OFDXMLOutside = !s.covers("OFD.xml")
 			out = append(out, s)
 		}
 	}
@@ -290,14 +323,14 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 
 func (s *Signature) covers(name string) bool {
 	for _, r := range s.References {
-		if strings.TrimPrefix(path.Clean("/"+r.File), "/") == name {
+		if r.Path == name {
 			return true
 		}
 	}
 	return false
 }
 
-func (s *Signature) read(read, digest func(string) ([]byte, error), covered map[string]bool, docDir string) {
+func (s *Signature) read(read func(string) ([]byte, error), digest func(string, func() hash.Hash) ([]byte, error), covered map[string]bool, docDir string) {
 	var err error
 	if s.SignatureXML, err = read(s.Path); err != nil {
 		s.Problems = append(s.Problems, err.Error())
@@ -323,17 +356,23 @@ func (s *Signature) read(read, digest func(string) ([]byte, error), covered map[
 		}
 	}
 	if si.Seal.BaseLoc != "" {
-		if s.SealFile, err = read(resolve(dir, si.Seal.BaseLoc)); err != nil {
+		p := resolve(dir, si.Seal.BaseLoc)
+		covered[p] = true
+		if s.SealFile, err = read(p); err != nil {
 			s.Problems = append(s.Problems, err.Error())
 		}
 	}
-	sm3OK := s.CheckMethod == "" || s.CheckMethod == "1.2.156.10197.1.401" || strings.EqualFold(s.CheckMethod, "SM3")
+	m, known := checkMethods[strings.ToLower(strings.TrimSpace(s.CheckMethod))]
+	s.Digest, s.Weak = m.name, m.weak
 	for _, r := range si.References.Reference {
-		ref := Reference{File: r.FileRef, Expected: strings.TrimSpace(r.CheckValue)}
 		name := resolve(docDir, r.FileRef)
-		if !sm3OK {
-			ref.Problem = "check method " + s.CheckMethod + " is not SM3"
-		} else if sum, err := digest(name); err != nil {
+		ref := Reference{File: r.FileRef, Path: name, Expected: strings.TrimSpace(r.CheckValue)}
+		if !known {
+			ref.Problem = "check method " + s.CheckMethod + " is not a digest accepted here (SM3, SHA-256, SHA-1)"
+			if strings.Contains(strings.ToLower(s.CheckMethod), "md5") {
+				ref.Problem = "check method MD5 is broken: a changed file can keep its digest"
+			}
+		} else if sum, err := digest(name, m.new); err != nil {
 			ref.Problem = err.Error()
 		} else {
 			ref.Found = base64.StdEncoding.EncodeToString(sum)
