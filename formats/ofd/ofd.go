@@ -11,12 +11,12 @@ package ofd
 import (
 	"archive/zip"
 	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"crypto/sha1"
-	"crypto/sha256"
 	"hash"
 	"io"
 	"path"
@@ -126,7 +126,7 @@ func Seal(parts []Part, opts SealOptions) ([]Part, error) {
 // Reference is one file a signature covers, and whether its digest matched.
 type Reference struct {
 	File     string `json:"file"`
-	Path     string `json:"path"` // the package path File resolves to
+	Path     string `json:"path"`            // the package path File resolves to
 	Expected string `json:"expected"`        // base64, as in Signature.xml
 	Found    string `json:"found,omitempty"` // base64 of the file as it is
 	Match    bool   `json:"match"`

@@ -28,7 +28,6 @@ import (
 	"github.com/dangan-archive/dangan/signing"
 )
 
-
 // SealInfo describes a seal to make.
 type SealInfo struct {
 	ID          string // esID, unique per seal
@@ -156,4 +155,3 @@ func Sign(ctx context.Context, signer *signing.Identity, seal, dataHash []byte, 
 	}
 	return asn1.Marshal(out)
 }
-
