@@ -186,7 +186,7 @@ func (a *Archive) signerChecks(rep *CertReport, where string, signer *smx509.Cer
 	rep.Signers = append(rep.Signers, cn)
 	anchor, err := a.chainAt(signer, others, t)
 	if err != nil {
-		detail := fmt.Sprintf("%q (issued by %q) is not trusted by this archive: %v", cn, signer.Issuer.CommonName, err)
+		detail := fmt.Sprintf("%q (issued by %q) is not trusted by this archive at %s (%s): %v", cn, signer.Issuer.CommonName, t.UTC().Format(time.RFC3339), basis, err)
 		if sigOK {
 			detail = "the signature is mathematically valid, but " + detail
 		}

@@ -47,6 +47,9 @@ type Field struct {
 	Rect     [4]float64 // the widget on the page; zero: invisible
 	// Reserve is the room for the CMS in bytes (default 16 KiB).
 	Reserve int
+	// DocTimeStamp makes a document timestamp (ISO 32000-2 §12.8.5): /Contents is then an
+	// RFC 3161 token over the digest of the covered bytes (ETSI.RFC3161).
+	DocTimeStamp bool
 }
 
 // Prepared is a PDF with a signature placeholder.
@@ -84,7 +87,11 @@ func Prepare(doc []byte, b Base, f Field) (*Prepared, error) {
 		f.Time = time.Now()
 	}
 	offsets[sig] = w.Len()
-	fmt.Fprintf(&w, "%d 0 obj\n<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /adbe.pkcs7.detached /M %s", sig, pdfDate(f.Time))
+	typ, sub := "Sig", "adbe.pkcs7.detached"
+	if f.DocTimeStamp {
+		typ, sub = "DocTimeStamp", "ETSI.RFC3161"
+	}
+	fmt.Fprintf(&w, "%d 0 obj\n<< /Type /%s /Filter /Adobe.PPKLite /SubFilter /%s /M %s", sig, typ, sub, pdfDate(f.Time))
 	if f.Reason != "" {
 		fmt.Fprintf(&w, " /Reason %s", TextString(f.Reason))
 	}

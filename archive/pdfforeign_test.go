@@ -1,0 +1,251 @@
+package archive
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emmansun/gmsm/pkcs7"
+	"github.com/emmansun/gmsm/sm3"
+	"github.com/emmansun/gmsm/smx509"
+
+	"github.com/dangan-archive/dangan/formats/certdoc"
+	"github.com/dangan-archive/dangan/formats/eep"
+	"github.com/dangan-archive/dangan/formats/pdfsig"
+)
+
+// PDFs signed in the test by another implementation (gmsm's pkcs7 with RSA and ECDSA keys
+// of Go's standard library), then changed the ways attackers and honest later signers do.
+
+func selfSigned(t *testing.T, key crypto.Signer, cn string) *smx509.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := smx509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// foreignPDF is a one-page PDF signed (adbe.pkcs7.detached, SHA-256) with key.
+func foreignPDF(t *testing.T, key crypto.Signer, cn string) []byte {
+	t.Helper()
+	doc, base, err := certdoc.PDF(&certdoc.Certificate{Identifier: "", Title: "营业执照", Holder: "某公司", Issuer: "某局",
+		IssuedAt: time.Now(), ValidFrom: time.Now(), ValidUntil: time.Now().AddDate(1, 0, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pdfsig.Prepare(doc, base, pdfsig.Field{Name: "bank", Time: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var covered bytes.Buffer
+	p.WriteSigned(&covered)
+	sd, err := pkcs7.NewSignedData(covered.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
+	if err := sd.AddSigner(selfSigned(t, key, cn), key, pkcs7.SignerInfoConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	sd.Detach()
+	cms, err := sd.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := p.Fill(cms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+var (
+	lastStartxref = regexp.MustCompile(`startxref\s+(\d+)\s+%%EOF\s*$`)
+	sizeEntry     = regexp.MustCompile(`/Size\s+(\d+)`)
+)
+
+// appendUpdate adds an incremental update defining the given objects.
+func appendUpdate(t *testing.T, doc []byte, objs map[int]string) []byte {
+	t.Helper()
+	m := lastStartxref.FindSubmatch(doc)
+	sizes := sizeEntry.FindAllSubmatch(doc, -1)
+	if m == nil || len(sizes) == 0 {
+		t.Fatal("not a PDF to update")
+	}
+	size, _ := strconv.Atoi(string(sizes[len(sizes)-1][1]))
+	var w bytes.Buffer
+	w.Write(doc)
+	offs := map[int]int{}
+	var nums []int
+	for n := range objs {
+		nums = append(nums, n)
+	}
+	for _, n := range nums {
+		offs[n] = w.Len()
+		fmt.Fprintf(&w, "%d 0 obj\n%s\nendobj\n", n, objs[n])
+		size = max(size, n+1)
+	}
+	at := w.Len()
+	w.WriteString("xref\n0 1\n0000000000 65535 f \n")
+	for _, n := range nums {
+		fmt.Fprintf(&w, "%d 1\n%010d 00000 n \n", n, offs[n])
+	}
+	fmt.Fprintf(&w, "trailer\n<< /Size %d /Root 1 0 R /Prev %s >>\nstartxref\n%d\n%%%%EOF\n", size, m[1], at)
+	return w.Bytes()
+}
+
+func status(rep *CertReport, check, where string) string {
+	for _, c := range rep.Checks {
+		if c.Check == check && strings.HasPrefix(c.Where, where) {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+func TestForeignRSAAndECDSAPDFs(t *testing.T) {
+	a := certArchive(t)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	for _, tc := range []struct {
+		name string
+		key  crypto.Signer
+		alg  string
+	}{{"RSA", rsaKey, "RSA with SHA-256"}, {"ECDSA P-384", ecKey, "ECDSA with SHA-256"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := foreignPDF(t, tc.key, "某银行 "+tc.name)
+			rep := a.VerifyCertificatePDF(doc)
+			if len(rep.Signatures) != 1 || !rep.Signatures[0].Intact || rep.Signatures[0].Algorithm != tc.alg || rep.Signatures[0].Covers != "the whole file" {
+				t.Fatalf("signatures %+v", rep.Signatures)
+			}
+			if rep.Valid || status(rep, CheckSigner, "signature 1") != eep.Fail {
+				t.Fatalf("a self-signed foreign signer must be untrusted: %+v", rep.Checks)
+			}
+
+			// A byte of the signed revision changed.
+			bad := append([]byte(nil), doc...)
+			bad[len(bad)/4] ^= 0x01
+			if r := a.VerifyCertificatePDF(bad); status(r, CheckDocument, "signature 1") != eep.Fail {
+				t.Errorf("a changed signed byte: %+v", r.Checks)
+			}
+
+			// An approval-style update: an annotation on the page. Permitted.
+			page := pageDict(t, doc)
+			annotated := appendUpdate(t, doc, map[int]string{
+				90: "<< /Type /Annot /Subtype /Text /Rect [10 10 30 30] /Contents (核验) >>",
+				3:  strings.Replace(page, "/Annots [", "/Annots [90 0 R ", 1),
+			})
+			r := a.VerifyCertificatePDF(annotated)
+			s := r.Signatures[0]
+			if status(r, CheckChanges, "signature 1") != eep.Pass || !s.Intact || s.Revision != 2 || s.Revisions != 3 ||
+				!strings.Contains(strings.Join(s.Changes, ","), "annotation") || !strings.Contains(s.Covers, "permitted") {
+				t.Errorf("an added annotation: %+v %+v", s, r.Checks)
+			}
+
+			// A shadow-style update: the page's content replaced. Not permitted, and named.
+			shadow := appendUpdate(t, doc, map[int]string{4: "<< /Length 22 >>\nstream\nBT /F1 12 Tf (x) Tj ET\nendstream"})
+			r = a.VerifyCertificatePDF(shadow)
+			c := checkAt(r, CheckChanges, "signature 1")
+			if c.Status != eep.Fail || !strings.Contains(c.Found, "object 4") || !r.Signatures[0].Intact {
+				t.Errorf("replaced page content: %+v", c)
+			}
+		})
+	}
+}
+
+func checkAt(rep *CertReport, check, where string) CertCheck {
+	for _, c := range rep.Checks {
+		if c.Check == check && strings.HasPrefix(c.Where, where) {
+			return c
+		}
+	}
+	return CertCheck{}
+}
+
+// pageDict is the last version of object 3 (the page) of doc.
+func pageDict(t *testing.T, doc []byte) string {
+	t.Helper()
+	i := bytes.LastIndex(doc, []byte("\n3 0 obj\n"))
+	if i < 0 {
+		t.Fatal("no page object 3")
+	}
+	rest := doc[i+len("\n3 0 obj\n"):]
+	return string(rest[:bytes.Index(rest, []byte("\nendobj"))])
+}
+
+// A document timestamp (ETSI.RFC3161) by the archive's TSA over a foreign signature's
+// revision: it verifies, and its trusted time is when the earlier signer's certificate is
+// checked.
+func TestDocumentTimestampDatesAnEarlierSignature(t *testing.T) {
+	a := certArchive(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	doc := foreignPDF(t, key, "某银行")
+	// The base of the signed document for a second update: the catalog and page as they are now.
+	cat := lastObject(t, doc, 1)
+	page := pageDict(t, doc)
+	size, _ := strconv.Atoi(string(sizeEntry.FindAllSubmatch(doc, -1)[len(sizeEntry.FindAllSubmatch(doc, -1))-1][1]))
+	at, _ := strconv.ParseInt(string(lastStartxref.FindSubmatch(doc)[1]), 10, 64)
+	base := pdfsig.Base{Catalog: 1, Page: 3, CatalogDict: strings.TrimSuffix(strings.TrimPrefix(cat, "<<"), ">>"),
+		PageDict: strings.TrimSuffix(strings.TrimPrefix(page, "<<"), ">>"), Size: size, XrefAt: at}
+	p, err := pdfsig.Prepare(doc, base, pdfsig.Field{Name: "archive-timestamp", DocTimeStamp: true, Time: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sm3.New()
+	p.WriteSigned(h)
+	token, err := a.tsa.Timestamp(t.Context(), h.Sum(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamped, err := p.Fill(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := a.VerifyCertificatePDF(stamped)
+	if len(rep.Signatures) != 2 || rep.Signatures[1].Kind != "document timestamp" || !rep.Signatures[1].Intact || !rep.Signatures[1].Trusted {
+		t.Fatalf("signatures: %+v\n%+v", rep.Signatures, rep.Checks)
+	}
+	if status(rep, CheckTimestamp, "document timestamp 2") != eep.Pass || status(rep, CheckChanges, "signature 1") != eep.Pass {
+		t.Fatalf("checks: %+v", rep.Checks)
+	}
+	signer := checkAt(rep, CheckSigner, "signature 1")
+	if !strings.Contains(signer.Detail, "document timestamp of signature 2") {
+		t.Errorf("the earlier signer is not checked at the document timestamp's time: %+v", signer)
+	}
+	// The timestamped bytes changed: the document timestamp fails.
+	bad := append([]byte(nil), stamped...)
+	bad[len(doc)+40] ^= 0x01
+	if r := a.VerifyCertificatePDF(bad); status(r, CheckSignature, "document timestamp 2") != eep.Fail && status(r, CheckDocument, "document timestamp 2") != eep.Fail {
+		t.Errorf("a changed timestamped byte: %+v", r.Checks)
+	}
+}
+
+func lastObject(t *testing.T, doc []byte, n int) string {
+	t.Helper()
+	head := []byte(fmt.Sprintf("\n%d 0 obj\n", n))
+	i := bytes.LastIndex(doc, head)
+	if i < 0 {
+		t.Fatalf("no object %d", n)
+	}
+	rest := doc[i+len(head):]
+	return string(rest[:bytes.Index(rest, []byte("\nendobj"))])
+}
