@@ -3,6 +3,7 @@ package api
 import (
 	_ "embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -22,10 +23,22 @@ type pageRow struct {
 
 type pageFact struct{ Name, EN, Value string }
 
+// pageSig is one signature of a file, as the page lists them.
+type pageSig struct {
+	Index                     int
+	Kind, KindZH, Where       string
+	Signer, Anchor, Algorithm string
+	Revision, SignedAt        string
+	Intact, Trusted, Valid    bool
+	Covers                    string
+	Changes                   []string
+}
+
 type pageResult struct {
 	Valid              bool
 	Summary, SummaryEN string
 	Facts              []pageFact
+	Signatures         []pageSig
 	Rows               []pageRow
 }
 
@@ -43,7 +56,10 @@ var checkNames = map[string][2]string{
 	archive.CheckTimestamp:  {"时间戳", "timestamp"},
 	archive.CheckStatus:     {"证照状态", "certificate status"},
 	archive.CheckRegistered: {"与证照库一致", "registered copy"},
+	archive.CheckChanges:    {"签名后的修改", "changes after signing"},
 }
+
+var kindZH = map[string]string{"signature": "签名", "document timestamp": "文档时间戳", "seal": "电子印章"}
 
 var statusZH = map[string]string{"pass": "通过", "fail": "未通过", "warn": "提示", "skip": "未检查"}
 
@@ -103,6 +119,17 @@ func pageFor(v *verification) *pageResult {
 		}
 		if c.TimestampAt != nil {
 			res.Facts = append(res.Facts, pageFact{"签名时间（时间戳）", "timestamped", c.TimestampAt.In(eep.CST()).Format("2006-01-02 15:04:05 CST")})
+		}
+		for _, sg := range c.Signatures {
+			ps := pageSig{Index: sg.Index, Kind: sg.Kind, KindZH: kindZH[sg.Kind], Where: sg.Where, Signer: sg.Signer, Anchor: sg.Anchor,
+				Algorithm: sg.Algorithm, Intact: sg.Intact, Trusted: sg.Trusted, Valid: sg.Valid, Covers: sg.Covers, Changes: sg.Changes}
+			if sg.Revision > 0 {
+				ps.Revision = fmt.Sprintf("%d / %d", sg.Revision, sg.Revisions)
+			}
+			if sg.SignedAt != nil && !sg.SignedAt.IsZero() {
+				ps.SignedAt = sg.SignedAt.In(eep.CST()).Format("2006-01-02 15:04:05 CST")
+			}
+			res.Signatures = append(res.Signatures, ps)
 		}
 		for _, ch := range c.Checks {
 			n := checkNames[ch.Check]

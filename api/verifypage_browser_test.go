@@ -101,4 +101,25 @@ func TestVerifyPageInChromium(t *testing.T) {
 	if !strings.Contains(checks, "未通过") {
 		t.Errorf("changed file: checks %q", checks)
 	}
+
+	// A foreign PDF with four signatures in four revisions (iText): each signature is a row
+	// with its revision, its algorithm, and what the later revisions changed.
+	corpus, _ := filepath.Abs("../../shared/corpus/signed")
+	upload(filepath.Join(corpus, "pdf-rsa-four-sigs-mdp.pdf"))
+	rows, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("signatures")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"2 / 5", "3 / 5", "4 / 5", "5 / 5", "RSA with SHA-256", "Alice Specimen", "Dave Specimen",
+		"form field", "the file extends it with permitted changes", "the whole file", "intact, not trusted"} {
+		if !strings.Contains(rows, want) {
+			t.Errorf("the signatures table lacks %q:\n%s", want, rows)
+		}
+	}
+	// The shadow attack: the signature is intact, the update after it is named.
+	verdict, _ = upload(filepath.Join(corpus, "pdf-rsa-shadow-attack-hide-replace.pdf"))
+	rows, _ = chromedp.Run(ctx, chromedp.Text(chromedp.ID("signatures")))
+	if !strings.Contains(verdict, "签名后的修改") || !strings.Contains(rows, "later revisions change it in ways a signature does not allow") {
+		t.Errorf("shadow attack: verdict %q, signatures %q", verdict, rows)
+	}
 }

@@ -239,10 +239,34 @@ func (a *Archive) VerifyCertificateOFD(doc []byte) (*CertReport, error) {
 		return nil, fieldErr("file", fmt.Errorf("%w: %w: %v", ErrBadUpload, ErrNotOFD, err))
 	}
 	var firstSigner *smx509.Certificate
-	for _, s := range sigs {
-		if signer := a.checkOFDSignature(rep, s); firstSigner == nil {
+	for i, s := range sigs {
+		before := len(rep.Checks)
+		signer := a.checkOFDSignature(rep, s)
+		if firstSigner == nil {
 			firstSigner = signer
 		}
+		sum := SignatureSummary{Index: i + 1, Kind: "signature", Where: fmt.Sprintf("signature %s (%s)", s.ID, s.Type), Signer: name(signer), Intact: true, Valid: true}
+		if s.Type == "Seal" {
+			sum.Kind = "seal"
+		}
+		for _, c := range rep.Checks[before:] {
+			switch {
+			case c.Status == eep.Fail && (c.Check == CheckDocument || c.Check == CheckSignature):
+				sum.Intact, sum.Valid = false, false
+			case c.Status == eep.Fail:
+				sum.Valid = false
+			case c.Check == CheckSigner && c.Status == eep.Pass:
+				sum.Trusted = true
+			case c.Check == CheckSignature && c.Status == eep.Pass:
+				sum.Algorithm = "SM2 with SM3"
+				if c.Found != "" {
+					sum.Algorithm += " (" + c.Found + ")"
+				}
+			}
+		}
+		sum.Valid = sum.Valid && sum.Trusted
+		sum.Covers = fmt.Sprintf("%d files by their digests", len(s.References))
+		rep.Signatures = append(rep.Signatures, sum)
 	}
 	var ofdXML []byte
 	if f, err := z.Open("OFD.xml"); err == nil {
