@@ -184,7 +184,10 @@ func (a *Archive) signerChecks(rep *CertReport, where string, signer *smx509.Cer
 	}
 	cn := name(signer)
 	rep.Signers = append(rep.Signers, cn)
-	anchor, err := a.chainAt(signer, others, t)
+	anchor, warn, err := a.chainAt(signer, others, t)
+	for _, w := range warn {
+		rep.add(CertCheck{Check: CheckSigner, Status: eep.Warn, Where: where, Detail: w})
+	}
 	if err != nil {
 		detail := fmt.Sprintf("%q (issued by %q) is not trusted by this archive at %s (%s): %v", cn, signer.Issuer.CommonName, t.UTC().Format(time.RFC3339), basis, err)
 		if sigOK {

@@ -11,6 +11,8 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,6 +26,7 @@ import (
 	"github.com/dangan-archive/dangan/formats/certdoc"
 	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/formats/pdfsig"
+	"github.com/dangan-archive/dangan/signing"
 )
 
 // PDFs signed in the test by another implementation (gmsm's pkcs7 with RSA and ECDSA keys
@@ -113,14 +116,7 @@ func appendUpdate(t *testing.T, doc []byte, objs map[int]string) []byte {
 	return w.Bytes()
 }
 
-func status(rep *CertReport, check, where string) string {
-	for _, c := range rep.Checks {
-		if c.Check == check && strings.HasPrefix(c.Where, where) {
-			return c.Status
-		}
-	}
-	return ""
-}
+func status(rep *CertReport, check, where string) string { return checkAt(rep, check, where).Status }
 
 func TestForeignRSAAndECDSAPDFs(t *testing.T) {
 	a := certArchive(t)
@@ -172,9 +168,10 @@ func TestForeignRSAAndECDSAPDFs(t *testing.T) {
 	}
 }
 
+// checkAt is the verdict (pass or fail, not a warning) of a check at a place.
 func checkAt(rep *CertReport, check, where string) CertCheck {
 	for _, c := range rep.Checks {
-		if c.Check == check && strings.HasPrefix(c.Where, where) {
+		if c.Check == check && strings.HasPrefix(c.Where, where) && c.Status != eep.Warn {
 			return c
 		}
 	}
@@ -248,4 +245,49 @@ func lastObject(t *testing.T, doc []byte, n int) string {
 	}
 	rest := doc[i+len(head):]
 	return string(rest[:bytes.Index(rest, []byte("\nendobj"))])
+}
+
+// A county that trusts a foreign root (here the root a Tecxoft-signed corpus file carries)
+// puts it in the trust directory: the signer then chains to that named anchor, checked at
+// the RSA TSA's trusted time (2018), although the signer's certificate expired in 2022.
+func TestTrustDirAnchorsAForeignSignerAtItsTimestamp(t *testing.T) {
+	doc, err := os.ReadFile("../../shared/corpus/signed/pdf-rsa-with-tsa-tecxoft.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := pdfsig.Inspect(doc).Signatures[0]
+	d, err := signing.ParseDetached(sig.Contents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, c := range d.Certs {
+		if c.Subject.CommonName == "Tecxoft Root CA" {
+			os.WriteFile(filepath.Join(dir, "tecxoft-root.pem"), signing.CertPEM(c), 0o644)
+		}
+	}
+	untrusted := certArchive(t)
+	if r := untrusted.VerifyCertificatePDF(doc); r.Valid || status(r, CheckSigner, "signature 1") != eep.Fail {
+		t.Fatalf("trusted without the anchor: %+v", r.Checks)
+	}
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), NoBackgroundAudit: true, TrustDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	rep := a.VerifyCertificatePDF(doc)
+	signer := checkAt(rep, CheckSigner, "signature 1")
+	ts := checkAt(rep, CheckTimestamp, "signature 1")
+	if signer.Status != eep.Pass || !strings.Contains(signer.Detail, `"Tecxoft Root CA"`) || !strings.Contains(signer.Detail, "2018-09-01") {
+		t.Errorf("signer: %+v", signer)
+	}
+	if !strings.Contains(fmt.Sprint(rep.Checks), "signed with RSA with SHA-1: weak algorithm") {
+		t.Errorf("the SHA-1 certificate signatures of the chain are not reported: %+v", rep.Checks)
+	}
+	if ts.Status != eep.Pass || rep.Signatures[0].Anchor != "Tecxoft Root CA" || !rep.Valid {
+		t.Errorf("timestamp %+v, summary %+v, checks %+v", ts, rep.Signatures[0], rep.Checks)
+	}
+	if _, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), TrustDir: filepath.Join(dir, "missing")}); err == nil {
+		t.Error("a missing trust directory was accepted")
+	}
 }

@@ -169,7 +169,7 @@ func (a *Archive) checkPDFSignature(rep *CertReport, doc []byte, info *pdfsig.Do
 		v, sigErr = tok.Verify(covered)
 		if sigErr == nil {
 			r.sum.SignedAt = &tok.GenTime
-			if _, err := a.chainAt(tok.Signer, tok.Certs, tok.GenTime, smx509.ExtKeyUsageTimeStamping); err == nil {
+			if _, _, err := a.chainAt(tok.Signer, tok.Certs, tok.GenTime, smx509.ExtKeyUsageTimeStamping); err == nil {
 				r.docStampAt = tok.GenTime
 				r.sum.Trusted = true
 				add(CertCheck{Check: CheckTimestamp, Status: eep.Pass, Found: tok.GenTime.UTC().Format(time.RFC3339), Detail: fmt.Sprintf("document timestamp by %q, a trusted TSA", name(tok.Signer))})
@@ -273,7 +273,7 @@ func (a *Archive) signatureTimestamp(rep *CertReport, add func(CertCheck), token
 		return time.Time{}
 	}
 	when := tok.GenTime.UTC().Format(time.RFC3339)
-	if _, err := a.chainAt(tok.Signer, tok.Certs, tok.GenTime, smx509.ExtKeyUsageTimeStamping); err != nil {
+	if _, _, err := a.chainAt(tok.Signer, tok.Certs, tok.GenTime, smx509.ExtKeyUsageTimeStamping); err != nil {
 		add(CertCheck{Check: CheckTimestamp, Status: eep.Warn, Found: when,
 			Detail: fmt.Sprintf("the signature timestamp is mathematically valid, but its TSA %q is not trusted, so its time is not used: %v", name(tok.Signer), err)})
 		return time.Time{}
@@ -340,15 +340,15 @@ func trailingBytes(doc []byte, info *pdfsig.Document, s pdfsig.SignatureInfo) in
 
 // chainAt checks a certificate against the archive's roots and the trust anchors for
 // documents made elsewhere, returning the anchor it chains to.
-func (a *Archive) chainAt(c *smx509.Certificate, others []*smx509.Certificate, at time.Time, usage ...smx509.ExtKeyUsage) (*smx509.Certificate, error) {
+func (a *Archive) chainAt(c *smx509.Certificate, others []*smx509.Certificate, at time.Time, usage ...smx509.ExtKeyUsage) (*smx509.Certificate, []string, error) {
 	if c == nil {
-		return nil, errors.New("no certificate")
+		return nil, nil, errors.New("no certificate")
 	}
-	chain, err := signing.VerifyChain(c, others, a.docTrust(), at, usage...)
+	chain, warn, err := signing.VerifyChainForDocument(c, others, a.docTrust(), append(a.pki.Roots(), a.anchors...), at, usage...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return chain[len(chain)-1], nil
+	return chain[len(chain)-1], warn, nil
 }
 
 func name(c *smx509.Certificate) string {

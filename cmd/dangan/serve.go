@@ -43,6 +43,7 @@ type commonFlags struct {
 	s3             storage.S3Config
 	s3CredFile     string
 	verifyURL      string
+	trustDir       string
 	converters     string
 	formatPolicy   string
 	officeWorkers  int
@@ -72,6 +73,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.formatPolicy, "format-policy", "", "a format policy file (JSON, as printed by 'dangan formats --json') whose rules go before the shipped ones")
 	fs.IntVar(&c.officeWorkers, "office-workers", 0, "concurrent LibreOffice conversions (default: the CPUs)")
 	fs.DurationVar(&c.convertTimeout, "convert-timeout", 60*time.Second, "longest one Office conversion may take; Ghostscript gets twice that")
+	fs.StringVar(&c.trustDir, "trust-dir", "", "further trust anchors for documents signed elsewhere (a provincial CA, the tax authority, a bank): a PEM bundle, or a directory of .pem/.crt/.cer files")
 	fs.StringVar(&c.verifyURL, "verify-url", "", "the public verification page (https://…/verify) printed in certificates' QR codes; empty: the QR code holds the identifier")
 	fs.StringVar(&c.s3CredFile, "s3-credentials", "", "file with access_key=... and secret_key=... lines (default: DANGAN_S3_ACCESS_KEY and DANGAN_S3_SECRET_KEY)")
 }
@@ -80,7 +82,7 @@ func (c *commonFlags) open() (*archive.Archive, error) {
 	if c.converters != "auto" && c.converters != "off" {
 		return nil, fmt.Errorf("--converters %q: auto or off", c.converters)
 	}
-	cfg := archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL, VerifyURL: c.verifyURL,
+	cfg := archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL, VerifyURL: c.verifyURL, TrustDir: c.trustDir,
 		NoConverters: c.converters == "off", FormatPolicy: c.formatPolicy, OfficeWorkers: c.officeWorkers, ConvertTimeout: c.convertTimeout,
 		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests,
 		SkipReconcile: c.quietReconcile, TransferYears: c.transferYrs, KeepYears: c.keepYrs, LogOrigin: c.logOrigin,
