@@ -621,7 +621,8 @@ func TestBenchVerifyRuns(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
 		t.Fatalf("last line is not the JSON result: %v\n%s", err, out)
 	}
-	for _, k := range []string{"verify_req_per_s", "verify_p99_ms", "status_req_per_s", "pdf_bytes", "raw_sm3_mb_per_s_one_core", "raw_sm2_verify_per_s_one_core"} {
+	for _, k := range []string{"verify_req_per_s", "verify_p99_ms", "status_req_per_s", "pdf_bytes", "raw_sm3_mb_per_s_one_core", "raw_sm2_verify_per_s_one_core",
+		"rsa_pdf_req_per_s", "rsa_pdf_p99_ms", "ofd_req_per_s", "ofd_p99_ms", "raw_rsa2048_verify_per_s_one_core"} {
 		if res[k] <= 0 {
 			t.Errorf("%s = %v", k, res[k])
 		}
