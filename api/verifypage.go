@@ -57,6 +57,7 @@ var checkNames = map[string][2]string{
 	archive.CheckStatus:     {"证照状态", "certificate status"},
 	archive.CheckRegistered: {"与证照库一致", "registered copy"},
 	archive.CheckChanges:    {"签名后的修改", "changes after signing"},
+	archive.CheckRevocation: {"证书未被吊销", "not revoked"},
 }
 
 var kindZH = map[string]string{"signature": "签名", "document timestamp": "文档时间戳", "seal": "电子印章"}

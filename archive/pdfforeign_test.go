@@ -50,6 +50,11 @@ func selfSigned(t *testing.T, key crypto.Signer, cn string) *smx509.Certificate 
 // foreignPDF is a one-page PDF signed (adbe.pkcs7.detached, SHA-256) with key.
 func foreignPDF(t *testing.T, key crypto.Signer, cn string) []byte {
 	t.Helper()
+	return foreignPDFBy(t, key, selfSigned(t, key, cn))
+}
+
+func foreignPDFBy(t *testing.T, key crypto.Signer, cert *smx509.Certificate) []byte {
+	t.Helper()
 	doc, base, err := certdoc.PDF(&certdoc.Certificate{Identifier: "", Title: "营业执照", Holder: "某公司", Issuer: "某局",
 		IssuedAt: time.Now(), ValidFrom: time.Now(), ValidUntil: time.Now().AddDate(1, 0, 0)})
 	if err != nil {
@@ -66,7 +71,7 @@ func foreignPDF(t *testing.T, key crypto.Signer, cn string) []byte {
 		t.Fatal(err)
 	}
 	sd.SetDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256)
-	if err := sd.AddSigner(selfSigned(t, key, cn), key, pkcs7.SignerInfoConfig{}); err != nil {
+	if err := sd.AddSigner(cert, key, pkcs7.SignerInfoConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	sd.Detach()
@@ -289,5 +294,57 @@ func TestTrustDirAnchorsAForeignSignerAtItsTimestamp(t *testing.T) {
 	}
 	if _, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), TrustDir: filepath.Join(dir, "missing")}); err == nil {
 		t.Error("a missing trust directory was accepted")
+	}
+}
+
+// Revocation from the file: a DSS whose CRL, signed by the signer's trusted CA, revokes the
+// signer's certificate makes the signature invalid; the same DSS without the entry passes.
+func TestRevocationFromTheDSS(t *testing.T) {
+	caKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "某省数字证书认证中心"}, IsCA: true, BasicConstraintsValid: true,
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().AddDate(5, 0, 0), KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(4242), Subject: pkix.Name{CommonName: "某银行"},
+		NotBefore: time.Now().Add(-24 * time.Hour), NotAfter: time.Now().AddDate(1, 0, 0), KeyUsage: x509.KeyUsageDigitalSignature}
+	leafDER, _ := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
+	leaf, _ := smx509.ParseCertificate(leafDER)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ca.pem"), signing.CertPEM(&smx509.Certificate{Raw: caDER}), 0o644)
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), NoBackgroundAudit: true, TrustDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	doc := foreignPDFBy(t, key, leaf)
+	if r := a.VerifyCertificatePDF(doc); !r.Valid || status(r, CheckRevocation, "signature 1") != "" {
+		t.Fatalf("without a DSS: valid %v, %+v", r.Valid, r.Checks)
+	}
+	withCRL := func(revoked bool) []byte {
+		var entries []x509.RevocationListEntry
+		if revoked {
+			entries = append(entries, x509.RevocationListEntry{SerialNumber: big.NewInt(4242), RevocationTime: time.Now().Add(-time.Hour)})
+		}
+		crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now(), NextUpdate: time.Now().Add(24 * time.Hour),
+			RevokedCertificateEntries: entries}, ca, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cat := lastObject(t, doc, 1)
+		return appendUpdate(t, doc, map[int]string{
+			1:  strings.TrimSuffix(strings.TrimSpace(cat), ">>") + " /DSS 91 0 R >>",
+			91: "<< /Type /DSS /CRLs [92 0 R] /Certs [93 0 R] >>",
+			92: fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(crl), crl),
+			93: fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(caDER), caDER),
+		})
+	}
+	good := a.VerifyCertificatePDF(withCRL(false))
+	if c := checkAt(good, CheckRevocation, "signature 1"); c.Status != eep.Pass || !good.Valid || status(good, CheckChanges, "signature 1") != eep.Pass {
+		t.Errorf("a CRL that does not list the signer: %+v %+v", c, good.Checks)
+	}
+	bad := a.VerifyCertificatePDF(withCRL(true))
+	if c := checkAt(bad, CheckRevocation, "signature 1"); c.Status != eep.Fail || bad.Valid || !strings.Contains(c.Detail, "revokes") {
+		t.Errorf("a CRL that revokes the signer: %+v", c)
 	}
 }

@@ -106,6 +106,9 @@ func (a *Archive) VerifyCertificatePDF(doc []byte) *CertReport {
 				}
 			}
 			r.sum.Anchor, r.sum.Trusted = a.signerChecks(rep, r.sum.Where, r.signer, r.certs, at, r.ok, basis)
+			if r.sum.Trusted {
+				a.revocationChecks(rep, r.sum.Where, r.signer, r.certs, at, info.DSS)
+			}
 			if firstSigner == nil {
 				firstSigner = r.signer
 			}
