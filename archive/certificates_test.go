@@ -415,3 +415,39 @@ func TestCertificatesSurviveAnIndexRebuild(t *testing.T) {
 		t.Fatalf("an identifier was issued twice: %s", next.Identifier)
 	}
 }
+
+// BenchmarkVerifyCertificate is the public verifier's hot path for an issued PDF and OFD.
+func BenchmarkVerifyCertificate(b *testing.B) {
+	a, err := Open(Config{DataDir: b.TempDir(), Logger: quiet(), NoBackgroundAudit: true, NoConverters: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	c, err := a.IssueCertificate(b.Context(), issuer, licence())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, format := range []string{"pdf", "ofd"} {
+		rc, _, err := a.CertificateFile(b.Context(), Principal{Role: RoleArchive}, c.Identifier, format)
+		if err != nil {
+			b.Fatal(err)
+		}
+		doc, _ := io.ReadAll(rc)
+		rc.Close()
+		b.Run(format, func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			for b.Loop() {
+				var valid bool
+				if format == "pdf" {
+					valid = a.VerifyCertificatePDF(doc).Valid
+				} else {
+					rep, _ := a.VerifyCertificateOFD(doc)
+					valid = rep != nil && rep.Valid
+				}
+				if !valid {
+					b.Fatal("the issued certificate does not verify")
+				}
+			}
+		})
+	}
+}

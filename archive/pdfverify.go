@@ -61,6 +61,7 @@ type sigResult struct {
 	trustedAt  time.Time // the time of the signature's own trusted timestamp, zero if none
 	docStampAt time.Time // for a document timestamp: its trusted time
 	ok         bool      // the value verifies over unchanged bytes
+	verified   *signing.Verified
 }
 
 // VerifyCertificatePDF verifies every signature of a PDF and, when it is an e-certificate,
@@ -120,11 +121,12 @@ func (a *Archive) VerifyCertificatePDF(doc []byte) *CertReport {
 	// covers the whole file.
 	last := info.Signatures[len(info.Signatures)-1]
 	if r := results[len(results)-1]; r.ok && last.CoversWhole && r.sum.Kind == "signature" {
-		h, err := signing.DigestByOID(signing.OIDSM3)
-		if err == nil {
-			hh := h.New()
-			last.WriteCovered(doc, hh)
-			rep.SignedSM3 = hex.EncodeToString(hh.Sum(nil))
+		if v := r.verified; v != nil && v.ContentDigestAlg == "SM3" {
+			rep.SignedSM3 = hex.EncodeToString(v.ContentDigest) // the signature's own digest: no second pass
+		} else {
+			h := signing.NewSM3()
+			last.WriteCovered(doc, h)
+			rep.SignedSM3 = hex.EncodeToString(h.Sum(nil))
 		}
 	}
 	a.identifierChecks(rep, doc, firstSigner, "pdf", rep.SignedSM3)
@@ -246,7 +248,7 @@ func (a *Archive) checkPDFSignature(rep *CertReport, doc []byte, info *pdfsig.Do
 	case sigErr != nil:
 		add(CertCheck{Check: CheckSignature, Status: eep.Fail, Detail: sigErr.Error()})
 	default:
-		r.ok, r.sum.Intact, r.sum.Algorithm = true, true, v.Algorithm
+		r.ok, r.sum.Intact, r.sum.Algorithm, r.verified = true, true, v.Algorithm, v
 		add(CertCheck{Check: CheckDocument, Status: eep.Pass, Detail: fmt.Sprintf("the %d signed bytes of revision %d are unchanged", s.ByteRange[1]+s.ByteRange[3], s.Revision)})
 		add(CertCheck{Check: CheckSignature, Status: eep.Pass, Found: v.Algorithm, Detail: fmt.Sprintf("%s signature verifies (%s)", v.Algorithm, orDefault(s.SubFilter, "no SubFilter"))})
 		for _, w := range v.Warnings {

@@ -162,6 +162,10 @@ func sigAlgByOID(o asn1.ObjectIdentifier) *sigAlg {
 type Verified struct {
 	Algorithm string   // e.g. "RSA with SHA-256", "SM2 with SM3"
 	Warnings  []string // laxities that still verified: weak digests, odd encodings
+	// ContentDigest is the digest of the content (with ContentDigestAlg) that a signature
+	// with signed attributes covers, so a caller need not hash the content again.
+	ContentDigest    []byte
+	ContentDigestAlg string
 }
 
 // VerifyMessage checks sig, made by pub with the signature algorithm alg over the message

@@ -335,7 +335,13 @@ func (p *parsedCMS) verify(write func(io.Writer), requireCertAttr bool) (*Verifi
 		return nil, err
 	}
 	write(h)
-	return p.verifyDigest(h.Sum(nil), requireCertAttr)
+	digest := h.Sum(nil)
+	v, err := p.verifyDigest(digest, requireCertAttr)
+	if err == nil {
+		d, _ := DigestByOID(si.DigestAlgorithm.Algorithm)
+		v.ContentDigest, v.ContentDigestAlg = digest, d.Name
+	}
+	return v, err
 }
 
 // verifyDigest checks the signed attributes against the content's digest and the

@@ -54,7 +54,30 @@ type DSS struct {
 	Certs, CRLs, OCSPs [][]byte
 }
 
-var objHeaderBack = regexp.MustCompile(`(\d+)\s+(\d+)\s+obj\b`)
+var objHeaderEnd = regexp.MustCompile(`(?:^|[^0-9])(\d+)\s+(\d+)\s+$`)
+
+// objectStart finds the "N G obj" that opens the object holding offset: the nearest
+// before it, at most 4 MiB back. It steps back over "obj" keywords instead of matching
+// the whole prefix, so its cost is the distance, not the file's size.
+func objectStart(doc []byte, offset int) int {
+	lo := max(0, offset-(4<<20))
+	for end := offset; end > lo; {
+		i := bytes.LastIndex(doc[lo:end], []byte("obj"))
+		if i < 0 {
+			return -1
+		}
+		i += lo
+		end = i
+		if i > 0 && doc[i-1] != ' ' && doc[i-1] != '\n' && doc[i-1] != '\r' && doc[i-1] != '\t' {
+			continue // "endobj", or "obj" inside a name or a string
+		}
+		head := doc[max(0, i-24):i]
+		if m := objHeaderEnd.FindSubmatchIndex(head); m != nil {
+			return max(0, i-24) + m[2]
+		}
+	}
+	return -1
+}
 
 // Inspect finds every signature of doc with its revision and the changes after it.
 func Inspect(doc []byte) *Document {
@@ -97,13 +120,11 @@ func Inspect(doc []byte) *Document {
 // describe reads the signature dictionary around a /ByteRange: its type, names and
 // certificates, and checks that the excluded gap is this dictionary's own /Contents.
 func (rs *resolver) describe(si *SignatureInfo) {
-	lo := max(0, si.Offset-(4<<20))
-	heads := objHeaderBack.FindAllSubmatchIndex(rs.doc[lo:si.Offset], -1)
-	if len(heads) == 0 {
+	at := objectStart(rs.doc, si.Offset)
+	if at < 0 {
 		return
 	}
-	h := heads[len(heads)-1]
-	num, v, err := indirect(rs.doc, lo+h[0])
+	num, v, err := indirect(rs.doc, at)
 	if err != nil || v.kind != kDict {
 		return
 	}
