@@ -23,7 +23,7 @@ func OFD(c *Certificate) ([]ofd.Part, error) {
 		return nil, err
 	}
 	f := font.Default()
-	used := map[uint16]bool{}
+	var used []rune
 	var body strings.Builder
 	id := 10
 	next := func() int { id++; return id }
@@ -42,7 +42,7 @@ func OFD(c *Certificate) ([]ofd.Part, error) {
 		runes := []rune(t.S)
 		for i, r := range runes {
 			g, _ := f.GlyphIndex(r)
-			used[g] = true
+			used = append(used, r)
 			if i < len(runes)-1 {
 				deltas = append(deltas, m(float64(f.Advance(g))*t.Size/float64(f.UnitsPerEm)))
 			}
@@ -54,7 +54,8 @@ func OFD(c *Certificate) ([]ofd.Part, error) {
 		}
 		fmt.Fprintf(&body, `>%s</ofd:TextCode></ofd:TextObject>`, formats.EscapeText(t.S))
 	}
-	ttf, err := f.Subset(used)
+	// OFD readers find glyphs through the font's character map: a compact subset does.
+	ttf, err := f.CompactSubset(used)
 	if err != nil {
 		return nil, err
 	}
