@@ -296,7 +296,7 @@ func (a *Archive) changeChecks(add func(CertCheck), doc []byte, info *pdfsig.Doc
 	if s.Revision == 0 {
 		return
 	}
-	trailing := trailingBytes(doc, info, s)
+	trailing := trailingBytes(doc)
 	switch {
 	case s.Revision == s.Revisions && trailing == 0:
 		sum.Covers = "the whole file"
@@ -334,8 +334,8 @@ func (a *Archive) changeChecks(add func(CertCheck), doc []byte, info *pdfsig.Doc
 	}
 }
 
-// trailingBytes counts the non-white bytes after the file's last revision.
-func trailingBytes(doc []byte, info *pdfsig.Document, s pdfsig.SignatureInfo) int {
+// trailingBytes counts the non-white bytes after the file's last %%EOF.
+func trailingBytes(doc []byte) int {
 	end := bytes.LastIndex(doc, []byte("%%EOF"))
 	if end < 0 {
 		return 0

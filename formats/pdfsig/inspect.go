@@ -237,8 +237,9 @@ func (rs *resolver) changes(j, k int) []Change {
 			continue // the update's own structure
 		}
 		if !existed {
-			c.Kind, c.Allowed = "new object", true
-			c.Kind = kindOf(v, n, info)
+			// A new object changes nothing shown unless a changed object refers to it,
+			// and changed objects are judged one by one.
+			c.Kind, c.Allowed = kindOf(v, n, info), true
 			c.Detail = fmt.Sprintf("object %d added (%s)", n, c.Kind)
 			out = append(out, c)
 			continue

@@ -450,11 +450,9 @@ func Parse(der []byte) (*Signature, error) {
 	if s.Seal, err = r.seal(tbs.kid(1)); err != nil {
 		return nil, err
 	}
-	if tbs.kid(2).is(asn1.TagGeneralizedTime) || s.Layout != LayoutV4 {
-		s.Time = r.time(tbs.kid(2), "the signing time")
-	} else {
-		s.Time = r.time(tbs.kid(2), "the signing time")
-		r.warnf("the signing time is not a GeneralizedTime")
+	s.Time = r.time(tbs.kid(2), "the signing time")
+	if s.Layout == LayoutV4 && !tbs.kid(2).is(asn1.TagGeneralizedTime) {
+		r.warnf("the signing time is not a GeneralizedTime (GB/T 38540 requires one)")
 	}
 	if s.DataHash, err = r.bits(tbs.kid(3), "the data hash"); err != nil {
 		return nil, err
