@@ -74,6 +74,17 @@ func (p *parser) skipWhite() {
 	}
 }
 
+// three reads three regular tokens separated by white space ("12 0 obj", an
+// cross-reference entry "0000012345 00000 n").
+func (p *parser) three() (a, b, c string) {
+	p.skipWhite()
+	a = p.regular()
+	p.skipWhite()
+	b = p.regular()
+	p.skipWhite()
+	return a, b, p.regular()
+}
+
 // token returns the next regular token (a keyword or a number), without consuming
 // delimiters.
 func (p *parser) regular() string {
@@ -320,12 +331,7 @@ func decodeName(s string) string {
 // that is a direct number, else by searching for "endstream".
 func indirect(buf []byte, pos int) (num int, v object, err error) {
 	p := &parser{buf: buf, pos: pos}
-	p.skipWhite()
-	n, g, kw := p.regular(), "", ""
-	p.skipWhite()
-	g = p.regular()
-	p.skipWhite()
-	kw = p.regular()
+	n, g, kw := p.three()
 	if !isInt(n) || !isInt(g) || kw != "obj" {
 		return 0, object{}, fmt.Errorf("%w: no \"N G obj\" at %d", errSyntax, pos)
 	}

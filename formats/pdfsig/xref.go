@@ -121,12 +121,7 @@ func readXrefTable(doc []byte, pos int, r *revision, depth int) error {
 		}
 		n += c
 		for i := 0; i < c; i++ {
-			p.skipWhite()
-			o, g, t := p.regular(), "", ""
-			p.skipWhite()
-			g = p.regular()
-			p.skipWhite()
-			t = p.regular()
+			o, g, t := p.three()
 			off, err := strconv.ParseInt(o, 10, 64)
 			if err != nil || !isInt(g) || (t != "n" && t != "f") {
 				return fmt.Errorf("a cross-reference entry does not parse at %d", p.pos)
