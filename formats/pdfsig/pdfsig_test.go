@@ -104,3 +104,41 @@ func TestTextString(t *testing.T) {
 		t.Error(got)
 	}
 }
+
+// Inspect on real files: each signature's revision, and whether what came after it is of
+// the kinds an approval signature allows.
+func TestInspectRevisionsAndChanges(t *testing.T) {
+	for _, tc := range []struct {
+		file      string
+		revisions []int // each signature's revision
+		total     int
+		permitted []bool
+		problem   bool // the first signature's byte range is refused
+	}{
+		{"pdf-rsa-four-sigs-mdp.pdf", []int{2, 3, 4, 5}, 5, []bool{true, true, true, true}, false},
+		{"pdf-rsa-nodesignpdf-signed-twice.pdf", []int{2, 3}, 3, []bool{true, true}, false},
+		{"pdf-rsa-shadow-attack-hide-replace.pdf", []int{2}, 3, []bool{false}, false},
+		{"pdf-rsa-acrobat.pdf", []int{1}, 1, []bool{true}, false}, // linearized: its first-page section is not a revision
+		{"pdf-ecdsa-plain-rs-wrong-oid.pdf", []int{3}, 3, []bool{true}, false},
+		{"pdf-byterange-two-contents.pdf", []int{1}, 1, []bool{true}, true},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			doc, err := os.ReadFile(filepath.Join("../../../shared/corpus/signed", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := Inspect(doc)
+			if d.Revisions != tc.total || len(d.Signatures) != len(tc.revisions) {
+				t.Fatalf("%d revisions, %d signatures", d.Revisions, len(d.Signatures))
+			}
+			for i, s := range d.Signatures {
+				if s.Revision != tc.revisions[i] || s.Permitted != tc.permitted[i] {
+					t.Errorf("signature %d: revision %d permitted %v, changes %+v", i+1, s.Revision, s.Permitted, s.Changes)
+				}
+			}
+			if (len(d.Signatures[0].Problems) > 0) != tc.problem {
+				t.Errorf("problems %v", d.Signatures[0].Problems)
+			}
+		})
+	}
+}
