@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/beevik/etree v1.8.1
 	github.com/chromedp/chromedp v0.23.1
+	github.com/cloudflare/circl v1.6.5
 	github.com/emmansun/gmsm v0.44.1
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/minio/minio-go/v7 v7.4.1

@@ -17,6 +17,7 @@ import (
 	"io"
 	"math/big"
 
+	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/sm3"
 )
@@ -59,7 +60,29 @@ var digests = []Digest{
 	{"SHA3-384", asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 9}, func() hash.Hash { return sha3.New384() }, crypto.SHA3_384, false},
 	{"SHA3-512", asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 10}, func() hash.Hash { return sha3.New512() }, crypto.SHA3_512, false},
 	{"SM3", OIDSM3, sm3.New, 0, false},
+	// RFC 8419: CMS with Ed448 digests its content with SHAKE256, 512 bits of output.
+	{"SHAKE256", asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 12}, func() hash.Hash { return &shake512{sha3.NewSHAKE256()} }, 0, false},
 }
+
+// shake512 is SHAKE256 read out to 64 bytes, as a hash.Hash.
+type shake512 struct{ *sha3.SHAKE }
+
+func (s *shake512) Sum(b []byte) []byte {
+	out := make([]byte, 64)
+	state, err := s.SHAKE.MarshalBinary() // reading must not disturb further writes
+	if err != nil {
+		panic(err)
+	}
+	c := sha3.NewSHAKE256()
+	if err := c.UnmarshalBinary(state); err != nil {
+		panic(err)
+	}
+	c.Read(out)
+	return append(b, out...)
+}
+func (s *shake512) Size() int      { return 64 }
+func (s *shake512) BlockSize() int { return s.SHAKE.BlockSize() }
+func (s *shake512) Reset()         { s.SHAKE.Reset() }
 
 // DigestByOID finds a digest algorithm. Some writers put a signature algorithm's OID
 // where the digest belongs (sha256WithRSAEncryption): its digest is returned then.
@@ -181,9 +204,6 @@ func VerifyMessage(pub any, alg pkix.AlgorithmIdentifier, digestOID asn1.ObjectI
 		return nil, fmt.Errorf("%w: %s is broken and not accepted", ErrUnsupportedAlgorithm, a.name)
 	}
 	v := &Verified{Algorithm: a.name}
-	if a.family == famEd448 {
-		return nil, fmt.Errorf("%w: Ed448 (no maintained Go implementation is used by dangan)", ErrUnsupportedAlgorithm)
-	}
 	dOID := digestOID
 	if a.digest != nil {
 		if digestOID != nil && !a.digest.Equal(digestOID) && !sameDigest(a.digest, digestOID) {
@@ -221,6 +241,17 @@ func VerifyMessage(pub any, alg pkix.AlgorithmIdentifier, digestOID asn1.ObjectI
 		write(&buf)
 		if !ed25519.Verify(key, buf.b, sig) {
 			return nil, fmt.Errorf("%w: Ed25519", ErrBadSignature)
+		}
+		return v, nil
+	case famEd448: // Cloudflare's circl, a maintained implementation (RFC 8032, pure Ed448)
+		key, ok := pub.(ed448.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("%w: Ed448 signature with a %T key", ErrBadSignature, pub)
+		}
+		var buf bytesBuffer
+		write(&buf)
+		if !ed448.Verify(key, buf.b, sig, "") {
+			return nil, fmt.Errorf("%w: Ed448", ErrBadSignature)
 		}
 		return v, nil
 	}

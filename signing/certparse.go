@@ -9,12 +9,14 @@ import (
 	"math/big"
 	"strings"
 
+	"github.com/cloudflare/circl/sign/ed448"
 	"github.com/emmansun/gmsm/smx509"
 )
 
 // ParseCertificateLenient parses a certificate from a foreign file. Besides what smx509
-// reads, it takes two kinds that signers in the field carry: a key on a Brainpool curve
-// (the certificate's PublicKey is then an *ECKey), and an SM2 key whose curve is named
+// reads, it takes what signers in the field carry: a key on a Brainpool curve (the
+// certificate's PublicKey is then an *ECKey), an Ed448 key (an ed448.PublicKey), negative
+// serial numbers, and an SM2 key whose curve is named
 // with the SM2 signature OID 1.2.156.10197.1.301.1 instead of the curve's 301. Each such
 // leniency is returned as a warning. The certificate's Raw fields are always its own bytes.
 func ParseCertificateLenient(der []byte) (*smx509.Certificate, []string, error) {
@@ -47,7 +49,18 @@ func ParseCertificateLenient(der []byte) (*smx509.Certificate, []string, error) 
 		Alg pkix.AlgorithmIdentifier
 		Key asn1.BitString
 	}
-	if _, err := asn1.Unmarshal(parts.spki.FullBytes, &spki); err != nil || !spki.Alg.Algorithm.Equal(oidECPublicKey) {
+	if _, err := asn1.Unmarshal(parts.spki.FullBytes, &spki); err != nil {
+		return nil, nil, first
+	}
+	if spki.Alg.Algorithm.Equal(oidEd448) && len(spki.Key.Bytes) == ed448.PublicKeySize {
+		c, err := parts.reparse(der, placeholderSPKI(), ed448.PublicKey(spki.Key.Bytes))
+		if err != nil {
+			return nil, nil, first
+		}
+		c.PublicKeyAlgorithm = smx509.UnknownPublicKeyAlgorithm
+		return c, nil, nil
+	}
+	if !spki.Alg.Algorithm.Equal(oidECPublicKey) {
 		return nil, nil, first
 	}
 	var curve asn1.ObjectIdentifier
