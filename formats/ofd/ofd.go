@@ -208,8 +208,12 @@ type signatureXML struct {
 // ErrNoSignatures is returned when the OFD has no signatures.
 var ErrNoSignatures = errors.New("the OFD has no signatures")
 
-// MaxEntry bounds the size of any one file read from an OFD.
-const MaxEntry = 64 << 20
+// MaxEntry bounds the size of any one file read from an OFD, MaxInflated the bytes
+// inflated for one OFD's references together.
+const (
+	MaxEntry    = 64 << 20
+	MaxInflated = 256 << 20
+)
 
 // ReadSignatures reads every signature of an OFD and checks each reference's digest.
 func ReadSignatures(z *zip.Reader) ([]Signature, error) {
@@ -240,10 +244,16 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 		return b, nil
 	}
 	// digest hashes a referenced file as it decompresses: files are not held in memory.
+	// A file over MaxEntry, or more than MaxInflated for the whole package, is not hashed:
+	// a small upload must not make the verifier inflate gigabytes.
+	budget := int64(MaxInflated)
 	digest := func(name string, newHash func() hash.Hash) ([]byte, error) {
 		f, ok := files[strings.TrimPrefix(path.Clean("/"+name), "/")]
 		if !ok {
 			return nil, fmt.Errorf("%s is not in the package", name)
+		}
+		if f.UncompressedSize64 > MaxEntry || int64(f.UncompressedSize64) > budget {
+			return nil, fmt.Errorf("%s is larger than this verifier inflates (%d bytes; %d per file, %d per package)", name, f.UncompressedSize64, MaxEntry, MaxInflated)
 		}
 		rc, err := f.Open()
 		if err != nil {
@@ -251,8 +261,13 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 		}
 		defer rc.Close()
 		h := newHash()
-		if _, err := io.Copy(h, rc); err != nil {
+		n, err := io.Copy(h, io.LimitReader(rc, budget+1))
+		budget -= n
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if budget < 0 {
+			return nil, fmt.Errorf("%s: the package inflates to more than %d bytes", name, MaxInflated)
 		}
 		return h.Sum(nil), nil
 	}

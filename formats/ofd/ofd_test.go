@@ -4,8 +4,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -150,4 +152,43 @@ func TestCorpus(t *testing.T) {
 	if signed != 3 {
 		t.Errorf("%d signed corpus files, want 3", signed)
 	}
+}
+
+// A small package whose referenced file inflates to more than a verifier will hash is
+// answered at once, naming the file, instead of inflating it.
+func TestInflationBombIsRefused(t *testing.T) {
+	var buf bytes.Buffer
+	z := zip.NewWriter(&buf)
+	add := func(name, body string) {
+		w, _ := z.Create(name)
+		io.WriteString(w, body)
+	}
+	add("OFD.xml", `<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016"><ofd:DocBody><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot><ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures></ofd:DocBody></ofd:OFD>`)
+	add("Doc_0/Document.xml", `<ofd:Document xmlns:ofd="http://www.ofdspec.org/2016"/>`)
+	add("Doc_0/Signs/Signatures.xml", `<ofd:Signatures xmlns:ofd="http://www.ofdspec.org/2016"><ofd:Signature ID="1" BaseLoc="Sign_0/Signature.xml"/></ofd:Signatures>`)
+	add("Doc_0/Signs/Sign_0/Signature.xml", `<ofd:Signature xmlns:ofd="http://www.ofdspec.org/2016"><ofd:SignedInfo><ofd:References CheckMethod="1.2.156.10197.1.401">`+
+		`<ofd:Reference FileRef="/Doc_0/bomb.bin"><ofd:CheckValue>AAAA</ofd:CheckValue></ofd:Reference></ofd:References></ofd:SignedInfo><ofd:SignedValue>SignedValue.dat</ofd:SignedValue></ofd:Signature>`)
+	add("Doc_0/Signs/Sign_0/SignedValue.dat", "x")
+	w, _ := z.Create("Doc_0/bomb.bin")
+	zeros := make([]byte, 1<<20)
+	for range 80 { // 80 MiB of zeros, a few hundred KB compressed
+		w.Write(zeros)
+	}
+	z.Close()
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	sigs, err := ReadSignatures(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("took %v", took)
+	}
+	if len(sigs) != 1 || len(sigs[0].References) != 1 || !strings.Contains(sigs[0].References[0].Problem, "larger than this verifier inflates") {
+		t.Fatalf("%+v", sigs)
+	}
+	t.Logf("%d-byte package refused", buf.Len())
 }

@@ -396,6 +396,7 @@ func (rs *resolver) dss(k int) *DSS {
 		return nil
 	}
 	out := &DSS{}
+	budget := 64 << 20 // validation data decoded for one file, all streams together
 	read := func(key string) [][]byte {
 		arr := dv.dict[key]
 		if arr.kind == kRef {
@@ -410,7 +411,11 @@ func (rs *resolver) dss(k int) *DSS {
 			if err != nil || s.strm == nil {
 				continue
 			}
-			if data, err := streamData(rs.doc, s, 16<<20); err == nil {
+			if budget <= 0 {
+				break
+			}
+			if data, err := streamData(rs.doc, s, int64(min(budget, 16<<20))); err == nil {
+				budget -= len(data)
 				items = append(items, data)
 			}
 		}
