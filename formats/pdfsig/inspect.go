@@ -81,10 +81,15 @@ func objectStart(doc []byte, offset int) int {
 
 // Inspect finds every signature of doc with its revision and the changes after it.
 func Inspect(doc []byte) *Document {
-	revs := revisions(doc)
-	rs := &resolver{doc: doc, revs: revs}
+	inf := &inflater{left: maxInflated}
+	revs := revisions(doc, inf)
+	rs := &resolver{inf: inf, doc: doc, revs: revs}
 	d := &Document{Revisions: len(revs)}
-	for _, s := range Find(doc) {
+	found := Find(doc)
+	if len(found) > maxSignatures {
+		found = found[:maxSignatures]
+	}
+	for _, s := range found {
 		si := SignatureInfo{Signature: s, Revisions: len(revs), Type: "Sig"}
 		rs.describe(&si)
 		if len(s.ByteRange) == 4 {
@@ -414,7 +419,7 @@ func (rs *resolver) dss(k int) *DSS {
 			if budget <= 0 {
 				break
 			}
-			if data, err := streamData(rs.doc, s, int64(min(budget, 16<<20))); err == nil {
+			if data, err := rs.inf.data(rs.doc, s, int64(min(budget, 16<<20))); err == nil {
 				budget -= len(data)
 				items = append(items, data)
 			}

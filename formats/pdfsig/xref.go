@@ -29,16 +29,22 @@ type revision struct {
 	Problem string        // why its cross-reference could not be read, if it could not
 }
 
-// maxObjects bounds the entries read from one cross-reference section.
-const maxObjects = 1 << 20
+// maxObjects bounds the entries read from one cross-reference section, maxRevisions the
+// revisions read, maxSignatures the signatures inspected: each signature is judged against
+// every later revision, so their product bounds the work.
+const (
+	maxObjects    = 1 << 20
+	maxRevisions  = 4096
+	maxSignatures = 256
+)
 
 var startxrefEOF = regexp.MustCompile(`startxref\s+(\d+)\s*%%EOF`)
 
 // revisions finds every revision of doc. A linearized file's first-page section
 // ("startxref 0") belongs to the revision after it and is not counted.
-func revisions(doc []byte) []revision {
+func revisions(doc []byte, inf *inflater) []revision {
 	var out []revision
-	for _, m := range startxrefEOF.FindAllSubmatchIndex(doc, -1) {
+	for _, m := range startxrefEOF.FindAllSubmatchIndex(doc, maxRevisions) {
 		at, err := strconv.ParseInt(string(doc[m[2]:m[3]]), 10, 64)
 		if err != nil || at == 0 {
 			continue
@@ -51,7 +57,7 @@ func revisions(doc []byte) []revision {
 			end++
 		}
 		r := revision{End: end, XrefAt: at, Defined: map[int]entry{}}
-		if err := readXref(doc, at, &r, 0); err != nil {
+		if err := readXref(doc, at, &r, 0, inf); err != nil {
 			r.Problem = err.Error()
 		}
 		out = append(out, r)
@@ -60,7 +66,7 @@ func revisions(doc []byte) []revision {
 }
 
 // readXref reads the cross-reference section at off (a table or a stream) into r.
-func readXref(doc []byte, off int64, r *revision, depth int) error {
+func readXref(doc []byte, off int64, r *revision, depth int, inf *inflater) error {
 	if off <= 0 || off >= int64(len(doc)) {
 		return fmt.Errorf("startxref %d is outside the file", off)
 	}
@@ -70,7 +76,7 @@ func readXref(doc []byte, off int64, r *revision, depth int) error {
 		pos++
 	}
 	if bytes.HasPrefix(doc[pos:], []byte("xref")) {
-		return readXrefTable(doc, pos+4, r, depth)
+		return readXrefTable(doc, pos+4, r, depth, inf)
 	}
 	_, v, err := indirect(doc, pos)
 	if err != nil {
@@ -80,10 +86,10 @@ func readXref(doc []byte, off int64, r *revision, depth int) error {
 		return fmt.Errorf("the object at %d is not a cross-reference stream", off)
 	}
 	r.Trailer = v
-	return readXrefStream(doc, v, r)
+	return readXrefStream(doc, v, r, inf)
 }
 
-func readXrefTable(doc []byte, pos int, r *revision, depth int) error {
+func readXrefTable(doc []byte, pos int, r *revision, depth int, inf *inflater) error {
 	p := &parser{buf: doc, pos: pos}
 	for n := 0; ; {
 		p.skipWhite()
@@ -99,7 +105,7 @@ func readXrefTable(doc []byte, pos int, r *revision, depth int) error {
 				if at, err := strconv.ParseInt(x.s, 10, 64); err == nil {
 					if _, v, err := indirect(doc, int(at)); err == nil && v.strm != nil {
 						extra := revision{Defined: map[int]entry{}}
-						if readXrefStream(doc, v, &extra) == nil {
+						if readXrefStream(doc, v, &extra, inf) == nil {
 							for k, e := range extra.Defined {
 								if _, ok := r.Defined[k]; !ok {
 									r.Defined[k] = e
@@ -143,8 +149,8 @@ func intOf(o object) (int64, bool) {
 	return v, err == nil
 }
 
-func readXrefStream(doc []byte, v object, r *revision) error {
-	data, err := streamData(doc, v, 64<<20)
+func readXrefStream(doc []byte, v object, r *revision, inf *inflater) error {
+	data, err := inf.data(doc, v, 64<<20)
 	if err != nil {
 		return fmt.Errorf("cross-reference stream: %w", err)
 	}
@@ -210,6 +216,22 @@ func readXrefStream(doc []byte, v object, r *revision) error {
 		}
 	}
 	return nil
+}
+
+// inflater bounds the bytes decoded for one file, all streams together, so a small file
+// cannot make the reader inflate gigabytes.
+type inflater struct{ left int64 }
+
+// maxInflated is what one Inspect decodes at most.
+const maxInflated = 256 << 20
+
+func (f *inflater) data(doc []byte, v object, max int64) ([]byte, error) {
+	if f.left <= 0 {
+		return nil, fmt.Errorf("the file's streams decode to more than %d bytes", maxInflated)
+	}
+	data, err := streamData(doc, v, min(max, f.left))
+	f.left -= int64(len(data))
+	return data, err
 }
 
 // streamData returns a stream's decoded data (FlateDecode with PNG or TIFF predictors, or
@@ -311,6 +333,7 @@ func abs(x int) int {
 
 // resolver finds objects as a revision sees them: the latest definition at or before it.
 type resolver struct {
+	inf  *inflater
 	doc  []byte
 	revs []revision
 	objs map[[2]int]map[int]object // decoded object streams, by (revision, stream number)
@@ -357,7 +380,7 @@ func (rs *resolver) object(num, k int) (object, error) {
 		if err != nil || sv.strm == nil {
 			return object{}, fmt.Errorf("object stream %d: %v", e.off, err)
 		}
-		data, err := streamData(rs.doc, sv, 64<<20)
+		data, err := rs.inf.data(rs.doc, sv, 64<<20)
 		if err != nil {
 			return object{}, fmt.Errorf("object stream %d: %w", e.off, err)
 		}
