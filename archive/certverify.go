@@ -205,23 +205,17 @@ func (a *Archive) signerChecks(rep *CertReport, where string, signer *smx509.Cer
 	return name(anchor), true
 }
 
-// tokenCheck checks a signature's timestamp and returns the time to check certificates at:
-// the token's when it verifies, else t.
-func (a *Archive) tokenCheck(rep *CertReport, where string, has bool, verify func() (*signing.TokenInfo, error), t time.Time) time.Time {
-	if !has {
+// tokenCheck checks a signature's timestamp (an RFC 3161 token over sigValue) and
+// returns the time to check certificates at: the token's when a trusted TSA made it, else t.
+func (a *Archive) tokenCheck(rep *CertReport, where string, token, sigValue []byte, t time.Time) time.Time {
+	if len(token) == 0 {
 		rep.add(CertCheck{Check: CheckTimestamp, Status: eep.Warn, Where: where, Detail: "no timestamp: the signing time is only the signer's claim"})
 		return t
 	}
-	info, err := verify()
-	if err != nil {
-		rep.add(CertCheck{Check: CheckTimestamp, Status: eep.Fail, Where: where, Detail: err.Error()})
-		return t
+	if at := a.signatureTimestamp(rep, func(c CertCheck) { c.Where = where; rep.add(c) }, token, sigValue); !at.IsZero() {
+		return at
 	}
-	gt := info.GenTime
-	rep.TimestampAt = &gt
-	rep.add(CertCheck{Check: CheckTimestamp, Status: eep.Pass, Where: where, Found: gt.UTC().Format(time.RFC3339),
-		Detail: fmt.Sprintf("timestamped by %q", info.Signer.Subject.CommonName)})
-	return gt
+	return t
 }
 
 // ErrNotOFD is returned (wrapped) for an upload that is not an OFD package.
@@ -362,7 +356,7 @@ func (a *Archive) checkOFDSignature(rep *CertReport, s ofd.Signature) *smx509.Ce
 	if !d.SigningTime.IsZero() {
 		t = d.SigningTime
 	}
-	t = a.tokenCheck(rep, where, d.Token != nil, func() (*signing.TokenInfo, error) { return d.VerifyToken(a.Trust()) }, t)
+	t = a.tokenCheck(rep, where, d.Token, d.SignatureValue(), t)
 	a.signerChecks(rep, where, d.Signer, d.Certs, t, sigErr == nil, "the signing time")
 	return d.Signer
 }
@@ -386,7 +380,7 @@ func (a *Archive) checkSeal(rep *CertReport, where string, s ofd.Signature, p *s
 	t := p.Time
 	signedAt := p.Time
 	rep.SignedAt = &signedAt
-	t = a.tokenCheck(rep, where, len(p.TimeStamp) > 0, func() (*signing.TokenInfo, error) { return p.VerifyTimeStamp(a.Trust()) }, t)
+	t = a.tokenCheck(rep, where, p.TimeStamp, p.SignatureValue(), t)
 	a.signerChecks(rep, where, p.Signer, nil, t, sigErr == nil, "the signing time")
 
 	seal := p.Seal

@@ -99,12 +99,9 @@ func (a *Archive) VerifyCertificatePDF(doc []byte) *CertReport {
 				rep.add(CertCheck{Check: CheckTimestamp, Status: eep.Warn, Where: r.sum.Where,
 					Detail: "no trusted timestamp shows when it was signed: the signer's certificate is checked at " + basis})
 			}
-			if r.signer != nil {
+			if !r.claimed.IsZero() {
 				st := r.claimed
-				r.sum.SignedAt = &st
-				if !r.claimed.IsZero() {
-					rep.SignedAt = &st
-				}
+				r.sum.SignedAt, rep.SignedAt = &st, &st
 			}
 			r.sum.Anchor, r.sum.Trusted = a.signerChecks(rep, r.sum.Where, r.signer, r.certs, at, r.ok, basis)
 			if r.sum.Trusted {
@@ -165,7 +162,7 @@ func (a *Archive) checkPDFSignature(rep *CertReport, doc []byte, info *pdfsig.Do
 	var sigValue, token []byte
 	switch {
 	case kind == "document timestamp":
-		tok, err := signing.ParseToken(trimDER(s.Contents))
+		tok, err := signing.ParseToken(s.Contents) // the zero padding after the DER is ignored
 		if err != nil {
 			add(CertCheck{Check: CheckSignature, Status: eep.Fail, Detail: "the document timestamp is not an RFC 3161 token: " + err.Error()})
 			return r
@@ -202,7 +199,7 @@ func (a *Archive) checkPDFSignature(rep *CertReport, doc []byte, info *pdfsig.Do
 			return r
 		}
 		v, sigErr = signing.VerifyMessage(r.signer.PublicKey, pkix.AlgorithmIdentifier{Algorithm: oidSHA1WithRSA}, nil, covered, sigValue)
-		if t, err := pdfDate(s.Time); err == nil {
+		if t, err := pdfsig.ParseDate(s.Time); err == nil {
 			r.claimed = t
 		}
 	default:
@@ -213,7 +210,7 @@ func (a *Archive) checkPDFSignature(rep *CertReport, doc []byte, info *pdfsig.Do
 		}
 		r.signer, r.certs, r.claimed, token, sigValue = d.Signer, d.Certs, d.SigningTime, d.Token, d.SignatureValue()
 		if r.claimed.IsZero() {
-			if t, err := pdfDate(s.Time); err == nil {
+			if t, err := pdfsig.ParseDate(s.Time); err == nil {
 				r.claimed = t
 			}
 		}
@@ -371,36 +368,4 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
-}
-
-// trimDER cuts the zero padding after a DER element (PDF /Contents are padded).
-func trimDER(b []byte) []byte {
-	var raw asn1.RawValue
-	if _, err := asn1.Unmarshal(b, &raw); err == nil {
-		return raw.FullBytes
-	}
-	return b
-}
-
-// pdfDate reads a PDF date (D:YYYYMMDDHHmmSSOHH'mm').
-func pdfDate(s string) (time.Time, error) {
-	s = strings.TrimPrefix(strings.TrimSpace(s), "D:")
-	if len(s) < 14 {
-		return time.Time{}, errors.New("short PDF date")
-	}
-	t, err := time.Parse("20060102150405", s[:14])
-	if err != nil {
-		return t, err
-	}
-	rest := s[14:]
-	if len(rest) >= 3 && (rest[0] == '+' || rest[0] == '-') {
-		var hh, mm int
-		fmt.Sscanf(strings.ReplaceAll(rest[1:], "'", " "), "%d %d", &hh, &mm)
-		off := time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute
-		if rest[0] == '+' {
-			off = -off
-		}
-		t = t.Add(off)
-	}
-	return t.UTC(), nil
 }

@@ -119,11 +119,6 @@ func ParseDetached(der []byte) (*Detached, error) {
 	return d, nil
 }
 
-// Digest is the signer's digest algorithm.
-func (d *Detached) Digest() (*Digest, error) {
-	return DigestByOID(d.p.signerInfo.DigestAlgorithm.Algorithm)
-}
-
 // NewHash is the hash the signer used over the content.
 func (d *Detached) NewHash() (hash.Hash, error) {
 	return hashForOID(d.p.signerInfo.DigestAlgorithm.Algorithm)

@@ -161,9 +161,6 @@ type Signature struct {
 	Weak   bool
 }
 
-// Covers reports whether the signature references name (a package path).
-func (s *Signature) Covers(name string) bool { return s.covers(name) }
-
 // checkMethods are the reference digests issuers use, by the names and OIDs they write.
 var checkMethods = map[string]struct {
 	name string
@@ -312,7 +309,7 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 			}
 			s.read(read, digest, covered, base)
 			s.DocRoots = docRoots
-			s.OFDXMLOutside = !s.covers("OFD.xml")
+			s.OFDXMLOutside = !s.Covers("OFD.xml")
 			out = append(out, s)
 		}
 	}
@@ -328,7 +325,7 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 	sort.Strings(extra)
 	for i := range out {
 		for _, name := range extra {
-			if !out[i].covers(name) {
+			if !out[i].Covers(name) {
 				out[i].Unreferenced = append(out[i].Unreferenced, name)
 			}
 		}
@@ -336,7 +333,8 @@ func ReadSignatures(z *zip.Reader) ([]Signature, error) {
 	return out, nil
 }
 
-func (s *Signature) covers(name string) bool {
+// Covers reports whether the signature references name (a package path).
+func (s *Signature) Covers(name string) bool {
 	for _, r := range s.References {
 		if r.Path == name {
 			return true

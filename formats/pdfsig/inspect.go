@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Inspect reads the structure around every signature of a PDF: which revision each signs,
@@ -428,4 +429,26 @@ func (rs *resolver) dss(k int) *DSS {
 	}
 	out.Certs, out.CRLs, out.OCSPs = read("Certs"), read("CRLs"), read("OCSPs")
 	return out
+}
+
+// ParseDate reads a PDF date (ISO 32000-1 §7.9.4: D:YYYYMMDDHHmmSSOHH'mm'), as /M holds it.
+func ParseDate(s string) (time.Time, error) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "D:")
+	if len(s) < 14 {
+		return time.Time{}, fmt.Errorf("PDF date %q: too short", s)
+	}
+	t, err := time.Parse("20060102150405", s[:14])
+	if err != nil {
+		return t, err
+	}
+	if rest := s[14:]; len(rest) >= 3 && (rest[0] == '+' || rest[0] == '-') {
+		var hh, mm int
+		fmt.Sscanf(strings.ReplaceAll(rest[1:], "'", " "), "%d %d", &hh, &mm)
+		off := time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute
+		if rest[0] == '+' {
+			off = -off
+		}
+		t = t.Add(off)
+	}
+	return t.UTC(), nil
 }

@@ -82,6 +82,3 @@ func ShiftYears() int {
 func Date(year int, month time.Month, day, hour, min, sec, nsec int, loc *time.Location) time.Time {
 	return time.Date(year+ShiftYears(), month, day, hour, min, sec, nsec, loc)
 }
-
-// Year is a calendar year moved by ShiftYears, for expectations written as years.
-func Year(y int) int { return y + ShiftYears() }

@@ -91,13 +91,17 @@ func (n *node) kid(i int) *node {
 type reader struct{ warn []string }
 
 func (r *reader) warnf(format string, a ...any) {
-	msg := fmt.Sprintf(format, a...)
-	for _, w := range r.warn {
-		if w == msg {
-			return
+	r.warn = appendOnce(r.warn, fmt.Sprintf(format, a...))
+}
+
+// appendOnce adds the warnings not yet in list.
+func appendOnce(list []string, ws ...string) []string {
+	for _, w := range ws {
+		if !slices.Contains(list, w) {
+			list = append(list, w)
 		}
 	}
-	r.warn = append(r.warn, msg)
+	return list
 }
 
 // bits returns a BIT STRING's bytes as stored, warning when its unused-bits octet is not 0.
@@ -346,11 +350,7 @@ func (s *Seal) VerifyMaker() error {
 	for _, msg := range s.signedBy {
 		warn, err := verifySM2w(s.Maker, s.alg, msg, s.sig)
 		if err == nil {
-			for _, w := range warn {
-				if !slices.Contains(s.Warnings, w) {
-					s.Warnings = append(s.Warnings, w)
-				}
-			}
+			s.Warnings = appendOnce(s.Warnings, warn...)
 			return nil
 		}
 		if first == nil {
@@ -469,19 +469,8 @@ func Parse(der []byte) (*Signature, error) {
 // signature value's encoding are added to Warnings.
 func (s *Signature) VerifySignature() error {
 	w, err := verifySM2w(s.Signer, s.alg, s.tbsDER, s.sig)
-	for _, x := range w {
-		s.addWarning(x)
-	}
+	s.Warnings = appendOnce(s.Warnings, w...)
 	return err
-}
-
-func (s *Signature) addWarning(w string) {
-	for _, x := range s.Warnings {
-		if x == w {
-			return
-		}
-	}
-	s.Warnings = append(s.Warnings, w)
 }
 
 // SignerHoldsSeal reports whether the signer's certificate is one the seal lists.
@@ -494,7 +483,11 @@ func (s *Signature) SignerHoldsSeal() bool {
 	return false
 }
 
-// VerifyTimeStamp checks the timestamp token over the signature value.
+// SignatureValue is the signer's signature value (what the timestamp covers).
+func (s *Signature) SignatureValue() []byte { return s.sig }
+
+// VerifyTimeStamp checks the timestamp token (SM3 imprint, a TSA chaining to roots) over
+// the signature value.
 func (s *Signature) VerifyTimeStamp(roots *smx509.CertPool) (*signing.TokenInfo, error) {
 	if len(s.TimeStamp) == 0 {
 		return nil, errors.New("the seal signature has no timestamp")
