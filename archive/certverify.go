@@ -254,11 +254,10 @@ func (a *Archive) VerifyCertificateOFD(doc []byte) (*CertReport, error) {
 				sum.Valid = false
 			case c.Check == CheckSigner && c.Status == eep.Pass:
 				sum.Trusted = true
+			case c.Check == CheckSignature && c.Status == eep.Pass && s.Type == "Seal":
+				sum.Algorithm = "SM2 with SM3 (" + c.Found + ")" // the seal's layout
 			case c.Check == CheckSignature && c.Status == eep.Pass:
-				sum.Algorithm = "SM2 with SM3"
-				if c.Found != "" {
-					sum.Algorithm += " (" + c.Found + ")"
-				}
+				sum.Algorithm = c.Found
 			}
 		}
 		sum.Valid = sum.Valid && sum.Trusted
@@ -337,20 +336,22 @@ func (a *Archive) checkOFDSignature(rep *CertReport, s ofd.Signature) *smx509.Ce
 		rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Where: where, Detail: "unreadable signed value: " + err.Error()})
 		return nil
 	}
-	h, err := d.NewHash()
-	if err != nil {
-		rep.add(CertCheck{Check: CheckSignature, Status: eep.Skip, Where: where, Detail: err.Error()})
-		return d.Signer
-	}
-	h.Write(s.SignatureXML)
-	sigErr := d.Verify(h.Sum(nil))
+	// Over Signature.xml with the signer's digest: the algorithm registry's, so RSA and
+	// ECDSA signers and signatures without signed attributes verify too.
+	v, sigErr := d.VerifyContent(func(w io.Writer) { w.Write(s.SignatureXML) })
 	switch {
 	case errors.Is(sigErr, signing.ErrDigestMismatch):
 		rep.add(CertCheck{Check: CheckDocument, Status: eep.Fail, Where: s.Path, Detail: "Signature.xml changed after signing"})
 	case sigErr != nil:
 		rep.add(CertCheck{Check: CheckSignature, Status: eep.Fail, Where: where, Detail: sigErr.Error()})
 	default:
-		rep.add(CertCheck{Check: CheckSignature, Status: eep.Pass, Where: where, Detail: "SM2 signature over Signature.xml verifies"})
+		rep.add(CertCheck{Check: CheckSignature, Status: eep.Pass, Where: where, Found: v.Algorithm, Detail: v.Algorithm + " signature over Signature.xml verifies"})
+		for _, w := range v.Warnings {
+			rep.add(CertCheck{Check: CheckSignature, Status: eep.Warn, Where: where, Detail: w})
+		}
+	}
+	for _, w := range d.Warnings {
+		rep.add(CertCheck{Check: CheckSignature, Status: eep.Warn, Where: where, Detail: "encoding laxity: " + w})
 	}
 	t := a.now()
 	if !d.SigningTime.IsZero() {
