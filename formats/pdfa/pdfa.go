@@ -139,7 +139,7 @@ var (
 	infoRE      = refRE("Info")
 	metadataRE  = refRE("Metadata")
 	sizeRE      = regexp.MustCompile(`/Size\s+(\d+)`)
-	idRE        = regexp.MustCompile(`/ID\s*\[[^\]]*\]`)
+	idKeyRE     = regexp.MustCompile(`/ID\s*\[`)
 	dcTitleRE   = regexp.MustCompile(`(?s)<dc:title>.*?</dc:title>`)
 	titleKeyRE  = regexp.MustCompile(`/Title\s*(\((?:\\.|[^\\)])*\)|<[0-9A-Fa-f\s]*>)`)
 	streamRE    = regexp.MustCompile(`(?s)stream\r?\n(.*?)\r?\nendstream`)
@@ -256,12 +256,51 @@ func SetTitle(path, title string) error {
 	for _, e := range [][2]int64{{int64(meta), metaAt}, {int64(info), infoAt}} {
 		fmt.Fprintf(&w, "%d 1\n%010d 00000 n \n", e[0], e[1])
 	}
-	id := idRE.FindString(trailer)
+	id, err := idEntry(trailer)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(&w, "trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R %s /Prev %d >>\nstartxref\n%d\n%%%%EOF\n", size, root, info, id, prev, xrefAt)
 	if _, err := f.WriteAt(w.Bytes(), size64); err != nil {
 		return fmt.Errorf("pdfa: %w", err)
 	}
 	return f.Close()
+}
+
+// idEntry is the trailer's "/ID [...]" entry as written. Ghostscript may write the two
+// identifiers as literal strings of raw bytes, which can hold "]", ")" or "\\", so the
+// array is scanned token by token rather than matched up to the first "]".
+func idEntry(trailer string) (string, error) {
+	loc := idKeyRE.FindStringIndex(trailer)
+	if loc == nil {
+		return "", nil
+	}
+	for i := loc[1]; i < len(trailer); i++ {
+		switch trailer[i] {
+		case ']':
+			return trailer[loc[0] : i+1], nil
+		case '(':
+			depth := 1
+			for i++; i < len(trailer) && depth > 0; i++ {
+				switch trailer[i] {
+				case '\\':
+					i++
+				case '(':
+					depth++
+				case ')':
+					depth--
+				}
+			}
+			i--
+		case '<':
+			j := strings.IndexByte(trailer[i:], '>')
+			if j < 0 {
+				return "", fmt.Errorf("pdfa: the trailer's /ID has an unterminated hex string")
+			}
+			i += j
+		}
+	}
+	return "", fmt.Errorf("pdfa: the trailer's /ID array is not closed")
 }
 
 func num(re *regexp.Regexp, s string) int {

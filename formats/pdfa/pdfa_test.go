@@ -88,3 +88,55 @@ func TestBrokenPDFIsAClearError(t *testing.T) {
 		t.Error("a failed conversion left its output")
 	}
 }
+
+// Ghostscript sometimes writes the trailer's /ID as literal strings of raw bytes; one that
+// holds "]" or an escaped ")" is carried whole into the title update's trailer, so the
+// rendition still opens and keeps its identifier.
+func TestSetTitleKeepsALiteralID(t *testing.T) {
+	c, err := Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "r.pdf")
+	if err := c.Convert(context.Background(), "../../../shared/corpus/pdf/veraPDF_test_suite_6-6-2-3-1-t07-pass-f.pdf", out, ""); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	i := bytes.LastIndex(b, []byte("/ID"))
+	j := i + bytes.IndexByte(b[i:], ']') + 1
+	const id = "/ID [(/\t\232e]?5:x\\)Q\\\\W=)(/\t\232e]?5:x\\)Q\\\\W=)]"
+	b = append(append(append([]byte{}, b[:i]...), id...), b[j:]...)
+	os.WriteFile(out, b, 0o644)
+	if err := SetTitle(out, "不动产登记"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(out)
+	conf := model.NewDefaultConfiguration()
+	conf.ValidationMode = model.ValidationRelaxed
+	if err := api.Validate(bytes.NewReader(b), conf); err != nil {
+		t.Fatalf("the updated rendition does not open: %v", err)
+	}
+	last := b[bytes.LastIndex(b, []byte("trailer")):]
+	if !bytes.Contains(last, []byte(id+" /Prev")) {
+		t.Errorf("the update's trailer does not carry the identifier whole:\n%q", last)
+	}
+}
+
+func TestIDEntry(t *testing.T) {
+	for _, c := range []struct{ trailer, want string }{
+		{"/Size 9 /ID [<84AB><84AB>] /Root 1 0 R", "/ID [<84AB><84AB>]"},
+		{"/ID[(a]b)(c\\)]d)]/Root 1 0 R", "/ID[(a]b)(c\\)]d)]"},
+		{"/ID [(x(y]z)w)(\\\\)]", "/ID [(x(y]z)w)(\\\\)]"},
+		{"/Size 9 /Root 1 0 R", ""},
+	} {
+		if got, err := idEntry(c.trailer); err != nil || got != c.want {
+			t.Errorf("idEntry(%q) = %q, %v; want %q", c.trailer, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"/ID [(open", "/ID [<AB", "/ID [(a)(b)"} {
+		if _, err := idEntry(bad); err == nil {
+			t.Errorf("idEntry(%q) accepted an unclosed array", bad)
+		}
+	}
+}
