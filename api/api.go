@@ -104,7 +104,7 @@ func (s *server) routes() chi.Router {
 			r.Use(s.authenticate)
 			r.Post("/tokens", s.createToken)
 			r.Post("/cases", s.ingest)
-			r.Get("/packages", s.search)
+			r.Get("/packages", s.listPackages)
 			r.Get("/packages/{id}", s.getPackage)
 			r.Get("/packages/{id}/eep", s.getEEP)
 			r.Get("/packages/{id}/documents/{n}", s.getDocument)

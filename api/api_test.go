@@ -554,9 +554,15 @@ func TestDepartmentsSeeOnlyTheirOwnRecords(t *testing.T) {
 	if resp, _ := e.do(http.MethodGet, "/api/v1/packages?department="+deptA, e.tokB, nil, ""); resp.StatusCode != 403 {
 		t.Fatalf("department B searching A: %d", resp.StatusCode)
 	}
-	_, list = e.do(http.MethodGet, "/api/v1/packages?q=食品&year=2025", archivist, nil, "")
+	_, list = e.do(http.MethodGet, "/api/v1/packages?year=2025&department="+deptA, archivist, nil, "")
 	if len(decode[struct{ Packages []PackageView }](t, list).Packages) != 1 {
-		t.Fatal("archive search does not find the package")
+		t.Fatal("the archive's list of A's 2025 does not hold the package")
+	}
+	for query, field := range map[string]string{"q=食品": "q", "year=2025&item_code=X": "year", "cursor=zzz": "cursor", "limit=5000": "limit", "retention=D30": "retention"} {
+		resp, body := e.do(http.MethodGet, "/api/v1/packages?"+query, archivist, nil, "")
+		if resp.StatusCode != 422 || decode[Problem](t, body).Field != field {
+			t.Errorf("list ?%s: %d %s, want 422 naming %s", query, resp.StatusCode, body, field)
+		}
 	}
 	// Tokens: admin only.
 	if resp, _ := e.do(http.MethodPost, "/api/v1/tokens", e.tokA, strings.NewReader(`{"role":"admin"}`), "application/json"); resp.StatusCode != 403 {

@@ -9,12 +9,18 @@ import (
 )
 
 func (s *server) disposalCandidates(w http.ResponseWriter, r *http.Request) {
-	cs, err := s.a.Candidates(r.Context(), principal(r))
+	limit, err := intParam(r, "limit")
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"candidates": cs})
+	q := r.URL.Query()
+	page, err := s.a.Candidates(r.Context(), principal(r), q.Get("department"), q.Get("cursor"), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
 }
 
 func (s *server) listDisposals(w http.ResponseWriter, r *http.Request) {

@@ -180,20 +180,39 @@ func (s *server) packageView(p *index.Package) PackageView {
 	return v
 }
 
-func (s *server) search(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f := index.Filter{Department: q.Get("department"), ItemCode: q.Get("item_code"), Query: q.Get("q"), After: q.Get("after")}
-	for name, dst := range map[string]*int{"year": &f.Year, "limit": &f.Limit} {
-		if v := q.Get(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				s.fail(w, r, &archive.FieldErr{Field: name, Err: fmt.Errorf("%w: %s must be a non-negative integer", archive.ErrInvalidCase, name)})
-				return
-			}
-			*dst = n
-		}
+// intParam reads a non-negative integer query parameter (0 when absent).
+func intParam(r *http.Request, name string) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
 	}
-	res, err := s.a.Search(r.Context(), principal(r), f)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, &archive.FieldErr{Field: name, Err: fmt.Errorf("%w: %s must be a non-negative integer", archive.ErrInvalidCase, name)}
+	}
+	return n, nil
+}
+
+func (s *server) listPackages(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("q") != "" || q.Get("after") != "" {
+		name := "q"
+		if q.Get("q") == "" {
+			name = "after"
+		}
+		s.fail(w, r, &archive.FieldErr{Field: name, Err: fmt.Errorf("%w: %s is gone from the list: words are searched at /api/v1/search, pages follow next as cursor", archive.ErrInvalidCase, name)})
+		return
+	}
+	f := archive.ListQuery{Department: q.Get("department"), Retention: q.Get("retention"), ItemCode: q.Get("item_code"), State: q.Get("state"), Cursor: q.Get("cursor")}
+	var err error
+	if f.Year, err = intParam(r, "year"); err == nil {
+		f.Limit, err = intParam(r, "limit")
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page, err := s.a.List(r.Context(), principal(r), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -201,12 +220,9 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Packages []PackageView `json:"packages"`
 		Next     string        `json:"next,omitempty"`
-	}{Packages: []PackageView{}}
-	for _, p := range res {
+	}{Packages: []PackageView{}, Next: page.Next}
+	for _, p := range page.Packages {
 		out.Packages = append(out.Packages, s.packageView(p))
-	}
-	if f.Limit > 0 && len(res) == f.Limit {
-		out.Next = res[len(res)-1].ID
 	}
 	writeJSON(w, http.StatusOK, out)
 }

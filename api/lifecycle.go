@@ -69,7 +69,14 @@ func (s *server) schedule(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	sch, err := s.a.Schedule(r.Context(), principal(r), at, time.Duration(days)*24*time.Hour)
+	limit, err := intParam(r, "limit")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	sch, err := s.a.Schedule(r.Context(), principal(r), archive.ScheduleQuery{At: at, Horizon: time.Duration(days) * 24 * time.Hour,
+		Department: q.Get("department"), Kind: q.Get("kind"), Cursor: q.Get("cursor"), Limit: limit})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -264,8 +264,17 @@ func Open(cfg Config) (*Archive, error) {
 			return nil, err
 		}
 	}
-	if a.index, err = index.Open(filepath.Join(cfg.DataDir, "index.db")); err != nil {
+	if a.index, err = index.OpenWith(filepath.Join(cfg.DataDir, "index.db"), index.Options{
+		Derive: func(p *index.Package) { p.ArchivedLate = a.archivedLate(p) },
+		Progress: func(done, total int) {
+			a.log.Info("migrating the index to layout "+fmt.Sprint(index.Version), "done", done, "total", total)
+		},
+	}); err != nil {
 		return nil, err
+	}
+	if err := a.indexPendingDecisions(); err != nil {
+		a.index.Close()
+		return nil, fmt.Errorf("index the pending disposal decisions: %w", err)
 	}
 	a.tsa = signing.NewTSA(a.pki.TSA)
 	a.tsa.Now = a.now

@@ -514,27 +514,32 @@ func (a *Archive) launchAudit(run *AuditRun) {
 // the low-water mark so that a restart resumes after it.
 func (a *Archive) runAudit(ctx context.Context, run *AuditRun) error {
 	now := a.now()
-	var todo []*index.Package
-	past := run.After == ""
-	err := a.index.ForEachPackage(func(p *index.Package) error {
-		if !past {
-			past = p.ID == run.After
-			return nil
+	// The packages due are one range of the index: a resumed run finds there only those it
+	// had not done (a check moves a package out of it). A run of everything walks the
+	// ingest order and resumes after its low-water mark.
+	var todo []string
+	span := index.CheckedBy(index.AllDepartments, now.Add(-a.cfg.AuditCycle))
+	past := true
+	if run.All {
+		span, past = index.Ingested(index.AllDepartments), run.After == ""
+	}
+	for cursor := ""; ; {
+		page, err := a.index.List(span, cursor, 1000)
+		if err != nil {
+			return err
 		}
-		if p.Tombstone != nil {
-			return nil
+		for _, p := range page.Packages {
+			if !past {
+				past = p.ID == run.After
+				continue
+			}
+			if p.Tombstone == nil {
+				todo = append(todo, p.ID)
+			}
 		}
-		last := p.IngestedAt
-		if p.Audit != nil {
-			last = p.Audit.At
+		if cursor = page.Next; cursor == "" {
+			break
 		}
-		if run.All || !last.Add(a.cfg.AuditCycle).After(now) {
-			todo = append(todo, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	// A resumed run starts again after the last package before which all are done.
 	base := run.Settled
@@ -566,7 +571,11 @@ func (a *Archive) runAudit(ctx context.Context, run *AuditRun) error {
 				if i >= len(todo) || ctx.Err() != nil {
 					return
 				}
-				res := au.auditPackage(ctx, todo[i])
+				p, err := a.index.Package(todo[i])
+				if err != nil {
+					p = &index.Package{ID: todo[i]} // gone meanwhile: the audit says what it finds
+				}
+				res := au.auditPackage(ctx, p)
 				if ctx.Err() != nil {
 					return
 				}
@@ -602,7 +611,7 @@ func (a *Archive) runAudit(ctx context.Context, run *AuditRun) error {
 		}
 		for doneUpTo+1 < len(todo) && finished[doneUpTo+1] {
 			doneUpTo++
-			run.After, run.Settled = todo[doneUpTo].ID, base+doneUpTo+1
+			run.After, run.Settled = todo[doneUpTo], base+doneUpTo+1
 		}
 		save()
 		group = group[:0]
@@ -678,7 +687,7 @@ func (a *Archive) runAuditor(ctx context.Context) {
 		a.auditMu.Lock()
 		busy := a.auditCancel != nil
 		a.auditMu.Unlock()
-		if !busy && a.auditsDue() > 0 {
+		if !busy && a.auditsDue() {
 			if _, err := a.StartAudit(ctx, Principal{Role: RoleArchive}, false, a.cfg.AuditRate); err != nil && !errors.Is(err, ErrState) {
 				a.log.Error("scheduled audit", "err", err)
 			}
@@ -686,23 +695,13 @@ func (a *Archive) runAuditor(ctx context.Context) {
 	}
 }
 
-// auditsDue counts the packages whose audit is due.
-func (a *Archive) auditsDue() int {
-	now, n := a.now(), 0
-	err := a.index.ForEachPackage(func(p *index.Package) error {
-		last := p.IngestedAt
-		if p.Audit != nil {
-			last = p.Audit.At
-		}
-		if p.Tombstone == nil && !last.Add(a.cfg.AuditCycle).After(now) {
-			n++
-		}
-		return nil
-	})
+// auditsDue reports whether any package's audit is due (one key read).
+func (a *Archive) auditsDue() bool {
+	due, err := a.index.First(index.CheckedBy(index.AllDepartments, a.now().Add(-a.cfg.AuditCycle)))
 	if err != nil {
-		a.log.Error("count the audits due", "err", err)
+		a.log.Error("look for audits due", "err", err)
 	}
-	return n
+	return due
 }
 
 // appendNoNewlines appends src to dst without its CR and LF bytes.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/dangan-archive/dangan/archive/eventlog"
@@ -85,32 +86,83 @@ func (a *Archive) archivistOrAuditor(who Principal) error {
 	return fmt.Errorf("%w: appraisal is the archive's (auditors may read it)", ErrForbidden)
 }
 
-// Candidates lists the packages up for appraisal now.
-func (a *Archive) Candidates(ctx context.Context, who Principal) ([]Candidate, error) {
+// CandidatePage is one page of candidates; Next continues the list.
+type CandidatePage struct {
+	Candidates []Candidate `json:"candidates"`
+	Next       string      `json:"next,omitempty"`
+}
+
+// Candidates lists the packages up for appraisal now, a department's (dept) or all: first
+// the D10/D30 records whose retention ended, by retention end, then the transferred ones
+// whose department copy may go, by the end of the copy. A page reads only its own entries
+// (and the few on legal hold or retained longer that it passes over).
+func (a *Archive) Candidates(ctx context.Context, who Principal, dept, cursor string, limit int) (*CandidatePage, error) {
 	if err := a.archivistOrAuditor(who); err != nil {
 		return nil, err
 	}
-	pending := map[string]string{}
-	if err := a.index.ForEachRecord(index.Disposals, "", "", func(_ string, data []byte) error {
-		var d Decision
-		if json.Unmarshal(data, &d) == nil && d.Status == DisposalPending {
-			pending[d.Package] = d.ID
-		}
-		return nil
-	}); err != nil {
-		return nil, err
+	if limit <= 0 || limit > maxPage {
+		limit = defaultPage
+	}
+	scope := dept
+	if scope == "" {
+		scope = index.AllDepartments
 	}
 	now := a.now()
-	var out []Candidate
-	err := a.index.ForEachPackage(func(p *index.Package) error {
-		if rule, since := a.candidateRule(p, now); rule != "" {
-			out = append(out, Candidate{Package: p.ID, ArchivalCode: p.ArchivalCode, Department: p.Department, Title: p.Title,
-				Retention: p.Retention, Rule: rule, Since: since, Pending: pending[p.ID]})
+	spans := []struct {
+		tag  string
+		span index.Span
+	}{{"R", index.RetentionEndsBy(scope, now)}, {"K", index.CopyDeletableBy(scope, now)}}
+	at, inner := 0, ""
+	if cursor != "" {
+		tag, rest, ok := strings.Cut(cursor, ".")
+		if !ok || (tag != "R" && tag != "K") {
+			return nil, fieldErr("cursor", fmt.Errorf("%w: %w", ErrInvalidCase, index.ErrBadCursor))
 		}
-		return nil
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].ArchivalCode < out[j].ArchivalCode })
-	return out, err
+		if tag == "K" {
+			at = 1
+		}
+		inner = rest
+	}
+	out := &CandidatePage{Candidates: []Candidate{}}
+	for ; at < len(spans); at, inner = at+1, "" {
+		for len(out.Candidates) < limit {
+			page, err := a.index.List(spans[at].span, inner, limit-len(out.Candidates))
+			if errors.Is(err, index.ErrBadCursor) {
+				return nil, fieldErr("cursor", fmt.Errorf("%w: %w", ErrInvalidCase, err))
+			} else if err != nil {
+				return nil, err
+			}
+			for _, p := range page.Packages {
+				rule, since := a.candidateRule(p, now)
+				if rule == "" {
+					continue // on legal hold, or its copy ends before its retention
+				}
+				pending, err := a.pendingDecision(p.ID)
+				if err != nil {
+					return nil, err
+				}
+				out.Candidates = append(out.Candidates, Candidate{Package: p.ID, ArchivalCode: p.ArchivalCode, Department: p.Department,
+					Title: p.Title, Retention: p.Retention, Rule: rule, Since: since, Pending: pending})
+			}
+			if page.Next == "" {
+				break
+			}
+			inner = page.Next
+			if len(out.Candidates) == limit {
+				out.Next = spans[at].tag + "." + inner
+				return out, nil
+			}
+		}
+		if len(out.Candidates) == limit && at+1 < len(spans) {
+			if more, err := a.index.First(spans[at+1].span); err != nil {
+				return nil, err
+			} else if more {
+				out.Next = spans[at+1].tag + "."
+			}
+			return out, nil
+		}
+	}
+	return out, nil
 }
 
 // DecisionRequest is an archivist's decision on a candidate.
@@ -158,14 +210,8 @@ func (a *Archive) Decide(ctx context.Context, who Principal, req DecisionRequest
 		Rule: rule, DecidedBy: who.Person(), DecidedByID: who.TokenID, DecidedAt: now.UTC(), Status: DisposalPending}
 	a.disposalMu.Lock()
 	defer a.disposalMu.Unlock()
-	var clash string
-	if err := a.index.ForEachRecord(index.Disposals, "", "", func(_ string, data []byte) error {
-		var o Decision
-		if json.Unmarshal(data, &o) == nil && o.Package == p.ID && o.Status == DisposalPending {
-			clash = o.ID
-		}
-		return nil
-	}); err != nil {
+	clash, err := a.pendingDecision(p.ID)
+	if err != nil {
 		return nil, err
 	}
 	if clash != "" {
@@ -177,7 +223,7 @@ func (a *Archive) Decide(ctx context.Context, who Principal, req DecisionRequest
 		}
 		d.Status = DisposalExtended
 	}
-	if err := a.index.PutRecord(index.Disposals, d.ID, d); err != nil {
+	if err := a.putDecision(d); err != nil {
 		return nil, err
 	}
 	if err := a.logEvent(ctx, eventlog.Event{Type: eventlog.TypeDisposal, Actor: who.Person(), Subject: p.ID, Digest: p.PackageSM3,
@@ -186,6 +232,45 @@ func (a *Archive) Decide(ctx context.Context, who Principal, req DecisionRequest
 	}
 	a.log.Info("appraisal decision", "decision", d.ID, "package", p.ID, "archival_code", p.ArchivalCode, "action", d.Action, "by", d.DecidedBy)
 	return d, nil
+}
+
+// putDecision stores a decision with the package's pending lookup, in one transaction.
+func (a *Archive) putDecision(d *Decision) error {
+	pending := index.Rec{Bucket: index.DisposalPending, Key: d.Package}
+	if d.Status == DisposalPending {
+		pending.Value = d.ID
+	}
+	return a.index.PutRecords(index.Rec{Bucket: index.Disposals, Key: d.ID, Value: d}, pending)
+}
+
+// pendingDecision is the id of the package's decision waiting for approval, or "".
+func (a *Archive) pendingDecision(pkg string) (string, error) {
+	var id string
+	if err := a.index.Record(index.DisposalPending, pkg, &id); err != nil && !errors.Is(err, index.ErrNotFound) {
+		return "", err
+	}
+	return id, nil
+}
+
+// indexPendingDecisions builds the pending lookup once for an index written before it
+// existed.
+func (a *Archive) indexPendingDecisions() error {
+	const flag = "disposal-pending-indexed"
+	var done bool
+	if a.index.Record(index.State, flag, &done) == nil && done {
+		return nil
+	}
+	var recs []index.Rec
+	if err := a.index.ForEachRecord(index.Disposals, "", "", func(_ string, data []byte) error {
+		var d Decision
+		if json.Unmarshal(data, &d) == nil && d.Status == DisposalPending {
+			recs = append(recs, index.Rec{Bucket: index.DisposalPending, Key: d.Package, Value: d.ID})
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return a.index.PutRecords(append(recs, index.Rec{Bucket: index.State, Key: flag, Value: true})...)
 }
 
 // Decisions lists appraisal decisions.
@@ -230,7 +315,7 @@ func (a *Archive) Approve(ctx context.Context, who Principal, id string, approve
 	d.ApprovedBy, d.ApprovedAt, d.Note = who.Person(), now.UTC(), note
 	if !approve {
 		d.Status = DisposalRejected
-		if err := a.index.PutRecord(index.Disposals, id, &d); err != nil {
+		if err := a.putDecision(&d); err != nil {
 			return nil, err
 		}
 		return &d, a.logEvent(ctx, eventlog.Event{Type: eventlog.TypeDisposal, Actor: who.Person(), Subject: d.Package,
@@ -281,7 +366,7 @@ func (a *Archive) destroy(ctx context.Context, d *Decision) error {
 		return err
 	}
 	d.Status = DisposalDestroyed
-	if err := a.index.PutRecord(index.Disposals, d.ID, d); err != nil {
+	if err := a.putDecision(d); err != nil {
 		return err
 	}
 	a.log.Warn("package destroyed", "package", p.ID, "archival_code", p.ArchivalCode, "decision", d.ID, "decided_by", d.DecidedBy, "approved_by", d.ApprovedBy)
@@ -301,14 +386,19 @@ func (a *Archive) Tombstones(ctx context.Context, who Principal) ([]*index.Packa
 		return nil, err
 	}
 	var out []*index.Package
-	err := a.index.ForEachPackage(func(p *index.Package) error {
-		if p.Tombstone != nil {
-			out = append(out, p)
+	cursor := ""
+	for {
+		page, err := a.index.List(index.InState(index.AllDepartments, "destroyed"), cursor, 1000)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
+		out = append(out, page.Packages...)
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Tombstone.DestroyedAt.Before(out[j].Tombstone.DestroyedAt) })
-	return out, err
+	return out, nil
 }
 
 // restoreTombstones brings back into the index the tombstones it lacks (an index rebuilt

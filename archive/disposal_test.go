@@ -51,11 +51,22 @@ func TestDisposal(t *testing.T) {
 	alice := Principal{Role: RoleArchive, TokenID: "aaaa", Name: "甲"}
 	bob := Principal{Role: RoleArchive, TokenID: "bbbb", Name: "乙"}
 
-	cands, err := a.Candidates(ctx, Principal{Role: RoleAuditor})
-	if err != nil || len(cands) != 2 {
+	cands, err := a.Candidates(ctx, Principal{Role: RoleAuditor}, "", "", 0)
+	if err != nil || len(cands.Candidates) != 2 || cands.Next != "" {
 		t.Fatalf("candidates: %v %+v", err, cands)
 	}
-	if _, err := a.Candidates(ctx, dept); !errors.Is(err, ErrForbidden) {
+	first, err := a.Candidates(ctx, Principal{Role: RoleAuditor}, dept.Org, "", 1)
+	if err != nil || len(first.Candidates) != 1 || first.Next == "" {
+		t.Fatalf("the department's first candidate: %v %+v", err, first)
+	}
+	second, err := a.Candidates(ctx, Principal{Role: RoleAuditor}, dept.Org, first.Next, 1)
+	if err != nil || len(second.Candidates) != 1 || second.Next != "" || second.Candidates[0].Package == first.Candidates[0].Package {
+		t.Fatalf("the department's second candidate: %v %+v", err, second)
+	}
+	if other, _ := a.Candidates(ctx, Principal{Role: RoleAuditor}, "11610830MB1234567W", "", 0); len(other.Candidates) != 0 {
+		t.Fatalf("another department's candidates: %+v", other)
+	}
+	if _, err := a.Candidates(ctx, dept, "", "", 0); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("a department listed candidates: %v", err)
 	}
 	// Not a candidate while retained.

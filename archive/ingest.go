@@ -305,6 +305,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 		State: "archived", RetainUntil: retainUntil, Sharing: c.Sharing.Scope,
 	}
 	rec.Documents = indexDocs(c, docs, res)
+	rec.ArchivedLate = a.archivedLate(rec)
 	// Timestamp, evidence and index entry, in a group with concurrent ingests.
 	tCommit := time.Now()
 	cr := a.commit(ctx, rec, sig)

@@ -151,23 +151,75 @@ func (s newlineStripper) Read(p []byte) (int, error) {
 	}
 }
 
-// Search lists packages who may see: a department only its own.
-func (a *Archive) Search(ctx context.Context, who Principal, f index.Filter) ([]*index.Package, error) {
+// Page sizes of every list: a limit above maxPage is refused, none is defaultPage.
+const (
+	defaultPage = 100
+	maxPage     = 1000
+)
+
+// ListQuery selects one list of packages: a department's or the archive's, whole or of one
+// year (and retention), one item code or one state. Lists that combine these are the search
+// index's (Archive.Search).
+type ListQuery struct {
+	Department string
+	Year       int
+	Retention  string
+	ItemCode   string
+	State      string
+	Cursor     string
+	Limit      int
+}
+
+// List pages through packages who may see, in ingest order (a year's by retention first):
+// a department only its own. Each page costs its own length, however large the archive.
+func (a *Archive) List(ctx context.Context, who Principal, q ListQuery) (*index.Page, error) {
 	switch who.Role {
 	case RoleArchive:
 	case RoleDepartment:
-		if f.Department != "" && f.Department != who.Org {
-			return nil, fieldErr("department", fmt.Errorf("%w: a department searches only its own records", ErrForbidden))
+		if q.Department != "" && q.Department != who.Org {
+			return nil, fieldErr("department", fmt.Errorf("%w: a department lists only its own records", ErrForbidden))
 		}
-		f.Department = who.Org
+		q.Department = who.Org
 	default:
-		return nil, fmt.Errorf("%w: role %s cannot search packages", ErrForbidden, who.Role)
+		return nil, fmt.Errorf("%w: role %s cannot list packages", ErrForbidden, who.Role)
 	}
-	res, err := a.index.Search(f)
-	if err == nil {
-		a.log.Info("records listed", "who", who.String(), "department", f.Department, "year", f.Year, "item_code", f.ItemCode, "q", f.Query, "count", len(res))
+	if q.Limit < 0 || q.Limit > maxPage {
+		return nil, fieldErr("limit", fmt.Errorf("%w: limit is 1 to %d", ErrInvalidCase, maxPage))
 	}
-	return res, err
+	if q.Limit == 0 {
+		q.Limit = defaultPage
+	}
+	scope := q.Department
+	if scope == "" {
+		scope = index.AllDepartments
+	}
+	var spans []index.Span
+	if q.Year != 0 {
+		spans = append(spans, index.InYear(scope, q.Year, q.Retention))
+	} else if q.Retention != "" {
+		return nil, fieldErr("retention", fmt.Errorf("%w: retention narrows a year: give year too", ErrInvalidCase))
+	}
+	if q.ItemCode != "" {
+		spans = append(spans, index.WithItem(scope, q.ItemCode))
+	}
+	if q.State != "" {
+		spans = append(spans, index.InState(scope, q.State))
+	}
+	switch len(spans) {
+	case 0:
+		spans = append(spans, index.Ingested(scope))
+	case 1:
+	default:
+		return nil, fieldErr("year", fmt.Errorf("%w: a list takes one of year, item_code and state; combine them with the search (/api/v1/search)", ErrInvalidCase))
+	}
+	page, err := a.index.List(spans[0], q.Cursor, q.Limit)
+	if errors.Is(err, index.ErrBadCursor) {
+		return nil, fieldErr("cursor", fmt.Errorf("%w: %w", ErrInvalidCase, err))
+	} else if err != nil {
+		return nil, err
+	}
+	a.log.Info("records listed", "who", who.String(), "department", q.Department, "year", q.Year, "item_code", q.ItemCode, "state", q.State, "count", len(page.Packages))
+	return page, nil
 }
 
 // Evidence is what proves a package offline beside its EEP: its digests and the proof that

@@ -276,6 +276,7 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 	if ref.event.Type == eventlog.TypeTransferReceived {
 		rec.Source = "transfer:" + ref.event.Attrs["batch"]
 	}
+	rec.ArchivedLate = a.archivedLate(rec)
 	if r, ok := a.store.(storage.Retainer); ok {
 		if until, hold, err := r.Retention(ctx, key); err == nil {
 			if until.After(rec.RetainUntil) {

@@ -76,7 +76,11 @@ func ingestMany(t *testing.T, a *Archive, n int) {
 func snapshot(t *testing.T, db *index.DB) map[string]*index.Package {
 	t.Helper()
 	out := map[string]*index.Package{}
-	if err := db.ForEachPackage(func(p *index.Package) error { out[p.ID] = p; return nil }); err != nil {
+	if err := db.ForEachPackage(func(p *index.Package) error {
+		full, err := db.Package(p.ID) // with its documents
+		out[p.ID] = full
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	return out

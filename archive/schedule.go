@@ -2,8 +2,10 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/dangan-archive/dangan/formats/eep"
@@ -30,14 +32,30 @@ type ScheduleItem struct {
 	Overdue      bool      `json:"overdue"`
 }
 
-// Schedule is what is due up to a horizon.
+// Schedule is what is due up to a horizon: a page of each kind asked for, each in its own
+// order (by date), with the cursor of its next page.
 type Schedule struct {
-	At      time.Time      `json:"at"`
-	Until   time.Time      `json:"until"`
-	Periods map[string]any `json:"periods"` // the rules in force
-	Counts  map[string]int `json:"counts"`
-	Items   []ScheduleItem `json:"items"`
+	At      time.Time         `json:"at"`
+	Until   time.Time         `json:"until"`
+	Periods map[string]any    `json:"periods"` // the rules in force
+	Items   []ScheduleItem    `json:"items"`
+	Next    map[string]string `json:"next,omitempty"` // kind → cursor of its next page
 }
+
+// ScheduleQuery asks for the schedule at At (zero: now) up to Horizon after it, of one
+// department (archive roles; a department always gets its own), of one Kind or of all.
+// Cursor continues one Kind's list; Limit is per kind.
+type ScheduleQuery struct {
+	At         time.Time
+	Horizon    time.Duration
+	Department string
+	Kind       string
+	Cursor     string
+	Limit      int
+}
+
+// ScheduleKinds are the kinds of schedule items, in the order a schedule lists them.
+var ScheduleKinds = []string{DueLateArchiving, DueTransfer, DueRetentionExpiry, DueCopyDeletable, DueAuditOverdue}
 
 // ArchiveDeadline is when a case finished at finished must be archived: ArchiveBy (30 June)
 // of the following year, end of day, China time.
@@ -56,61 +74,89 @@ func (a *Archive) TransferDue(year int) time.Time {
 // Now is the archive's clock (shifted in drills and tests with Config.Now).
 func (a *Archive) Now() time.Time { return a.now() }
 
-// Schedule lists what is due up to horizon after at (zero at: now): a department sees its
-// own records, the archive, auditors and admins all.
-func (a *Archive) Schedule(ctx context.Context, who Principal, at time.Time, horizon time.Duration) (*Schedule, error) {
-	dept := ""
+// Schedule lists what is due: each kind is one range of the index, so a page costs its
+// own length however large the archive is.
+func (a *Archive) Schedule(ctx context.Context, who Principal, q ScheduleQuery) (*Schedule, error) {
+	dept := q.Department
 	switch who.Role {
 	case RoleArchive, RoleAuditor, RoleAdmin:
 	case RoleDepartment:
+		if dept != "" && dept != who.Org {
+			return nil, fieldErr("department", fmt.Errorf("%w: a department sees only its own schedule", ErrForbidden))
+		}
 		dept = who.Org
 	default:
 		return nil, fmt.Errorf("%w: role %s has no schedule", ErrForbidden, who.Role)
 	}
+	if q.Limit < 0 || q.Limit > maxPage {
+		return nil, fieldErr("limit", fmt.Errorf("%w: limit is 1 to %d", ErrInvalidCase, maxPage))
+	}
+	if q.Limit == 0 {
+		q.Limit = defaultPage
+	}
+	kinds := ScheduleKinds
+	if q.Kind != "" {
+		if !slices.Contains(ScheduleKinds, q.Kind) {
+			return nil, fieldErr("kind", fmt.Errorf("%w: kind is one of %s", ErrInvalidCase, strings.Join(ScheduleKinds, ", ")))
+		}
+		kinds = []string{q.Kind}
+	} else if q.Cursor != "" {
+		return nil, fieldErr("cursor", fmt.Errorf("%w: a cursor continues one kind: give kind too", ErrInvalidCase))
+	}
+	scope := dept
+	if scope == "" {
+		scope = index.AllDepartments
+	}
+	at := q.At
 	if at.IsZero() {
 		at = a.now()
 	}
-	until := at.Add(horizon)
-	s := &Schedule{At: at, Until: until, Counts: map[string]int{}, Periods: map[string]any{
+	until := at.Add(q.Horizon)
+	s := &Schedule{At: at, Until: until, Items: []ScheduleItem{}, Next: map[string]string{}, Periods: map[string]any{
 		"archive_by": a.cfg.ArchiveBy + " of the following year", "transfer_years": a.cfg.TransferYears,
 		"keep_years": a.cfg.KeepYears, "audit_cycle_days": int(a.cfg.AuditCycle / (24 * time.Hour))}}
-	add := func(p *index.Package, kind string, date time.Time) {
-		s.Items = append(s.Items, ScheduleItem{Kind: kind, Package: p.ID, ArchivalCode: p.ArchivalCode, Department: p.Department,
-			Retention: p.Retention, Date: date, Overdue: !date.After(at)})
-		s.Counts[kind]++
+	for _, kind := range kinds {
+		var span index.Span
+		var date func(*index.Package) time.Time
+		switch kind {
+		case DueLateArchiving:
+			span, date = index.ArchivedLate(scope), func(p *index.Package) time.Time { return a.ArchiveDeadline(p.FinishedAt) }
+		case DueTransfer:
+			// TransferDue(y) is 1 January of y+1+TransferYears: due by until for y up to this.
+			last := until.In(eep.CST()).Year() - 1 - a.cfg.TransferYears
+			span, date = index.TransferDueBy(scope, last), func(p *index.Package) time.Time { return a.TransferDue(p.Year) }
+		case DueRetentionExpiry:
+			span, date = index.RetentionEndsBy(scope, until), func(p *index.Package) time.Time { return p.RetainUntil }
+		case DueCopyDeletable:
+			span, date = index.CopyDeletableBy(scope, until), func(p *index.Package) time.Time { return p.Transfer.KeepUntil }
+		case DueAuditOverdue:
+			span, date = index.CheckedBy(scope, at.Add(-a.cfg.AuditCycle)), func(p *index.Package) time.Time {
+				last := p.IngestedAt
+				if p.Audit != nil {
+					last = p.Audit.At
+				}
+				return last.Add(a.cfg.AuditCycle)
+			}
+		}
+		page, err := a.index.List(span, q.Cursor, q.Limit)
+		if errors.Is(err, index.ErrBadCursor) {
+			return nil, fieldErr("cursor", fmt.Errorf("%w: %w", ErrInvalidCase, err))
+		} else if err != nil {
+			return nil, err
+		}
+		for _, p := range page.Packages {
+			d := date(p)
+			s.Items = append(s.Items, ScheduleItem{Kind: kind, Package: p.ID, ArchivalCode: p.ArchivalCode, Department: p.Department,
+				Retention: p.Retention, Date: d, Overdue: !d.After(at)})
+		}
+		if page.Next != "" {
+			s.Next[kind] = page.Next
+		}
 	}
-	err := a.index.ForEachPackage(func(p *index.Package) error {
-		if dept != "" && p.Department != dept || p.Tombstone != nil {
-			return nil
-		}
-		if p.Source == "" {
-			if d := a.ArchiveDeadline(p.FinishedAt); p.IngestedAt.After(d) {
-				add(p, DueLateArchiving, d)
-			}
-		}
-		switch {
-		case p.Transfer != nil:
-			if !p.Transfer.KeepUntil.After(until) {
-				add(p, DueCopyDeletable, p.Transfer.KeepUntil)
-			}
-		case p.Retention == "Y" && p.Source == "":
-			if d := a.TransferDue(p.Year); !d.After(until) {
-				add(p, DueTransfer, d)
-			}
-		case p.Retention == "D10" || p.Retention == "D30":
-			if !p.RetainUntil.After(until) {
-				add(p, DueRetentionExpiry, p.RetainUntil)
-			}
-		}
-		last := p.IngestedAt
-		if p.Audit != nil {
-			last = p.Audit.At
-		}
-		if d := last.Add(a.cfg.AuditCycle); !d.After(at) {
-			add(p, DueAuditOverdue, d)
-		}
-		return nil
-	})
-	sort.SliceStable(s.Items, func(i, j int) bool { return s.Items[i].Date.Before(s.Items[j].Date) })
-	return s, err
+	return s, nil
+}
+
+// archivedLate reports whether a package formed here was archived after its deadline.
+func (a *Archive) archivedLate(p *index.Package) bool {
+	return p.Source == "" && p.IngestedAt.After(a.ArchiveDeadline(p.FinishedAt))
 }

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func TestSchedule(t *testing.T) {
 		}
 		return out
 	}
-	s, err := a.Schedule(ctx, Principal{Role: RoleArchive}, time.Time{}, 365*24*time.Hour)
+	s, err := a.Schedule(ctx, Principal{Role: RoleArchive}, ScheduleQuery{Horizon: 365 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,14 +74,43 @@ func TestSchedule(t *testing.T) {
 		t.Fatalf("audits overdue right after ingest: %v", k[DueAuditOverdue])
 	}
 	// Six years on: the 2026 Y record is due too, and every audit is overdue.
-	s, _ = a.Schedule(ctx, Principal{Role: RoleAuditor}, testenv.Date(2032, 6, 1, 0, 0, 0, 0, time.UTC), 0)
+	s, _ = a.Schedule(ctx, Principal{Role: RoleAuditor}, ScheduleQuery{At: testenv.Date(2032, 6, 1, 0, 0, 0, 0, time.UTC)})
 	k = kinds(s)
 	if !k[DueTransfer][ids["Y-2026"]] || len(k[DueAuditOverdue]) != 4 {
 		t.Fatalf("in 2032: %v", k)
 	}
 	// A department sees its own schedule only.
-	s, _ = a.Schedule(ctx, Principal{Role: RoleDepartment, Org: "11610830MB1234567W"}, time.Time{}, 365*24*time.Hour)
+	s, _ = a.Schedule(ctx, Principal{Role: RoleDepartment, Org: "11610830MB1234567W"}, ScheduleQuery{Horizon: 365 * 24 * time.Hour})
 	if len(s.Items) != 0 {
 		t.Fatalf("another department's schedule: %v", s.Items)
+	}
+	if _, err := a.Schedule(ctx, Principal{Role: RoleDepartment, Org: "11610830MB1234567W"}, ScheduleQuery{Department: dept.Org}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a department asked for another's schedule: %v", err)
+	}
+	// One kind, three items a page: the four overdue audits come on two pages.
+	at := testenv.Date(2032, 6, 1, 0, 0, 0, 0, time.UTC)
+	var pages [][]string
+	for cursor := ""; ; {
+		s, err := a.Schedule(ctx, Principal{Role: RoleArchive}, ScheduleQuery{At: at, Kind: DueAuditOverdue, Cursor: cursor, Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page []string
+		for _, it := range s.Items {
+			page = append(page, it.Package)
+		}
+		pages = append(pages, page)
+		if cursor = s.Next[DueAuditOverdue]; cursor == "" {
+			break
+		}
+	}
+	if len(pages) != 2 || len(pages[0]) != 3 || len(pages[1]) != 1 {
+		t.Fatalf("audit-overdue pages of 3: %v", pages)
+	}
+	if _, err := a.Schedule(ctx, Principal{Role: RoleArchive}, ScheduleQuery{Cursor: "x"}); !errors.Is(err, ErrInvalidCase) {
+		t.Fatalf("a cursor without its kind: %v", err)
+	}
+	if _, err := a.Schedule(ctx, Principal{Role: RoleArchive}, ScheduleQuery{Kind: "soon"}); !errors.Is(err, ErrInvalidCase) {
+		t.Fatalf("an unknown kind: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dangan-archive/dangan/archive/eventlog"
+	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
@@ -127,14 +128,22 @@ func (a *Archive) CreateTransfer(ctx context.Context, who Principal, req Transfe
 		return nil
 	}
 	if req.Due {
-		err := a.index.ForEachPackage(func(p *index.Package) error {
-			if p.Retention == "Y" && !a.TransferDue(p.Year).After(now) && eligible(p) == nil {
-				pkgs = append(pkgs, p)
+		// The department's permanent records not transferred, formed in a year whose
+		// transfer is due by now: one range of the index.
+		span := index.TransferDueBy(req.Department, now.In(eep.CST()).Year()-1-a.cfg.TransferYears)
+		for cursor := ""; ; {
+			page, err := a.index.List(span, cursor, 1000)
+			if err != nil {
+				return nil, err
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
+			for _, p := range page.Packages {
+				if eligible(p) == nil {
+					pkgs = append(pkgs, p)
+				}
+			}
+			if cursor = page.Next; cursor == "" {
+				break
+			}
 		}
 		if len(pkgs) == 0 {
 			return nil, fmt.Errorf("%w: no permanent package of department %s is due for transfer on %s", ErrNotFound, req.Department, now.Format(time.DateOnly))

@@ -154,10 +154,23 @@ func TestTransferBetweenTwoArchives(t *testing.T) {
 			due[ids[lc.no]] = true
 		}
 	}
-	var sched archive.Schedule
-	getJSON(t, dept.URL+"/api/v1/schedule?horizon_days=0", deptArchive, &sched)
-	if sched.Counts[archive.DueTransfer] != len(due) || len(due) < 40 {
-		t.Fatalf("schedule: %d transfers due, expected %d (%v)", sched.Counts[archive.DueTransfer], len(due), sched.Counts)
+	// Paged by 25, the transfers due are exactly those, each once.
+	listed := map[string]bool{}
+	for cursor, pages := "", 0; ; pages++ {
+		var sched archive.Schedule
+		getJSON(t, dept.URL+"/api/v1/schedule?horizon_days=0&kind=transfer-due&limit=25&cursor="+cursor, deptArchive, &sched)
+		for _, it := range sched.Items {
+			if listed[it.Package] || !due[it.Package] {
+				t.Fatalf("schedule page %d: %s listed twice or not due", pages, it.Package)
+			}
+			listed[it.Package] = true
+		}
+		if cursor = sched.Next[archive.DueTransfer]; cursor == "" {
+			break
+		}
+	}
+	if len(listed) != len(due) || len(due) < 40 {
+		t.Fatalf("schedule: %d transfers due, expected %d", len(listed), len(due))
 	}
 
 	// One due package altered at rest, another to be altered in transit.

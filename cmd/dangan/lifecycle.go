@@ -92,9 +92,17 @@ func cmdSchedule(args []string) error {
 	c.register(fs)
 	at := fs.String("at", "", "look from this date (YYYY-MM-DD; default the server's now)")
 	days := fs.Int("horizon-days", 365, "how far ahead")
+	kind := fs.String("kind", "", "one kind of item ("+strings.Join(archive.ScheduleKinds, ", ")+")")
+	cursor := fs.String("cursor", "", "continue a kind's list from this cursor")
+	dept := fs.String("department", "", "one department's schedule (archive roles)")
 	asJSON := fs.Bool("json", false, "print the schedule as JSON")
 	fs.Parse(args)
 	q := url.Values{"horizon_days": {fmt.Sprint(*days)}}
+	for k, v := range map[string]string{"kind": *kind, "cursor": *cursor, "department": *dept} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
 	if *at != "" {
 		q.Set("at", *at)
 	}
@@ -107,8 +115,16 @@ func cmdSchedule(args []string) error {
 		return nil
 	}
 	fmt.Printf("schedule at %s, up to %s\n", s.At.Format(time.DateOnly), s.Until.Format(time.DateOnly))
-	for _, k := range []string{archive.DueLateArchiving, archive.DueTransfer, archive.DueRetentionExpiry, archive.DueCopyDeletable, archive.DueAuditOverdue} {
-		fmt.Printf("  %-17s %d\n", k, s.Counts[k])
+	counts := map[string]int{}
+	for _, it := range s.Items {
+		counts[it.Kind]++
+	}
+	for _, k := range archive.ScheduleKinds {
+		more := ""
+		if s.Next[k] != "" {
+			more = fmt.Sprintf(" (more: --kind %s --cursor %s)", k, s.Next[k])
+		}
+		fmt.Printf("  %-17s %d%s\n", k, counts[k], more)
 	}
 	for _, it := range s.Items {
 		mark := "due"

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -33,13 +32,13 @@ var (
 
 var (
 	bPackages  = []byte("packages")
-	bCases     = []byte("cases")   // department \x00 case number → id
-	bByDate    = []byte("by-date") // RFC 3339 UTC ingest time \x00 id → ""
-	bItems     = []byte("items")   // series \x00 item number (uint64) → package id
-	bTokens    = []byte("tokens")  // hex SM3 of the token → Token JSON
-	bOrphans   = []byte("orphans") // object key → why it was not adopted
-	allBuckets = [][]byte{bPackages, bCases, bByDate, bItems, bTokens, bOrphans,
-		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(Audits), []byte(Reads), []byte(State),
+	bCases     = []byte("cases")     // department \x00 case number → id
+	bDocs      = []byte("documents") // package id → its documents and where each lies in the EEP
+	bItems     = []byte("items")     // series \x00 item number (uint64) → package id
+	bTokens    = []byte("tokens")    // hex SM3 of the token → Token JSON
+	bOrphans   = []byte("orphans")   // object key → why it was not adopted
+	allBuckets = [][]byte{bPackages, bDocs, bIdx, bStats, bCases, bItems, bTokens, bOrphans,
+		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(DisposalPending), []byte(Audits), []byte(Reads), []byte(State),
 		[]byte(Certificates), []byte(CertificateKeys)}
 )
 
@@ -60,8 +59,12 @@ type seriesState struct {
 	inFlight map[int]bool // reserved, not yet committed or released
 }
 
-// Open opens or creates the index file.
-func Open(path string) (*DB, error) {
+// Open opens or creates the index file, migrating an older layout (OpenWith without
+// options).
+func Open(path string) (*DB, error) { return OpenWith(path, Options{}) }
+
+// OpenWith opens or creates the index file and brings an older layout to Version first.
+func OpenWith(path string, opts Options) (*DB, error) {
 	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
@@ -79,7 +82,12 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("create index buckets: %w", err)
 	}
 	b.MaxBatchDelay = 2 * time.Millisecond
-	return &DB{bolt: b, series: map[string]*seriesState{}}, nil
+	db := &DB{bolt: b, series: map[string]*seriesState{}}
+	if err := db.migrate(opts); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // Close closes the index.
@@ -140,6 +148,9 @@ type Package struct {
 	LegalHold      bool       `json:"legal_hold,omitempty"`
 	HoldReason     string     `json:"legal_hold_reason,omitempty"`
 	Sharing        string     `json:"sharing,omitempty"` // 共享范围; 不予共享 limits reads to the department and the archive
+	// ArchivedLate is set when the case was archived after its deadline (30 June of the
+	// year after it finished).
+	ArchivedLate bool `json:"archived_late,omitempty"`
 	// Source is where an accessioned package came from: "transfer:<batch id>".
 	Source string `json:"source,omitempty"`
 	// Transfer is set on the sender once the county archive's receipt accepted the package.
@@ -183,9 +194,11 @@ const (
 	Transfers  = "transfers"  // sender: batch id → transfer batch
 	Accessions = "accessions" // receiver: batch id → accession
 	Disposals  = "disposals"  // decision id → disposal decision
-	Audits     = "audits"     // time ‖ package id → audit result
-	Reads      = "reads"      // time ‖ sequence → record read
-	State      = "state"      // name → small state (the auditor's cursor, …)
+	// DisposalPending: package id → the id of its decision waiting for approval.
+	DisposalPending = "disposal-pending"
+	Audits          = "audits" // time ‖ package id → audit result
+	Reads           = "reads"  // time ‖ sequence → record read
+	State           = "state"  // name → small state (the auditor's cursor, …)
 	// Certificates: e-certificate identifier → registry entry.
 	Certificates = "certificates"
 	// CertificateKeys: lookups into Certificates, "holder/<code>/<id>", "issuer/<USCC>/<id>",
@@ -230,11 +243,6 @@ func (db *DB) PutRecords(recs ...Rec) error {
 }
 
 func caseKey(dept, caseNo string) []byte { return []byte(dept + "\x00" + caseNo) }
-
-// dateKey orders packages by ingest time: RFC 3339 UTC time, NUL, id.
-func dateKey(p *Package) []byte {
-	return []byte(p.IngestedAt.UTC().Format(time.RFC3339Nano) + "\x00" + p.ID)
-}
 
 func seriesKey(series string, n int) []byte {
 	k := make([]byte, len(series)+1+8)
@@ -317,23 +325,15 @@ type CommitResult struct {
 // written: its result holds the existing package and ErrCaseExists. The error is for the
 // transaction as a whole: when it is set, nothing was written.
 func (db *DB) CommitPackages(ps []*Package) ([]CommitResult, error) {
-	vals := make([][]byte, len(ps))
-	for i, p := range ps {
-		v, err := json.Marshal(p)
-		if err != nil {
-			return nil, fmt.Errorf("encode package %s: %w", p.ID, err)
-		}
-		vals[i] = v
-	}
 	results := make([]CommitResult, len(ps))
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		for i, p := range ps {
 			results[i] = CommitResult{}
 			ck := caseKey(p.Department, p.CaseNo)
 			if id := tx.Bucket(bCases).Get(ck); id != nil {
-				existing := new(Package)
-				if err := json.Unmarshal(tx.Bucket(bPackages).Get(id), existing); err != nil {
-					return fmt.Errorf("decode package %s: %w", id, err)
+				existing, err := loadPackage(tx, id)
+				if err != nil {
+					return err
 				}
 				results[i] = CommitResult{Existing: existing, Err: ErrCaseExists}
 				continue
@@ -341,13 +341,10 @@ func (db *DB) CommitPackages(ps []*Package) ([]CommitResult, error) {
 			if err := tx.Bucket(bItems).Put(seriesKey(p.Series, p.ItemNo), []byte(p.ID)); err != nil {
 				return err
 			}
-			if err := tx.Bucket(bPackages).Put([]byte(p.ID), vals[i]); err != nil {
+			if err := putPackage(tx, nil, p); err != nil {
 				return err
 			}
 			if err := tx.Bucket(bCases).Put(ck, []byte(p.ID)); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bByDate).Put(dateKey(p), nil); err != nil {
 				return err
 			}
 		}
@@ -406,8 +403,55 @@ func (db *DB) UpdatePackages(ids []string, fn func(*Package) error) error {
 }
 
 func updateIn(tx *bolt.Tx, id string, fn func(*Package) error) (*Package, error) {
-	b := tx.Bucket(bPackages)
-	v := b.Get([]byte(id))
+	old, err := loadPackage(tx, []byte(id))
+	if err != nil {
+		return nil, err
+	}
+	p, err := loadPackage(tx, []byte(id)) // a copy fn may change; old keeps what to unindex
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(p); err != nil {
+		return nil, err
+	}
+	return p, putPackage(tx, old, p)
+}
+
+// putPackage writes a package's compact record and its documents, and moves its secondary
+// keys and its share of the statistics from old (nil: a new package) to p.
+func putPackage(tx *bolt.Tx, old, p *Package) error {
+	rec := *p
+	rec.Documents = nil
+	v, err := json.Marshal(&rec)
+	if err != nil {
+		return fmt.Errorf("encode package %s: %w", p.ID, err)
+	}
+	if err := tx.Bucket(bPackages).Put([]byte(p.ID), v); err != nil {
+		return err
+	}
+	if old == nil || !sameDocuments(old.Documents, p.Documents) {
+		d, err := json.Marshal(p.Documents)
+		if err != nil {
+			return fmt.Errorf("encode documents of %s: %w", p.ID, err)
+		}
+		if err := tx.Bucket(bDocs).Put([]byte(p.ID), d); err != nil {
+			return err
+		}
+	}
+	if err := putKeys(tx, old, p); err != nil {
+		return err
+	}
+	return moveStats(tx, old, p)
+}
+
+func sameDocuments(a, b []Document) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+// decodePackage decodes a compact record (without documents).
+func decodePackage(id, v []byte) (*Package, error) {
 	if v == nil {
 		return nil, fmt.Errorf("package %s: %w", id, ErrNotFound)
 	}
@@ -415,14 +459,21 @@ func updateIn(tx *bolt.Tx, id string, fn func(*Package) error) (*Package, error)
 	if err := json.Unmarshal(v, p); err != nil {
 		return nil, fmt.Errorf("decode package %s: %w", id, err)
 	}
-	if err := fn(p); err != nil {
-		return nil, err
-	}
-	nv, err := json.Marshal(p)
+	return p, nil
+}
+
+// loadPackage reads a package with its documents.
+func loadPackage(tx *bolt.Tx, id []byte) (*Package, error) {
+	p, err := decodePackage(id, tx.Bucket(bPackages).Get(id))
 	if err != nil {
 		return nil, err
 	}
-	return p, b.Put([]byte(id), nv)
+	if d := tx.Bucket(bDocs).Get(id); d != nil {
+		if err := json.Unmarshal(d, &p.Documents); err != nil {
+			return nil, fmt.Errorf("decode documents of %s: %w", id, err)
+		}
+	}
+	return p, nil
 }
 
 // PutRecord stores v as JSON under key in a record bucket.
@@ -497,16 +548,13 @@ func (db *DB) ForEachRecord(bucket, prefix, from string, fn func(key string, dat
 // ErrStop ends a ForEachRecord early without an error.
 var ErrStop = errors.New("stop")
 
-// Package returns the package with the given id.
+// Package returns the package with the given id, with its documents.
 func (db *DB) Package(id string) (*Package, error) {
 	var p *Package
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bPackages).Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("package %s: %w", id, ErrNotFound)
-		}
-		p = new(Package)
-		return json.Unmarshal(v, p)
+		var err error
+		p, err = loadPackage(tx, []byte(id))
+		return err
 	})
 	return p, err
 }
@@ -527,84 +575,24 @@ func (db *DB) PackageByCase(dept, caseNo string) (*Package, error) {
 	return db.Package(string(id))
 }
 
-// Filter selects packages in Search; zero fields match everything.
-type Filter struct {
-	Department string
-	Year       int
-	ItemCode   string
-	Query      string // substring of title, case number, archival code or item name
-	Limit      int
-	After      string // resume after this package id (in ingest order)
-}
-
-func (f Filter) match(p *Package) bool {
-	if f.Department != "" && p.Department != f.Department {
-		return false
-	}
-	if f.Year != 0 && p.Year != f.Year {
-		return false
-	}
-	if f.ItemCode != "" && p.ItemCode != f.ItemCode {
-		return false
-	}
-	if f.Query != "" {
-		hay := p.Title + "\x00" + p.CaseNo + "\x00" + p.ArchivalCode + "\x00" + p.ItemName
-		if !strings.Contains(hay, f.Query) {
-			return false
-		}
-	}
-	return true
-}
-
-// Search returns matching packages in ingest order, at most f.Limit (default 100).
-func (db *DB) Search(f Filter) ([]*Package, error) {
-	if f.Limit <= 0 || f.Limit > 1000 {
-		f.Limit = 100
-	}
-	var out []*Package
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		pk := tx.Bucket(bPackages)
-		c := tx.Bucket(bByDate).Cursor()
-		k, _ := c.First()
-		if f.After != "" { // resume just past the last package of the previous page
-			v := pk.Get([]byte(f.After))
-			if v == nil {
-				return nil
-			}
-			var last Package
-			if err := json.Unmarshal(v, &last); err != nil {
-				return fmt.Errorf("decode package %s: %w", f.After, err)
-			}
-			if k, _ = c.Seek(dateKey(&last)); k != nil && bytes.Equal(k, dateKey(&last)) {
-				k, _ = c.Next()
-			}
-		}
-		for ; k != nil && len(out) < f.Limit; k, _ = c.Next() {
-			id := k[bytes.IndexByte(k, 0)+1:]
-			p := new(Package)
-			if err := json.Unmarshal(pk.Get(id), p); err != nil {
-				return fmt.Errorf("decode package %s: %w", id, err)
-			}
-			if f.match(p) {
-				out = append(out, p)
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-// ForEachPackage calls fn for every package in ingest order.
+// ForEachPackage calls fn for every package in ingest order, with compact records (no
+// documents). It is for whole-archive work (backup, rebuild checks), never a request.
 func (db *DB) ForEachPackage(fn func(*Package) error) error {
 	return db.bolt.View(func(tx *bolt.Tx) error {
 		pk := tx.Bucket(bPackages)
-		return tx.Bucket(bByDate).ForEach(func(k, _ []byte) error {
-			p := new(Package)
-			if err := json.Unmarshal(pk.Get(k[bytes.IndexByte(k, 0)+1:]), p); err != nil {
+		base := Ingested(AllDepartments).base()
+		c := tx.Bucket(bIdx).Cursor()
+		for k, _ := c.Seek(base); k != nil && bytes.HasPrefix(k, base); k, _ = c.Next() {
+			id := k[bytes.LastIndexByte(k, 0)+1:]
+			p, err := decodePackage(id, pk.Get(id))
+			if err != nil {
 				return err
 			}
-			return fn(p)
-		})
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -705,21 +693,11 @@ func (db *DB) RecordAudits(entries []AuditEntry) error {
 			if err := ab.Put([]byte(e.Key), e.Record); err != nil {
 				return err
 			}
-			v := pb.Get([]byte(e.Package))
-			if v == nil {
-				continue // destroyed and gone meanwhile: the result stands alone
-			}
-			var p Package
-			if err := json.Unmarshal(v, &p); err != nil {
-				return fmt.Errorf("decode package %s: %w", e.Package, err)
+			if pb.Get([]byte(e.Package)) == nil {
+				continue // gone meanwhile: the result stands alone
 			}
 			mark := e.Mark
-			p.Audit = &mark
-			nv, err := json.Marshal(&p)
-			if err != nil {
-				return err
-			}
-			if err := pb.Put([]byte(e.Package), nv); err != nil {
+			if _, err := updateIn(tx, e.Package, func(p *Package) error { p.Audit = &mark; return nil }); err != nil {
 				return err
 			}
 		}

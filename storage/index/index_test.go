@@ -116,30 +116,6 @@ func TestConcurrentCommitsOneWinner(t *testing.T) {
 	}
 }
 
-func TestSearchFilters(t *testing.T) {
-	db, _ := openTest(t)
-	for i := 0; i < 5; i++ {
-		p := pkg(fmt.Sprintf("p%d", i), []string{"A", "B"}[i%2], fmt.Sprintf("c%d", i), "s", i+1)
-		p.ItemCode = []string{"X", "Y"}[i%2]
-		p.IngestedAt = time.Date(2025, 1, 1, 0, 0, i, 0, time.UTC)
-		if _, err := db.CommitPackage(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	res, _ := db.Search(Filter{Department: "A"})
-	if len(res) != 3 || res[0].ID != "p0" || res[2].ID != "p4" {
-		t.Fatalf("department A: %v", ids(res))
-	}
-	res, _ = db.Search(Filter{Query: "c3"})
-	if len(res) != 1 || res[0].ID != "p3" {
-		t.Fatalf("query: %v", ids(res))
-	}
-	res, _ = db.Search(Filter{Limit: 2, After: "p1"})
-	if fmt.Sprint(ids(res)) != "[p2 p3]" {
-		t.Fatalf("paging: %v", ids(res))
-	}
-}
-
 func ids(ps []*Package) []string {
 	var out []string
 	for _, p := range ps {
