@@ -76,6 +76,7 @@ func New(a *archive.Archive, opts Options) http.Handler {
 	}
 	s.metrics.reg.MustRegister(logMetrics(a)...)
 	s.metrics.reg.MustRegister(auditMetrics(a)...)
+	s.metrics.reg.MustRegister(newStatisticsCollector(a))
 	return s.routes()
 }
 
@@ -114,6 +115,7 @@ func (s *server) routes() chi.Router {
 			r.Delete("/packages/{id}", s.deletePackage)
 			r.Get("/reads", s.reads)
 			r.Get("/schedule", s.schedule)
+			r.Get("/statistics", s.statistics)
 			r.Post("/transfers", s.createTransfer)
 			r.Get("/transfers", s.listTransfers)
 			r.Get("/transfers/{batch}", s.getTransfer)

@@ -564,6 +564,31 @@ func TestDepartmentsSeeOnlyTheirOwnRecords(t *testing.T) {
 			t.Errorf("list ?%s: %d %s, want 422 naming %s", query, resp.StatusCode, body, field)
 		}
 	}
+	// Statistics: each department its own, the archive all, and the gauges.
+	type stats struct {
+		Total struct{ Count, Bytes int64 }
+		By    map[string]map[string]struct{ Count, Bytes int64 }
+	}
+	_, body = e.do(http.MethodGet, "/api/v1/statistics", e.tokB, nil, "")
+	if st := decode[stats](t, body); st.Total.Count != 0 {
+		t.Errorf("department B's statistics count A's package: %s", body)
+	}
+	_, body = e.do(http.MethodGet, "/api/v1/statistics", e.tokA, nil, "")
+	stA := decode[stats](t, body)
+	if stA.Total.Count != 1 || stA.Total.Bytes == 0 || stA.By["year"]["2025"].Count != 1 || stA.By["department"] != nil {
+		t.Errorf("department A's statistics: %s", body)
+	}
+	if resp, _ := e.do(http.MethodGet, "/api/v1/statistics?department="+deptA, e.tokB, nil, ""); resp.StatusCode != 403 {
+		t.Errorf("department B read A's statistics: %d", resp.StatusCode)
+	}
+	_, body = e.do(http.MethodGet, "/api/v1/statistics", archivist, nil, "")
+	if st := decode[stats](t, body); st.By["department"][deptA].Count != 1 {
+		t.Errorf("the archive's statistics by department: %s", body)
+	}
+	_, m := e.do(http.MethodGet, "/metrics", "", nil, "")
+	if want := fmt.Sprintf(`dangan_holdings_bytes{department="%s",dimension="total",value=""} %d`, deptA, stA.Total.Bytes); !strings.Contains(string(m), want) {
+		t.Errorf("metrics lack %s", want)
+	}
 	// Tokens: admin only.
 	if resp, _ := e.do(http.MethodPost, "/api/v1/tokens", e.tokA, strings.NewReader(`{"role":"admin"}`), "application/json"); resp.StatusCode != 403 {
 		t.Fatalf("department creates a token: %d", resp.StatusCode)

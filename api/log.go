@@ -241,3 +241,47 @@ func auditMetrics(a *archive.Archive) []prometheus.Collector {
 		counter("dangan_audit_bytes_total", "Bytes read by the auditor since start.", st.Bytes.Load),
 	}
 }
+
+// statisticsCollector exposes the statistics (统计) as gauges, read from the counters at
+// each scrape: per department and for the whole archive ("*"), per dimension and value.
+type statisticsCollector struct {
+	a             *archive.Archive
+	count, nbytes *prometheus.Desc
+}
+
+func newStatisticsCollector(a *archive.Archive) *statisticsCollector {
+	labels := []string{"department", "dimension", "value"}
+	return &statisticsCollector{a: a,
+		count:  prometheus.NewDesc("dangan_holdings_packages", "Packages (files, for dimension format) held, by department (* for all), dimension and value; destroyed packages under state destroyed.", labels, nil),
+		nbytes: prometheus.NewDesc("dangan_holdings_bytes", "Bytes held, by department (* for all), dimension and value.", labels, nil)}
+}
+
+func (c *statisticsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.count; ch <- c.nbytes }
+
+func (c *statisticsCollector) Collect(ch chan<- prometheus.Metric) {
+	scopes, err := c.a.StatisticsScopes()
+	if err != nil {
+		return
+	}
+	for _, scope := range scopes {
+		st, err := c.a.RawStatistics(scope)
+		if err != nil {
+			return
+		}
+		for dim, values := range st {
+			for v, n := range values {
+				ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(n.Count), scope, dim, v)
+				ch <- prometheus.MustNewConstMetric(c.nbytes, prometheus.GaugeValue, float64(n.Bytes), scope, dim, v)
+			}
+		}
+	}
+}
+
+func (s *server) statistics(w http.ResponseWriter, r *http.Request) {
+	rep, err := s.a.Statistics(r.Context(), principal(r), r.URL.Query().Get("department"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}

@@ -105,6 +105,7 @@ func TestDisposal(t *testing.T) {
 	if p.Tombstone == nil || p.Tombstone.DecidedBy != alice.Person() || p.Tombstone.ApprovedBy != bob.Person() || p.Tombstone.Digests["package_sm3"] != p.PackageSM3 {
 		t.Fatalf("tombstone: %+v", p.Tombstone)
 	}
+	checkStatistics(t, a, "after the destruction")
 	// Extend the other: applied at once, the retention moves.
 	until := testenv.Date(2036, 1, 1, 0, 0, 0, 0, time.UTC)
 	if d2, err := a.Decide(ctx, alice, DecisionRequest{Package: keep, Action: DisposalExtend, Until: until, Reason: "仍有查考价值"}); err != nil || d2.Status != DisposalExtended {
@@ -148,6 +149,10 @@ func TestDisposal(t *testing.T) {
 	p, err = a.Index().Package(old)
 	if err != nil || p.Tombstone == nil || p.Tombstone.Decision != d.ID {
 		t.Fatalf("tombstone after an index rebuild: %v %+v", err, p)
+	}
+	checkStatistics(t, a, "after the destruction and an index rebuild")
+	if st, _ := a.Statistics(ctx, Principal{Role: RoleAuditor}, ""); st.By["state"]["destroyed"].Count != 1 || st.Total.Count != 2 {
+		t.Fatalf("statistics after the rebuild: %+v", st)
 	}
 	if info, err := VerifyRegister(must(a.Register(ctx, Principal{Role: RoleAuditor})), a.Trust()); err != nil || info.Entries != 1 {
 		t.Fatalf("register after the rebuild: %v", err)

@@ -115,6 +115,7 @@ func TestRebuildGivesTheSameRecords(t *testing.T) {
 	}
 	ingestMany(t, a, 1000)
 	before := snapshot(t, a.Index())
+	checkStatistics(t, a, "after ingest")
 	a.Close()
 	if len(before) != 1000 {
 		t.Fatalf("%d packages indexed", len(before))
@@ -165,6 +166,7 @@ func TestRebuildGivesTheSameRecords(t *testing.T) {
 	if bad > 0 {
 		t.Fatalf("%d of %d records differ", bad, len(before))
 	}
+	checkStatistics(t, a, "after the rebuild")
 	// Numbering goes on where it was: the next case in a series takes the next number.
 	res, err := a.Ingest(context.Background(), dept, benchCaseFor("AFTER-REBUILD"), oneDoc(t))
 	if err != nil {

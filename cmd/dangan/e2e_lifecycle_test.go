@@ -263,10 +263,19 @@ func TestTransferBetweenTwoArchives(t *testing.T) {
 			t.Fatalf("dept record of %s: %+v", id, dp.Transfer)
 		}
 	}
-	n := 0
-	countyIdx.ForEachPackage(func(*index.Package) error { n++; return nil })
+	n, bytes := 0, int64(0)
+	countyIdx.ForEachPackage(func(p *index.Package) error { n++; bytes += p.Size; return nil })
 	if n != len(due)-2 {
 		t.Fatalf("the county index holds %d packages", n)
+	}
+	// The statistics on both sides moved with the transfer.
+	cst, _ := countyIdx.Statistics(index.AllDepartments)
+	if c := cst[index.DimTotal][""]; c.Count != int64(n) || c.Bytes != bytes || cst[index.DimState]["archived"].Count != int64(n) {
+		t.Fatalf("county statistics %+v, want %d packages of %d bytes", cst, n, bytes)
+	}
+	dst, _ := deptIdx.Statistics(index.AllDepartments)
+	if dst[index.DimState]["transferred"].Count != int64(len(due)-2) {
+		t.Fatalf("department statistics: %d transferred, want %d", dst[index.DimState]["transferred"].Count, len(due)-2)
 	}
 }
 
