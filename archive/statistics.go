@@ -55,4 +55,6 @@ func (a *Archive) Statistics(ctx context.Context, who Principal, dept string) (*
 func (a *Archive) StatisticsScopes() ([]string, error) { return a.index.Scopes() }
 
 // RawStatistics are a scope's counters as the index keeps them (for the metrics).
-func (a *Archive) RawStatistics(scope string) (index.Statistics, error) { return a.index.Statistics(scope) }
+func (a *Archive) RawStatistics(scope string) (index.Statistics, error) {
+	return a.index.Statistics(scope)
+}
