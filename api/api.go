@@ -116,6 +116,8 @@ func (s *server) routes() chi.Router {
 			r.Get("/reads", s.reads)
 			r.Get("/schedule", s.schedule)
 			r.Get("/statistics", s.statistics)
+			r.Get("/search", s.searchGET)
+			r.Post("/search", s.searchPOST)
 			r.Post("/transfers", s.createTransfer)
 			r.Get("/transfers", s.listTransfers)
 			r.Get("/transfers/{batch}", s.getTransfer)

@@ -155,6 +155,7 @@ type Config struct {
 // Archive is an open archive.
 type Archive struct {
 	cfg     Config
+	search  *searcher
 	log     *slog.Logger
 	store   storage.ObjectStore
 	index   *index.DB
@@ -276,6 +277,10 @@ func Open(cfg Config) (*Archive, error) {
 		a.index.Close()
 		return nil, fmt.Errorf("index the pending disposal decisions: %w", err)
 	}
+	if err := a.openSearch(searchDir(cfg)); err != nil {
+		a.index.Close()
+		return nil, err
+	}
 	a.tsa = signing.NewTSA(a.pki.TSA)
 	a.tsa.Now = a.now
 	a.stamper = a.tsa
@@ -291,6 +296,7 @@ func Open(cfg Config) (*Archive, error) {
 		Stamper: a.stamper, Roots: a.Trust, Interval: cfg.CheckpointInterval, Logger: a.log, Now: a.now,
 		RetainUntil: func() time.Time { return a.now().AddDate(logRetainYears, 0, 0) }})
 	if err != nil {
+		a.search.ix.Close()
 		a.index.Close()
 		return nil, fmt.Errorf("open the event log: %w", err)
 	}
@@ -318,7 +324,7 @@ func (a *Archive) Close() error {
 		a.tools.Office.Close()
 	}
 	a.spool.close()
-	return errors.Join(a.elog.Close(), a.index.Close())
+	return errors.Join(a.stopSearch(), a.elog.Close(), a.index.Close())
 }
 
 // logRetainYears is how long the event log's objects are locked (WORM) where the store can:
@@ -440,6 +446,7 @@ func newID(now time.Time) (string, error) {
 // county archive is configured).
 func (a *Archive) startBackground() {
 	a.transferKick = make(chan struct{}, 1)
+	a.startSearchIndexer()
 	if a.auditEvery == 0 {
 		a.auditEvery = 5 * time.Minute
 	}

@@ -306,6 +306,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	}
 	rec.Documents = indexDocs(c, docs, res)
 	rec.ArchivedLate = a.archivedLate(rec)
+	rec.CaseText = caseText(c)
 	// Timestamp, evidence and index entry, in a group with concurrent ingests.
 	tCommit := time.Now()
 	cr := a.commit(ctx, rec, sig)
@@ -542,6 +543,21 @@ const (
 	noteDocPart    = "文档%d上传部件"
 	noteDocWarning = "文档%d提示"
 )
+
+// caseText is what the full-text search keeps of a case besides its record.
+func caseText(c *Case) *index.CaseText {
+	ct := &index.CaseText{Decision: c.Result.Decision, Applicant: c.Applicant.Name, ApplicantID: c.Applicant.IDNumber}
+	if c.Result.Opinion != "" {
+		ct.Opinions = append(ct.Opinions, c.Result.Opinion)
+	}
+	for _, s := range c.Steps {
+		ct.Steps = append(ct.Steps, strings.TrimSpace(s.Name+" "+s.Actor))
+		if s.Opinion != "" {
+			ct.Opinions = append(ct.Opinions, s.Opinion)
+		}
+	}
+	return ct
+}
 
 func applicantKind(a Applicant) string {
 	if a.Kind == "个人" || a.IDType == "111" {

@@ -277,6 +277,12 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 		rec.Source = "transfer:" + ref.event.Attrs["batch"]
 	}
 	rec.ArchivedLate = a.archivedLate(rec)
+	// What the search keeps of the case, from the package's notes (the steps' opinions are
+	// in its business entities, not read here).
+	rec.CaseText = &index.CaseText{Decision: note("办理结果"), Applicant: note("申请人"), ApplicantID: note("申请人证件号码")}
+	if o := note("办结意见"); o != "" {
+		rec.CaseText.Opinions = []string{o}
+	}
 	if r, ok := a.store.(storage.Retainer); ok {
 		if until, hold, err := r.Retention(ctx, key); err == nil {
 			if until.After(rec.RetainUntil) {

@@ -37,7 +37,7 @@ var (
 	bItems     = []byte("items")     // series \x00 item number (uint64) → package id
 	bTokens    = []byte("tokens")    // hex SM3 of the token → Token JSON
 	bOrphans   = []byte("orphans")   // object key → why it was not adopted
-	allBuckets = [][]byte{bPackages, bDocs, bIdx, bStats, bCases, bItems, bTokens, bOrphans,
+	allBuckets = [][]byte{bPackages, bDocs, bIdx, bStats, bSearchQueue, bCaseText, bCases, bItems, bTokens, bOrphans,
 		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(DisposalPending), []byte(Audits), []byte(Reads), []byte(State),
 		[]byte(Certificates), []byte(CertificateKeys)}
 )
@@ -159,6 +159,8 @@ type Package struct {
 	Audit *AuditMark `json:"audit,omitempty"`
 	// Tombstone is set when the package was destroyed; the record itself is never deleted.
 	Tombstone *Tombstone `json:"tombstone,omitempty"`
+	// CaseText, when set, is stored apart for the full-text search (CaseText reads it).
+	CaseText *CaseText `json:"-"`
 }
 
 // TransferMark records a package's transfer to the county archive.
@@ -441,6 +443,9 @@ func putPackage(tx *bolt.Tx, old, p *Package) error {
 	if err := putKeys(tx, old, p); err != nil {
 		return err
 	}
+	if err := enqueueSearch(tx, p); err != nil {
+		return err
+	}
 	return moveStats(tx, old, p)
 }
 
@@ -554,6 +559,17 @@ func (db *DB) Package(id string) (*Package, error) {
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		var err error
 		p, err = loadPackage(tx, []byte(id))
+		return err
+	})
+	return p, err
+}
+
+// PackageRecord returns the compact record of a package (without its documents).
+func (db *DB) PackageRecord(id string) (*Package, error) {
+	var p *Package
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		p, err = decodePackage([]byte(id), tx.Bucket(bPackages).Get([]byte(id)))
 		return err
 	})
 	return p, err

@@ -1,0 +1,337 @@
+package archive
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dangan-archive/dangan/formats/text"
+	"github.com/dangan-archive/dangan/search"
+	"github.com/dangan-archive/dangan/storage/index"
+)
+
+// ErrSearchNotReady is returned while the search index is rebuilt from the index.
+var ErrSearchNotReady = fmt.Errorf("%w: %w", ErrUnavailable, search.ErrNotReady)
+
+const searchRebuildKey = "search-rebuilding" // State: set while a rebuilt search index fills
+
+// searcher keeps the full-text index up to date from the index's search queue.
+type searcher struct {
+	ix      search.Index
+	ready   atomic.Bool
+	stop    context.CancelFunc
+	done    chan struct{}
+	indexed atomic.Uint64
+	noTool  atomic.Bool
+}
+
+// openSearch opens the search index in dir. A missing or damaged one (with packages in the
+// index) is started again empty and filled in the background from the index; searches
+// answer ErrSearchNotReady until it is.
+func (a *Archive) openSearch(dir string) error {
+	s := &searcher{}
+	_, statErr := os.Stat(dir)
+	ix, err := search.OpenBleve(dir)
+	if err != nil {
+		aside := dir + ".damaged-" + time.Now().UTC().Format("20060102T150405")
+		a.log.Error("the search index does not open: it is set aside and rebuilt", "err", err, "aside", aside)
+		if err := os.Rename(dir, aside); err != nil {
+			return fmt.Errorf("set the damaged search index aside: %w", err)
+		}
+		if ix, err = search.OpenBleve(dir); err != nil {
+			return err
+		}
+		statErr = os.ErrNotExist
+	}
+	s.ix = ix
+	n, _ := a.index.Count()
+	rebuilding := false
+	a.index.Record(index.State, searchRebuildKey, &rebuilding)
+	if os.IsNotExist(statErr) && n > 0 {
+		a.log.Warn("the search index is missing: rebuilding it from the index in the background", "packages", n)
+		if err := a.index.PutRecord(index.State, searchRebuildKey, true); err != nil {
+			return err
+		}
+		if _, err := a.index.QueueAllForSearch(); err != nil {
+			return fmt.Errorf("queue the packages for the search index: %w", err)
+		}
+		rebuilding = true
+	}
+	s.ready.Store(!rebuilding)
+	a.search = s
+	return nil
+}
+
+// RebuildSearch drops the search index and fills it again from the index, in the
+// background; searches answer ErrSearchNotReady until it is done.
+func (a *Archive) RebuildSearch(ctx context.Context) (int, error) {
+	if err := a.index.PutRecord(index.State, searchRebuildKey, true); err != nil {
+		return 0, err
+	}
+	a.search.ready.Store(false)
+	n, err := a.index.QueueAllForSearch()
+	if err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+func (a *Archive) startSearchIndexer() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.search.stop, a.search.done = cancel, make(chan struct{})
+	go a.runSearchIndexer(ctx)
+}
+
+func (a *Archive) stopSearchIndexer() {
+	if a.search != nil && a.search.stop != nil {
+		a.search.stop()
+		<-a.search.done
+		a.search.stop = nil
+	}
+}
+
+func (a *Archive) stopSearch() error {
+	if a.search == nil {
+		return nil
+	}
+	a.stopSearchIndexer()
+	return a.search.ix.Close()
+}
+
+// runSearchIndexer drains the search queue in batches.
+func (a *Archive) runSearchIndexer(ctx context.Context) {
+	defer close(a.search.done)
+	for ctx.Err() == nil {
+		n, err := a.indexSearchBatch(ctx, 64)
+		if err != nil && ctx.Err() == nil {
+			a.log.Error("search indexing", "err", err)
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		if !a.search.ready.Load() {
+			if left, _ := a.index.SearchQueueLen(); left == 0 {
+				a.index.PutRecord(index.State, searchRebuildKey, false)
+				a.search.ready.Store(true)
+				a.log.Info("the search index is ready", "cases", a.search.indexed.Load())
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// indexSearchBatch indexes up to n queued packages.
+func (a *Archive) indexSearchBatch(ctx context.Context, n int) (int, error) {
+	queued, err := a.index.SearchQueue(n)
+	if err != nil || len(queued) == 0 {
+		return 0, err
+	}
+	var docs []search.Doc
+	var gone []string
+	for _, q := range queued {
+		p, err := a.index.Package(q.ID)
+		if errors.Is(err, index.ErrNotFound) || err == nil && p.Tombstone != nil {
+			gone = append(gone, q.ID) // destroyed: its words go with it
+			continue
+		} else if err != nil {
+			return 0, err
+		}
+		docs = append(docs, a.searchDoc(ctx, p))
+	}
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
+	if len(docs) > 0 {
+		if err := a.search.ix.Put(ctx, docs); err != nil {
+			return 0, err
+		}
+	}
+	if len(gone) > 0 {
+		if err := a.search.ix.Delete(ctx, gone); err != nil {
+			return 0, err
+		}
+	}
+	if err := a.index.SearchIndexed(queued); err != nil {
+		return 0, err
+	}
+	a.search.indexed.Add(uint64(len(queued)))
+	return len(queued), nil
+}
+
+// searchDoc is what the search index holds of a package: its record, its case's
+// decision, opinions, steps and applicant, and the text of its archival renditions.
+func (a *Archive) searchDoc(ctx context.Context, p *index.Package) search.Doc {
+	d := search.Doc{ID: p.ID, Department: p.Department, DepartmentName: p.DepartmentName, Fonds: p.Fonds,
+		ArchivalCode: p.ArchivalCode, CaseNo: p.CaseNo, Title: p.Title, ItemCode: p.ItemCode, ItemName: p.ItemName,
+		Year: p.Year, Retention: p.Retention, State: p.State, FinishedAt: p.FinishedAt, IngestedAt: p.IngestedAt}
+	if ct, err := a.index.CaseText(p.ID); err == nil && ct != nil {
+		d.Decision, d.Opinions, d.Steps, d.ApplicantName, d.ApplicantID = ct.Decision, ct.Opinions, ct.Steps, ct.Applicant, ct.ApplicantID
+	}
+	var words []string
+	size := 0
+	for _, doc := range p.Documents {
+		for _, e := range doc.Encoded {
+			if !slices.Contains(d.Formats, e.Format) {
+				d.Formats = append(d.Formats, e.Format)
+			}
+		}
+		if len(doc.Encoded) == 0 || size >= text.Limit {
+			continue
+		}
+		e := doc.Encoded[0] // the archival rendition
+		rc, err := a.store.GetRange(ctx, p.Key, e.DataOffset, e.DataLength)
+		if err != nil {
+			a.log.Warn("search: document not read", "package", p.ID, "document", doc.N, "err", err)
+			continue
+		}
+		s, err := text.Extract(ctx, base64.NewDecoder(base64.StdEncoding, newlineStripper{rc}), e.MIME)
+		rc.Close()
+		switch {
+		case errors.Is(err, text.ErrUnsupported):
+		case errors.Is(err, text.ErrNoTool):
+			if !a.search.noTool.Swap(true) {
+				a.log.Warn("search: PDF text is not indexed: install poppler-utils (pdftotext)")
+			}
+		case err != nil:
+			a.log.Warn("search: no text from a document", "package", p.ID, "document", doc.N, "err", err)
+		default:
+			words = append(words, s)
+			size += len(s)
+		}
+	}
+	d.Text = strings.Join(words, "\n")
+	if len(d.Text) > text.Limit {
+		d.Text = strings.ToValidUTF8(d.Text[:text.Limit], "") // a cut rune goes
+	}
+	return d
+}
+
+// SearchQuery is a full-text search as a caller asks it (search.Query without the parts
+// the archive decides: which departments, and whether personal data may match).
+type SearchQuery struct {
+	search.Query
+	Department string // narrow to one department (the archive role); a department gets its own
+}
+
+// SearchHit is one hit with its package's record.
+type SearchHit struct {
+	Package    *index.Package
+	Highlights map[string][]string
+}
+
+// SearchResult is one page of a search.
+type SearchResult struct {
+	Total  uint64
+	Hits   []SearchHit
+	Facets map[string][]search.FacetCount
+	Next   string
+}
+
+// Search is the full-text search: the archive searches every department, a department its
+// own. Both may match the applicant's name and ask for an ID number (exactly); no hit
+// carries either. The search is logged without its words.
+func (a *Archive) Search(ctx context.Context, who Principal, q SearchQuery) (*SearchResult, error) {
+	sq := q.Query
+	switch who.Role {
+	case RoleArchive:
+		if q.Department != "" {
+			sq.Departments = []string{q.Department}
+		}
+	case RoleDepartment:
+		if q.Department != "" && q.Department != who.Org {
+			return nil, fieldErr("department", fmt.Errorf("%w: a department searches only its own records", ErrForbidden))
+		}
+		sq.Departments = []string{who.Org}
+	default:
+		return nil, fmt.Errorf("%w: role %s cannot search records", ErrForbidden, who.Role)
+	}
+	if fd := sq.Filters[search.FacetDepartment]; who.Role == RoleDepartment && len(fd) > 0 && (len(fd) != 1 || fd[0] != who.Org) {
+		return nil, fieldErr("department", fmt.Errorf("%w: a department searches only its own records", ErrForbidden))
+	}
+	sq.Personal = true
+	if sq.Limit == 0 {
+		sq.Limit = 20
+	}
+	if sq.Limit < 0 || sq.Limit > maxPage {
+		return nil, fieldErr("limit", fmt.Errorf("%w: limit is 1 to %d", ErrInvalidCase, maxPage))
+	}
+	if a.search == nil || !a.search.ready.Load() {
+		return nil, ErrSearchNotReady
+	}
+	res, err := a.search.ix.Search(ctx, sq)
+	if errors.Is(err, search.ErrBadQuery) {
+		field := "q"
+		if strings.Contains(err.Error(), "cursor") {
+			field = "cursor"
+		}
+		return nil, fieldErr(field, fmt.Errorf("%w: %w", ErrInvalidCase, err))
+	} else if err != nil {
+		return nil, err
+	}
+	out := &SearchResult{Total: res.Total, Facets: res.Facets, Next: res.Next, Hits: []SearchHit{}}
+	for _, h := range res.Hits {
+		p, err := a.index.PackageRecord(h.ID)
+		if err != nil {
+			continue // gone since it was indexed
+		}
+		ct, _ := a.index.CaseText(h.ID)
+		out.Hits = append(out.Hits, SearchHit{Package: p, Highlights: maskPersonal(h.Highlights, ct)})
+	}
+	a.log.Info("records searched", "who", who.String(), "department", q.Department, "words", sq.Words != "",
+		"exact", sq.Exact != "", "applicant_id", sq.ApplicantID != "", "total", res.Total, "returned", len(out.Hits))
+	return out, nil
+}
+
+// idNumberRE matches what looks like a resident ID number (GB 11643, or the older 15
+// digits) standing alone, masked in fragments.
+var idNumberRE = regexp.MustCompile(`\b(?:[0-9]{17}[0-9Xx]|[0-9]{15})\b`)
+
+// maskPersonal takes the applicant's name and ID number, and anything shaped like an ID
+// number, out of the fragments a hit shows: a document's text can hold them (an
+// application form does), and a list of hits is not the place to show them.
+func maskPersonal(frags map[string][]string, ct *index.CaseText) map[string][]string {
+	var names []string
+	if ct != nil {
+		for _, s := range []string{ct.Applicant, ct.ApplicantID} {
+			if utf8.RuneCountInString(s) >= 2 {
+				names = append(names, s)
+			}
+		}
+	}
+	for field, fs := range frags {
+		for i, f := range fs {
+			f = idNumberRE.ReplaceAllString(f, "＊＊＊")
+			for _, n := range names {
+				f = strings.ReplaceAll(f, n, "＊＊＊")
+			}
+			fs[i] = f
+		}
+		frags[field] = fs
+	}
+	return frags
+}
+
+// SearchStatus says whether the search index is ready and how many packages wait for it.
+func (a *Archive) SearchStatus() (ready bool, queued int, indexed uint64) {
+	queued, _ = a.index.SearchQueueLen()
+	if a.search == nil {
+		return false, queued, 0
+	}
+	n, _ := a.search.ix.Count()
+	return a.search.ready.Load(), queued, n
+}
+
+// searchDir is where the search index lives.
+func searchDir(cfg Config) string { return filepath.Join(cfg.DataDir, "search") }

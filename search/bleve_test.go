@@ -1,0 +1,163 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T) *Bleve {
+	t.Helper()
+	ix, err := OpenBleve(filepath.Join(t.TempDir(), "search"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	return ix
+}
+
+var docs = []Doc{
+	{ID: "p1", Department: "A", ArchivalCode: "F1-2025-D30-0001", CaseNo: "SP-001", Title: "食品经营许可证核发", ItemCode: "X1", Year: 2025, Retention: "D30", State: "archived",
+		Formats: []string{"fmt/95"}, Text: "经审查，申请人符合食品经营许可条件，准予许可。", Opinions: []string{"材料齐全，同意受理"}, Steps: []string{"受理 张三"},
+		ApplicantName: "李四", ApplicantID: "610102199001011234", FinishedAt: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)},
+	{ID: "p2", Department: "A", ArchivalCode: "F1-2024-Y-0001", CaseNo: "SP-002", Title: "建设工程规划许可", ItemCode: "X2", Year: 2024, Retention: "Y", State: "transferred",
+		Formats: []string{"fmt/95", "ofd"}, Text: "规划许可决定书：同意建设。", Opinions: []string{"现场核查通过"},
+		ApplicantName: "王五", ApplicantID: "610102198502023456", FinishedAt: time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)},
+	{ID: "p3", Department: "B", ArchivalCode: "F2-2025-D10-0001", CaseNo: "SP-003", Title: "户外广告设置许可", ItemCode: "X3", Year: 2025, Retention: "D10", State: "archived",
+		Formats: []string{"ofd"}, Text: "不予许可：设置地点不符合规划。", Opinions: []string{"材料齐全，同意受理"},
+		ApplicantName: "赵六", ApplicantID: "610102197703034567", FinishedAt: time.Date(2025, 9, 1, 0, 0, 0, 0, time.UTC)},
+}
+
+func ids(r *Result) []string {
+	var out []string
+	for _, h := range r.Hits {
+		out = append(out, h.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestChineseWordsPhrasesAndFilters(t *testing.T) {
+	ix := openTest(t)
+	ctx := context.Background()
+	if err := ix.Put(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		q    Query
+		want string
+	}{
+		{"a two-character word from a document's text", Query{Words: "审查"}, "[p1]"},
+		{"a word in every title", Query{Words: "许可"}, "[p1 p2 p3]"},
+		{"a phrase from an opinion", Query{Words: `"现场核查"`}, "[p2]"},
+		{"a phrase in two opinions", Query{Words: `"同意受理"`}, "[p1 p3]"},
+		{"characters not adjacent are not the phrase", Query{Words: `"受理同意"`}, "[]"},
+		{"two words, both needed", Query{Words: "许可 规划"}, "[p2 p3]"},
+		{"refined within an earlier search", Query{Words: "规划", Within: []string{"不予"}}, "[p3]"},
+		{"a department's own only", Query{Words: "许可", Departments: []string{"B"}}, "[p3]"},
+		{"a case number, exactly", Query{Exact: "SP-002"}, "[p2]"},
+		{"an archival code, exactly", Query{Exact: "F2-2025-D10-0001"}, "[p3]"},
+		{"part of a case number is not it", Query{Exact: "SP-00"}, "[]"},
+		{"a facet filter", Query{Words: "许可", Filters: map[string][]string{FacetFormat: {"ofd"}}}, "[p2 p3]"},
+		{"a year range", Query{YearFrom: 2025, YearTo: 2025}, "[p1 p3]"},
+		{"a finishing date range", Query{FinishedFrom: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), FinishedTo: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)}, "[p1]"},
+		{"the applicant's name is not searched without the right", Query{Words: "李四"}, "[]"},
+		{"the applicant's name with it", Query{Words: "李四", Personal: true}, "[p1]"},
+		{"an ID number, whole, with the right", Query{ApplicantID: "610102198502023456", Personal: true}, "[p2]"},
+		{"part of an ID number finds nothing", Query{ApplicantID: "6101021985", Personal: true}, "[]"},
+		{"an ID number as words finds nothing", Query{Words: "610102198502023456", Personal: true}, "[]"},
+	} {
+		c.q.Limit = 10
+		res, err := ix.Search(ctx, c.q)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if got := fmt.Sprint(ids(res)); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+	if _, err := ix.Search(ctx, Query{ApplicantID: "610102198502023456", Limit: 10}); err == nil {
+		t.Error("an ID number searched without the right")
+	}
+	// Highlights mark the match and never carry personal data.
+	res, _ := ix.Search(ctx, Query{Words: "审查", Personal: true, Limit: 10})
+	if len(res.Hits) != 1 || !strings.Contains(strings.Join(res.Hits[0].Highlights["text"], ""), "<mark>审查</mark>") {
+		t.Errorf("highlights %v", res.Hits)
+	}
+	res, _ = ix.Search(ctx, Query{Words: "李四", Personal: true, Limit: 10})
+	if len(res.Hits) != 1 || len(res.Hits[0].Highlights) != 0 {
+		t.Errorf("a match on the applicant's name returned fragments: %v", res.Hits[0].Highlights)
+	}
+}
+
+func TestFacetsAndCursor(t *testing.T) {
+	ix := openTest(t)
+	ctx := context.Background()
+	var many []Doc
+	for i := 0; i < 45; i++ {
+		many = append(many, Doc{ID: fmt.Sprintf("p%02d", i), Department: []string{"A", "B", "C"}[i%3], Title: "营业执照变更登记",
+			IngestedAt: time.Date(2025, 1, 1, 0, 0, i/2, 0, time.UTC), // pairs at the same time: ties by id
+			Year:       2020 + i%5, Retention: "D30", State: "archived", Formats: []string{"fmt/95"}})
+	}
+	if err := ix.Put(ctx, many); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ix.Search(ctx, Query{Words: "登记", Facets: true, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total != 45 {
+		t.Errorf("total %d", res.Total)
+	}
+	counts := map[string]int{}
+	for _, f := range res.Facets[FacetDepartment] {
+		counts[f.Value] = f.Count
+	}
+	if counts["A"] != 15 || counts["B"] != 15 || counts["C"] != 15 || len(res.Facets[FacetYear]) != 5 {
+		t.Errorf("facets %v", res.Facets)
+	}
+	seen := map[string]bool{}
+	var order []string
+	pages := 0
+	for q := (Query{Words: "登记", Limit: 10}); ; pages++ {
+		res, err := ix.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range res.Hits {
+			if seen[h.ID] {
+				t.Fatalf("%s on two pages", h.ID)
+			}
+			seen[h.ID] = true
+			order = append(order, h.ID)
+		}
+		if res.Next == "" {
+			break
+		}
+		q.Cursor = res.Next
+	}
+	if len(seen) != 45 || pages != 4 {
+		t.Errorf("%d hits over %d pages", len(seen), pages+1)
+	}
+	if order[0] != "p44" || order[1] != "p42" || order[2] != "p43" {
+		t.Errorf("not newest first, ties by id: %v", order[:3])
+	}
+	if _, err := ix.Search(ctx, Query{Words: "登记", Cursor: "bm90IGEgY3Vyc29y", Limit: 10}); err == nil {
+		t.Error("a made-up cursor was accepted")
+	}
+	if _, err := ix.Search(ctx, Query{Words: `"不闭合`, Limit: 10}); err == nil {
+		t.Error("an unclosed phrase was accepted")
+	}
+	// Replacing and deleting.
+	ix.Put(ctx, []Doc{{ID: "p00", Department: "A", Title: "已注销"}})
+	ix.Delete(ctx, []string{"p01"})
+	if res, _ := ix.Search(ctx, Query{Words: "登记", Limit: 100}); res.Total != 43 {
+		t.Errorf("after a replace and a delete: %d", res.Total)
+	}
+}
