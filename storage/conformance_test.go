@@ -101,6 +101,38 @@ func testStore(t *testing.T, st ObjectStore) {
 			}
 		}
 	})
+	t.Run("dirs and list after", func(t *testing.T) {
+		w, ok := st.(Walker)
+		if !ok {
+			t.Fatal("the store cannot list after a key")
+		}
+		for _, k := range []string{"w/F1/2024/001.eep", "w/F1/2025/001.eep", "w/F1/2025/005.eep", "w/F1/2025/009.eep", "w/F2/2025/007.eep", "w/top"} {
+			if _, err := st.Put(ctx, k, strings.NewReader(k), -1, PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dirs, err := w.Dirs(ctx, "w/")
+		if err != nil || strings.Join(dirs, ",") != "w/F1/,w/F2/" {
+			t.Fatalf("dirs %v %v", dirs, err)
+		}
+		if d, err := w.Dirs(ctx, "w/none/"); err != nil || len(d) != 0 {
+			t.Fatalf("dirs of nothing %v %v", d, err)
+		}
+		for _, c := range []struct{ prefix, after, want string }{
+			{"w/F1/2025/", "w/F1/2025/005", "w/F1/2025/005.eep,w/F1/2025/009.eep"},
+			{"w/F1/2025/", "w/F1/2025/005.eep", "w/F1/2025/009.eep"},
+			{"w/", "w/F1/2025/006", "w/F1/2025/009.eep,w/F2/2025/007.eep,w/top"},
+			{"w/F1/", "w/F1/2025/009.eep", ""},
+		} {
+			var keys []string
+			if err := w.ListAfter(ctx, c.prefix, c.after, func(o ObjectInfo) error { keys = append(keys, o.Key); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(keys, ","); got != c.want {
+				t.Errorf("list %s after %s: %s, want %s", c.prefix, c.after, got, c.want)
+			}
+		}
+	})
 	t.Run("list and delete", func(t *testing.T) {
 		for _, k := range []string{"l/b", "l/a", "l/c/d", "m/x"} {
 			if _, err := st.Put(ctx, k, strings.NewReader(k), -1, PutOptions{}); err != nil {

@@ -329,3 +329,78 @@ func (s *FS) Ping(context.Context) error {
 	}
 	return nil
 }
+
+// Dirs implements Walker.
+func (s *FS) Dirs(ctx context.Context, prefix string) ([]string, error) {
+	if !strings.HasSuffix(prefix, "/") || CheckKey(strings.TrimSuffix(prefix, "/")) != nil {
+		return nil, fmt.Errorf("dirs %q: %w", prefix, ErrBadKey)
+	}
+	es, err := os.ReadDir(filepath.Join(s.root, filepath.FromSlash(prefix)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("dirs %q: %w", prefix, err)
+	}
+	var out []string
+	for _, e := range es {
+		if e.IsDir() {
+			out = append(out, prefix+e.Name()+"/")
+		}
+	}
+	return out, nil
+}
+
+// ListAfter implements Walker. It reads the names of the directories the range touches and
+// stats only the objects after after.
+func (s *FS) ListAfter(ctx context.Context, prefix, after string, fn func(ObjectInfo) error) error {
+	start := s.root
+	if i := strings.LastIndex(prefix, "/"); i > 0 {
+		if CheckKey(prefix[:i]) != nil {
+			return fmt.Errorf("list %q: %w", prefix, ErrBadKey)
+		}
+		start = filepath.Join(s.root, filepath.FromSlash(prefix[:i]))
+	}
+	var keys []ObjectInfo
+	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == start {
+			return filepath.SkipAll
+		}
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(s.root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(rel)
+		if d.IsDir() {
+			// A directory whose every key sorts before after is passed over whole.
+			if p != start && key+"/" < after && !strings.HasPrefix(after, key+"/") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), ".tmp-") || !strings.HasPrefix(key, prefix) || key <= after {
+			return nil
+		}
+		st, err := d.Info()
+		if err != nil {
+			return err
+		}
+		keys = append(keys, ObjectInfo{Key: key, Size: st.Size(), Modified: st.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list %q after %q: %w", prefix, after, err)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Key < keys[j].Key })
+	for _, o := range keys {
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -335,3 +335,34 @@ func (s *S3) SetLegalHold(ctx context.Context, key string, on bool) error {
 	}
 	return nil
 }
+
+// Dirs implements Walker (a listing with a delimiter).
+func (s *S3) Dirs(ctx context.Context, prefix string) ([]string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var out []string
+	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix}) {
+		if o.Err != nil {
+			return nil, s.mapErr("list", prefix, o.Err)
+		}
+		if strings.HasSuffix(o.Key, "/") {
+			out = append(out, o.Key)
+		}
+	}
+	return out, nil
+}
+
+// ListAfter implements Walker (StartAfter).
+func (s *S3) ListAfter(ctx context.Context, prefix, after string, fn func(ObjectInfo) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, StartAfter: after, Recursive: true}) {
+		if o.Err != nil {
+			return s.mapErr("list", prefix, o.Err)
+		}
+		if err := fn(ObjectInfo{Key: o.Key, Size: o.Size, Modified: o.LastModified}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

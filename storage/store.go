@@ -65,6 +65,18 @@ type ObjectStore interface {
 	Ping(ctx context.Context) error
 }
 
+// Walker is implemented by stores that can list one level of a prefix and the keys after
+// a given one: what start-up reconciliation needs to look only at the objects written
+// since it last ran, not at all of them.
+type Walker interface {
+	// Dirs lists the "directories" directly under prefix (which ends in "/"), each ending
+	// in "/", in key order.
+	Dirs(ctx context.Context, prefix string) ([]string, error)
+	// ListAfter calls fn for every object whose key starts with prefix and sorts after
+	// after, in key order.
+	ListAfter(ctx context.Context, prefix, after string, fn func(ObjectInfo) error) error
+}
+
 // Retainer is implemented by stores that enforce retention themselves (MinIO's object
 // lock in compliance mode): a retained or held object cannot be deleted or overwritten, by
 // anyone, until the date.
