@@ -304,7 +304,7 @@ func Open(cfg Config) (*Archive, error) {
 	// Object first, index second: a crash between them leaves objects the index does not
 	// know, adopted here when they are complete, valid packages.
 	if !cfg.SkipReconcile {
-		if _, err := a.Reconcile(context.Background(), nil); err != nil {
+		if _, err := a.ReconcileAtStart(context.Background()); err != nil {
 			a.log.Error("start-up reconciliation did not run: is the object store reachable?", "err", err)
 		}
 	}

@@ -112,8 +112,99 @@ func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int))
 			rep.DataLoss = append(rep.DataLoss, p.Key)
 		}
 	}
+	if err := a.adopt(ctx, orphans, rep, progress); err != nil {
+		return nil, err
+	}
+	a.log.Info("reconciled the index with the object store", "indexed_before", rep.Indexed, "adopted", len(rep.Adopted),
+		"moved_aside", len(rep.MovedAside), "data_loss", len(rep.DataLoss))
+	return rep, nil
+}
+
+// reconcileMarkKey names the State record of when start-up reconciliation last ran.
+const reconcileMarkKey = "reconcile-mark"
+
+// reconcileMark is when reconciliation last ran: a package object written since has an id
+// from then on (ids begin with their ingest time).
+type reconcileMark struct {
+	At time.Time `json:"at"`
+}
+
+// markMargin covers clock steps between runs and ingests that took their id just before
+// the mark was taken.
+const markMargin = 10 * time.Minute
+
+// ReconcileAtStart reconciles from where the last start-up left off: the package objects
+// written since (a listing after the mark in each fonds and year), not all of them. An index
+// without a mark (new, rebuilt, or older) and a store that cannot list after a key get the
+// full reconciliation.
+func (a *Archive) ReconcileAtStart(ctx context.Context) (*ReconcileReport, error) {
+	started := a.now()
+	var m reconcileMark
+	var rep *ReconcileReport
+	var err error
+	if a.index.Record(index.State, reconcileMarkKey, &m) == nil {
+		rep, err = a.ReconcileSince(ctx, m.At.Add(-markMargin), nil)
+	} else {
+		rep, err = a.Reconcile(ctx, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rep, a.index.PutRecord(index.State, reconcileMarkKey, reconcileMark{At: started})
+}
+
+// ReconcileSince adopts (or moves aside) the package objects without an index entry whose
+// ids are from since on: those a crash can have left since the last reconciliation. It
+// reads the names of the objects written since, not the archive's.
+func (a *Archive) ReconcileSince(ctx context.Context, since time.Time, progress func(done, total int)) (*ReconcileReport, error) {
+	w, ok := a.store.(storage.Walker)
+	if !ok {
+		return a.Reconcile(ctx, progress)
+	}
+	rep := &ReconcileReport{}
+	after := fmt.Sprintf("%013x", max(since.UnixMilli(), 0))
+	var orphans []string
+	fonds, err := w.Dirs(ctx, "packages/")
+	if err != nil {
+		return nil, fmt.Errorf("list packages/: %w", err)
+	}
+	for _, f := range fonds {
+		years, err := w.Dirs(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", f, err)
+		}
+		for _, y := range years {
+			err := w.ListAfter(ctx, y, y+after, func(o storage.ObjectInfo) error {
+				rep.ObjectCount++
+				if !strings.HasSuffix(o.Key, ".eep") || a.index.Orphan(o.Key) {
+					return nil
+				}
+				if p, err := a.index.PackageRecord(strings.TrimSuffix(path.Base(o.Key), ".eep")); err == nil && p.Key == o.Key {
+					return nil
+				}
+				orphans = append(orphans, o.Key)
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("list %s: %w", y, err)
+			}
+		}
+	}
+	if err := a.adopt(ctx, orphans, rep, progress); err != nil {
+		return nil, err
+	}
+	if len(orphans) > 0 || rep.ObjectCount > 0 {
+		a.log.Info("reconciled the objects written since the last start", "since", since, "looked_at", rep.ObjectCount,
+			"adopted", len(rep.Adopted), "moved_aside", len(rep.MovedAside))
+	}
+	return rep, nil
+}
+
+// adopt indexes the orphans that are complete, valid packages with their ingest event and
+// moves the others aside.
+func (a *Archive) adopt(ctx context.Context, orphans []string, rep *ReconcileReport, progress func(done, total int)) error {
 	if len(orphans) == 0 {
-		return rep, nil
+		return nil
 	}
 	var batch []*index.Package
 	flush := func() error {
@@ -140,7 +231,7 @@ func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int))
 			a.moveAside(ctx, key, "the event log has no ingest event for it: the ingest stopped before its commit", rep)
 			continue
 		} else if err != nil {
-			return nil, err
+			return err
 		}
 		rec, err := a.recordFromObject(ctx, key, ref)
 		if err != nil {
@@ -150,19 +241,14 @@ func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int))
 		batch = append(batch, rec)
 		if len(batch) == 200 {
 			if err := flush(); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if progress != nil {
 			progress(i+1, len(orphans))
 		}
 	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	a.log.Info("reconciled the index with the object store", "indexed_before", rep.Indexed, "adopted", len(rep.Adopted),
-		"moved_aside", len(rep.MovedAside), "data_loss", len(rep.DataLoss))
-	return rep, nil
+	return flush()
 }
 
 // moveAside copies an unadoptable object under orphans/ and removes it; a retained object

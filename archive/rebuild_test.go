@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
@@ -227,5 +228,49 @@ func TestReconcileOrphansAndDataLoss(t *testing.T) {
 	}
 	if n, _ := a.Index().Count(); n != 3 {
 		t.Fatalf("%d packages indexed after reconciling", n)
+	}
+}
+
+// Start-up reconciliation looks only at the package objects written since it last ran: an
+// object left by a crash just now is moved aside at the next start, an old stray one is
+// left for the full reconciliation (dangan index reconcile --full).
+func TestStartupReconcilesFromTheLastMark(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(Config{DataDir: dir, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingestMany(t, a, 30)
+	a.Close()
+	ctx := context.Background()
+	st, err := storage.OpenFS(filepath.Join(dir, "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := fmt.Sprintf("packages/X/2025/%013x%s.eep", time.Now().UnixMilli(), "aaaaaaaaaaaa")
+	stale := "packages/X/2019/0000000000001bbbbbbbbbbbb.eep"
+	for _, k := range []string{fresh, stale} {
+		if _, err := st.Put(ctx, k, strings.NewReader("<not a package>"), -1, storage.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err = Open(Config{DataDir: dir, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := st.Stat(ctx, "orphans/"+fresh); err != nil {
+		t.Errorf("the object written since the last start was not moved aside: %v", err)
+	}
+	if _, err := st.Stat(ctx, stale); err != nil {
+		t.Errorf("the start-up looked at an object older than its mark: %v", err)
+	}
+	rep, err := a.ReconcileSince(ctx, time.Now(), nil)
+	if err != nil || rep.ObjectCount != 0 {
+		t.Fatalf("a reconciliation since now looked at %d objects: %v", rep.ObjectCount, err)
+	}
+	full, err := a.Reconcile(ctx, nil)
+	if err != nil || len(full.MovedAside) != 1 || full.MovedAside[0] != stale || full.ObjectCount < 30 {
+		t.Fatalf("full reconciliation: %v %+v", err, full)
 	}
 }

@@ -235,13 +235,29 @@ func cmdInit(args []string) error {
 // cmdIndex is "dangan index rebuild": it moves the index aside and rebuilds it from the
 // object store alone, keeping the API tokens of the old index when it can still be read.
 func cmdIndex(args []string) error {
-	if len(args) == 0 || args[0] != "rebuild" {
-		return errors.New("usage: dangan index rebuild --data DIR [--s3-endpoint ...]")
+	usage := errors.New("usage: dangan index rebuild | reconcile [--full] | search  --data DIR [--s3-endpoint ...]")
+	if len(args) == 0 {
+		return usage
+	}
+	switch args[0] {
+	case "reconcile":
+		return cmdIndexReconcile(args[1:])
+	case "search":
+		return cmdIndexSearch(args[1:])
+	case "rebuild":
+	default:
+		return usage
 	}
 	fs := flag.NewFlagSet("index rebuild", flag.ExitOnError)
 	var c commonFlags
 	c.register(fs)
 	fs.Parse(args[1:])
+	// The search index is derived from the index: it is rebuilt with it.
+	if dir := filepath.Join(c.data, "search"); statOK(dir) {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove the search index: %w", err)
+		}
+	}
 	path := filepath.Join(c.data, "index.db")
 	old := path + ".before-rebuild-" + time.Now().UTC().Format("20060102T150405")
 	tokens := map[string]index.Token{}
@@ -286,6 +302,9 @@ func cmdIndex(args []string) error {
 	fmt.Fprintf(os.Stderr, "\n")
 	fmt.Printf("rebuilt the index from %d package objects and %d events in %.1fs: %d indexed, %d not adoptable, %d tokens kept\n",
 		rep.ObjectCount, a.Log().Size(), time.Since(start).Seconds(), len(rep.Adopted), len(rep.MovedAside), len(tokens))
+	if err := waitSearch(a); err != nil {
+		return err
+	}
 	if len(rep.MovedAside) > 0 {
 		return fmt.Errorf("%d objects could not be adopted (see the log; they are under orphans/)", len(rep.MovedAside))
 	}
@@ -314,6 +333,76 @@ func cmdToken(args []string) error {
 	}
 	fmt.Println(tok)
 	return nil
+}
+
+// cmdIndexReconcile is "dangan index reconcile [--full]": the objects written since the
+// last start-up (or, with --full, every object and every index entry) against the index.
+func cmdIndexReconcile(args []string) error {
+	fs := flag.NewFlagSet("index reconcile", flag.ExitOnError)
+	var c commonFlags
+	c.register(fs)
+	full := fs.Bool("full", false, "compare every object with the index, and every index entry with its object (data loss), and restore tombstones and certificates")
+	fs.Parse(args)
+	c.quietReconcile = true
+	a, err := c.open()
+	if err != nil {
+		return fmt.Errorf("%w (is 'dangan serve' running on %s?)", err, c.data)
+	}
+	defer a.Close()
+	progress := func(done, total int) { fmt.Fprintf(os.Stderr, "\rreconcile: %d/%d objects adopted or set aside", done, total) }
+	start := time.Now()
+	var rep *archive.ReconcileReport
+	if *full {
+		rep, err = a.Reconcile(context.Background(), progress)
+	} else {
+		rep, err = a.ReconcileAtStart(context.Background())
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("reconciled in %.1fs: %d objects looked at, %d adopted, %d set aside, %d index entries without their object\n",
+		time.Since(start).Seconds(), rep.ObjectCount, len(rep.Adopted), len(rep.MovedAside), len(rep.DataLoss))
+	if len(rep.DataLoss) > 0 {
+		return fmt.Errorf("DATA LOSS: %d packages' objects are missing (see the log)", len(rep.DataLoss))
+	}
+	return nil
+}
+
+// cmdIndexSearch is "dangan index search": it rebuilds the full-text search index from the
+// index, with progress.
+func cmdIndexSearch(args []string) error {
+	fs := flag.NewFlagSet("index search", flag.ExitOnError)
+	var c commonFlags
+	c.register(fs)
+	fs.Parse(args)
+	c.quietReconcile = true
+	a, err := c.open()
+	if err != nil {
+		return fmt.Errorf("%w (is 'dangan serve' running on %s?)", err, c.data)
+	}
+	defer a.Close()
+	n, err := a.RebuildSearch(context.Background())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "search index: %d packages queued\n", n)
+	return waitSearch(a)
+}
+
+// waitSearch waits, with progress, until the search index has indexed the queue.
+func waitSearch(a *archive.Archive) error {
+	start, last := time.Now(), time.Time{}
+	for ; ; time.Sleep(200 * time.Millisecond) {
+		ready, queued, indexed := a.SearchStatus()
+		if ready && queued == 0 {
+			fmt.Fprintf(os.Stderr, "\rsearch index: %d cases indexed in %.1fs\n", indexed, time.Since(start).Seconds())
+			return nil
+		}
+		if time.Since(last) > time.Second {
+			fmt.Fprintf(os.Stderr, "\rsearch index: %d indexed, %d to go", indexed, queued)
+			last = time.Now()
+		}
+	}
 }
 
 func statOK(path string) bool { _, err := os.Stat(path); return err == nil }
