@@ -3,12 +3,15 @@ package archive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dangan-archive/dangan/storage/index"
 )
 
 func waitAudit(t *testing.T, a *Archive) *AuditRun {
@@ -70,6 +73,32 @@ func TestAudit(t *testing.T) {
 		if !codes[want] {
 			t.Fatalf("check %s missing: %+v", want, res[0].Checks)
 		}
+	}
+
+	if !res[0].Reopened || res[0].Opened == nil || res[0].Opened.Software != readerSoftware() {
+		t.Fatalf("the first audit did not open the documents: %+v", res[0])
+	}
+	// Again: the same bytes and the same reading software, so the documents are not opened
+	// again, and the report says so; another reading software opens them again.
+	if _, err := a.Index().UpdatePackage(ids[1], func(p *index.Package) error { p.Audit.Opened.Software = "dangan 0.0.9"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	a.StartAudit(ctx, Principal{Role: RoleAuditor}, true, 0)
+	if run := waitAudit(t, a); run.Done != 6 || run.Failures != 0 {
+		t.Fatalf("second run: %+v", run)
+	}
+	second := func(id string) AuditResult {
+		rs, _ := a.Audits(ctx, Principal{Role: RoleAuditor}, AuditFilter{Package: id})
+		if len(rs) != 2 {
+			t.Fatalf("%d results of %s", len(rs), id)
+		}
+		return rs[1]
+	}
+	if r := second(ids[0]); r.Reopened || !strings.Contains(fmt.Sprint(r.Checks), "not opened again") || r.Opened.At != res[0].Opened.At {
+		t.Fatalf("a memoised audit: %+v", r)
+	}
+	if r := second(ids[1]); !r.Reopened || r.Opened.Software != readerSoftware() {
+		t.Fatalf("after a change of reading software: %+v", r)
 	}
 
 	// Flip one byte of a stored document.

@@ -177,6 +177,16 @@ type AuditMark struct {
 	At     time.Time `json:"at"`
 	OK     bool      `json:"ok"`
 	Failed []string  `json:"failed,omitempty"` // the failing checks, with codes
+	// Opened is when the package's documents were last opened and all opened: by which
+	// reading software, and the package's SM3 then.
+	Opened *OpenedMark `json:"opened,omitempty"`
+}
+
+// OpenedMark records a successful opening of a package's documents.
+type OpenedMark struct {
+	At       time.Time `json:"at"`
+	SM3      string    `json:"sm3"`
+	Software string    `json:"software"`
 }
 
 // Tombstone is what remains of a destroyed package.
