@@ -24,6 +24,9 @@ var ErrSearchNotReady = fmt.Errorf("%w: %w", ErrUnavailable, search.ErrNotReady)
 
 const searchRebuildKey = "search-rebuilding" // State: set while a rebuilt search index fills
 
+// searchYield is how long the search indexer waits between batches while ingests run.
+const searchYield = 2 * time.Second
+
 // searcher keeps the full-text index up to date from the index's search queue.
 type searcher struct {
 	ix      search.Index
@@ -110,7 +113,14 @@ func (a *Archive) stopSearch() error {
 // runSearchIndexer drains the search queue in batches.
 func (a *Archive) runSearchIndexer(ctx context.Context) {
 	defer close(a.search.done)
+	last := time.Now()
 	for ctx.Err() == nil {
+		// Ingest comes first: while ingests are in flight the indexer does one batch every
+		// two seconds, and catches up at full speed when they stop.
+		for len(a.slots) > 0 && time.Since(last) < searchYield && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+		last = time.Now()
 		n, err := a.indexSearchBatch(ctx, 64)
 		if err != nil && ctx.Err() == nil {
 			a.log.Error("search indexing", "err", err)

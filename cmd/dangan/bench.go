@@ -251,8 +251,11 @@ func cmdBench(args []string) error {
 	if len(args) > 0 && args[0] == "convert" {
 		return cmdBenchConvert(args[1:])
 	}
+	if len(args) > 0 && args[0] == "scale" {
+		return cmdBenchScale(args[1:])
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New("usage: dangan bench ingest [--cases N] [--clients N] [--large-mb M] | dangan bench log [--seconds S] [--clients N] [--cases N] | dangan bench audit | dangan bench verify [--seconds S] [--clients N] | dangan bench convert [--docs N] [--workers N]")
+		return errors.New("usage: dangan bench ingest [--cases N] [--clients N] [--large-mb M] | dangan bench log [--seconds S] [--clients N] [--cases N] | dangan bench audit | dangan bench verify [--seconds S] [--clients N] | dangan bench convert [--docs N] [--workers N] | dangan bench scale [--packages N] [--measure-at M] [--data DIR]")
 	}
 	fs := flag.NewFlagSet("bench ingest", flag.ExitOnError)
 	cases := fs.Int("cases", 1000, "small cases to ingest (three 20 KB documents each)")

@@ -1,0 +1,428 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dangan-archive/dangan/api"
+	"github.com/dangan-archive/dangan/archive"
+)
+
+// ScaleQuery is the latency of one kind of request, in milliseconds.
+type ScaleQuery struct {
+	P50 float64 `json:"p50_ms"`
+	P99 float64 `json:"p99_ms"`
+}
+
+// ScaleMeasure is what `dangan bench scale` measures at one size.
+type ScaleMeasure struct {
+	Packages         int                   `json:"packages"`
+	Queries          map[string]ScaleQuery `json:"queries"`
+	StartupSeconds   float64               `json:"startup_s"`
+	IndexBytesPer    float64               `json:"index_bytes_per_package"`
+	SearchBytesPer   float64               `json:"search_bytes_per_package"`
+	IngestPerS       float64               `json:"ingest_per_s"` // over the last packages before this size
+	SearchIndexPerS  float64               `json:"search_index_per_s"`
+	RawFsyncPerS     float64               `json:"raw_fsync_per_s"` // this disk, measured in the same run
+	IngestVsEmpty    float64               `json:"ingest_vs_empty"`
+	EmptyIngestPerS  float64               `json:"empty_ingest_per_s"`
+	SecondsToBuild   float64               `json:"build_s"`
+	SearchQueueAfter int                   `json:"search_queue_after"`
+}
+
+// ScaleResult is the final JSON line: the measure at --measure-at (when given) and at
+// --packages, and each query's p99 ratio between them.
+type ScaleResult struct {
+	At      *ScaleMeasure      `json:"at,omitempty"`
+	Final   *ScaleMeasure      `json:"final"`
+	Ratio   map[string]float64 `json:"p99_ratio,omitempty"`
+	Cores   int                `json:"cores"`
+	Workers int                `json:"workers"`
+}
+
+func cmdBenchScale(args []string) error {
+	fs := flag.NewFlagSet("bench scale", flag.ExitOnError)
+	n := fs.Int("packages", 100000, "packages the archive grows to")
+	at := fs.Int("measure-at", 0, "also measure at this size on the way (0: only at --packages)")
+	data := fs.String("data", "", "archive directory (kept, and resumed when it holds a bench archive); default a temporary one")
+	workers := fs.Int("workers", 8, "concurrent ingests")
+	queries := fs.Int("queries", 200, "requests of each kind measured")
+	fs.Parse(args)
+	res, err := runBenchScale(scaleOptions{Packages: *n, MeasureAt: *at, Data: *data, Workers: *workers, Queries: *queries}, os.Stderr)
+	if err != nil {
+		return err
+	}
+	return printResult(res)
+}
+
+type scaleOptions struct {
+	Packages, MeasureAt, Workers, Queries int
+	Data                                  string
+}
+
+// scaleDepartments are the benchmark's departments: valid USCCs, 20 of them.
+func scaleDepartments() []string {
+	var out []string
+	for i := 0; len(out) < 20; i++ {
+		first := fmt.Sprintf("11610830MB%07d", 1000000+i)
+		c, err := archive.USCCCheckChar(first)
+		if err == nil {
+			out = append(out, first+string(c))
+		}
+	}
+	return out
+}
+
+var scaleItems = []string{"食品经营许可", "建设工程规划许可", "户外广告设置许可", "个体工商户登记", "药品零售许可", "排污许可", "道路运输许可", "建筑施工许可",
+	"公共场所卫生许可", "特种设备使用登记", "林木采伐许可", "取水许可", "烟草专卖零售许可", "娱乐场所经营许可", "出版物零售许可"}
+
+// rareWord is the word that only cases 10k..10k+9 hold: two characters of a 200-character
+// set, enough for 40,000 words (400,000 cases) before one repeats.
+var rareChars = []rune("甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳午未申酉戌亥金木水火土日月星辰风云雷电山川河海江湖溪泉松柏杨柳桃李杏梅兰竹菊荷莲桂枫槐榆樟楠梧桐橡栗枣梨柿柑橘橙柚葡萄蓝紫红黄绿青白黑灰褐朱丹碧翠琼瑶琳琅珊瑚玛瑙珍珠宝玉钻银铜铁锡铅锌镍钴钛钨钼锰铬钒铌钽锆铪镓铟铊锗锑铋钋砷硒碲硫磷硅硼碳氮氧氟氯溴碘氦氖氩氪氙氡鹰隼雕鹤鹭鸥燕雀莺鹊鸽鸠鹃鹂鸳鸯鹦鹉孔雀凤凰麒麟龙虎豹狮熊猿猴鹿麋獐麂兔狐狸狼豺貂獾")
+
+func rareWord(k int) string {
+	n := len(rareChars)
+	return string([]rune{rareChars[(k/n)%n], rareChars[k%n]})
+}
+
+func scaleCase(i int, depts []string) (*archive.Case, []byte) {
+	dept := depts[i%len(depts)]
+	year := 2010 + i%15
+	item := scaleItems[i%len(scaleItems)]
+	fin := time.Date(year, time.Month(1+i%12), 1+i%28, 10, 0, 0, 0, time.UTC)
+	c := &archive.Case{CaseNo: fmt.Sprintf("BENCH-%08d", i), Item: archive.Item{Code: fmt.Sprintf("ITEM%04d", i%len(scaleItems)), Name: item, Category: "行政许可"},
+		Department: archive.Department{Name: "测试部门" + dept[10:], USCC: dept}, Applicant: archive.Applicant{Name: "申请人", Kind: "法人"},
+		AcceptedAt: fin.Add(-72 * time.Hour), FinishedAt: fin, Result: archive.Result{Status: "办结", Decision: "准予许可", Opinion: "审核通过"},
+		Retention: []string{"Y", "D30", "D10"}[i%3], Sharing: archive.Sharing{Scope: "政务共享"},
+		Steps:     []archive.Step{{Name: "受理", Actor: "窗口", At: fin.Add(-72 * time.Hour), Opinion: "材料齐全"}, {Name: "审核", Actor: "科室", At: fin, Opinion: "审核通过 " + rareWord(i/10)}},
+		Documents: []archive.CaseDoc{{File: "form", Title: item + "申请表", Kind: "申请表格", Main: true}}}
+	form, _ := json.Marshal(map[string]any{"事项": item, "编号": i, "说明": "申请" + item + "，经营地址第" + fmt.Sprint(i%997) + "号"})
+	return c, form
+}
+
+// benchState is kept in the bench archive so that a resumed run knows the empty rate.
+type benchState struct {
+	EmptyIngestPerS float64 `json:"empty_ingest_per_s"`
+}
+
+func runBenchScale(o scaleOptions, progress io.Writer) (*ScaleResult, error) {
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	dir := o.Data
+	if dir == "" {
+		d, err := os.MkdirTemp("", "dangan-bench-scale-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := archive.Config{DataDir: dir, Logger: quiet, NoBackgroundAudit: true, MaxIngests: o.Workers * 2}
+	a, err := archive.Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { a.Close() }()
+	depts := scaleDepartments()
+	var st benchState
+	statePath := filepath.Join(dir, "bench-scale.json")
+	if b, err := os.ReadFile(statePath); err == nil {
+		json.Unmarshal(b, &st)
+	}
+	res := &ScaleResult{Cores: runtime.NumCPU(), Workers: o.Workers}
+	built := time.Now()
+	grow := func(to int) (float64, error) {
+		have, err := a.Index().Count()
+		if err != nil {
+			return 0, err
+		}
+		if have >= to {
+			return 0, nil
+		}
+		var next atomic.Int64
+		next.Store(int64(have))
+		var done atomic.Int64
+		window := min(2000, max(to/10, 100))
+		var lastStart, emptyEnd time.Time
+		var mu sync.Mutex
+		start := time.Now()
+		var firstErr error
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		go func() {
+			t := time.NewTicker(5 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					d := done.Load()
+					fmt.Fprintf(progress, "bench scale: %d/%d packages, %.0f/s\n", int64(have)+d, to, float64(d)/time.Since(start).Seconds())
+				}
+			}
+		}()
+		for w := 0; w < o.Workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= to {
+						return
+					}
+					if i == to-window {
+						mu.Lock()
+						lastStart = time.Now()
+						mu.Unlock()
+					}
+					c, form := scaleCase(i, depts)
+					sent := false
+					_, err := a.Ingest(context.Background(), archive.Principal{Role: archive.RoleDepartment, Org: c.Department.USCC}, c, func() (*archive.Upload, error) {
+						if sent {
+							return nil, io.EOF
+						}
+						sent = true
+						return &archive.Upload{Part: "form", FileName: "form.json", Body: strings.NewReader(string(form))}, nil
+					})
+					if err != nil && !errors.Is(err, archive.ErrBusy) {
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = fmt.Errorf("ingest %d: %w", i, err)
+						}
+						mu.Unlock()
+						return
+					}
+					if d := done.Add(1); have == 0 && int(d) == window {
+						mu.Lock()
+						emptyEnd = time.Now()
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(stop)
+		if firstErr != nil {
+			return 0, firstErr
+		}
+		if !emptyEnd.IsZero() {
+			st.EmptyIngestPerS = float64(window) / emptyEnd.Sub(start).Seconds()
+			b, _ := json.Marshal(st)
+			os.WriteFile(statePath, b, 0o644)
+		}
+		if lastStart.IsZero() {
+			return float64(to-have) / time.Since(start).Seconds(), nil
+		}
+		return float64(window) / time.Since(lastStart).Seconds(), nil
+	}
+	measure := func(size int, rate float64) (*ScaleMeasure, error) {
+		m := &ScaleMeasure{Packages: size, IngestPerS: rate, EmptyIngestPerS: st.EmptyIngestPerS, SecondsToBuild: time.Since(built).Seconds()}
+		if st.EmptyIngestPerS > 0 && rate > 0 {
+			m.IngestVsEmpty = rate / st.EmptyIngestPerS
+		}
+		// The search index catches up before its queries are measured.
+		t0, q0 := time.Now(), 0
+		q0, _ = a.Index().SearchQueueLen()
+		for {
+			_, queued, _ := a.SearchStatus()
+			if queued == 0 {
+				break
+			}
+			if time.Since(t0) > 30*time.Minute {
+				return nil, fmt.Errorf("the search index did not catch up: %d queued", queued)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if q0 > 0 {
+			m.SearchIndexPerS = float64(q0) / time.Since(t0).Seconds()
+		}
+		m.RawFsyncPerS = fsyncRate(dir)
+		var err error
+		if m.Queries, err = scaleQueries(a, depts, size, o.Queries); err != nil {
+			return nil, err
+		}
+		// Start-up: the archive opened again on the same directory.
+		if err := a.Close(); err != nil {
+			return nil, err
+		}
+		t := time.Now()
+		if a, err = archive.Open(cfg); err != nil {
+			return nil, err
+		}
+		m.StartupSeconds = time.Since(t).Seconds()
+		if fi, err := os.Stat(filepath.Join(dir, "index.db")); err == nil {
+			m.IndexBytesPer = float64(fi.Size()) / float64(size)
+		}
+		m.SearchBytesPer = float64(dirSize(filepath.Join(dir, "search"))) / float64(size)
+		m.SearchQueueAfter, _ = a.Index().SearchQueueLen()
+		return m, nil
+	}
+	if o.MeasureAt > 0 && o.MeasureAt < o.Packages {
+		rate, err := grow(o.MeasureAt)
+		if err != nil {
+			return nil, err
+		}
+		if res.At, err = measure(o.MeasureAt, rate); err != nil {
+			return nil, err
+		}
+	}
+	rate, err := grow(o.Packages)
+	if err != nil {
+		return nil, err
+	}
+	if res.Final, err = measure(o.Packages, rate); err != nil {
+		return nil, err
+	}
+	if res.At != nil {
+		res.Ratio = map[string]float64{}
+		for k, q := range res.Final.Queries {
+			if b := res.At.Queries[k].P99; b > 0 {
+				res.Ratio[k] = q.P99 / b
+			}
+		}
+	}
+	return res, nil
+}
+
+// scaleQueries measures each kind of request through the public API on loopback.
+func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]ScaleQuery, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: api.New(a, api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PublicRate: -1})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+	archTok, err := a.CreateToken(archive.RoleArchive, "", "bench")
+	if err != nil {
+		return nil, err
+	}
+	dept := depts[0]
+	deptTok, err := a.CreateToken(archive.RoleDepartment, dept, "bench")
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Timeout: time.Minute}
+	call := func(tok, path string) ([]byte, error) {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return nil, fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+		return b, nil
+	}
+	// A deep page of the department's list: 40 pages of 50 in (or the last one).
+	deep, cursor := "", ""
+	for p := 0; p < 40; p++ {
+		b, err := call(deptTok, "/api/v1/packages?limit=50&cursor="+cursor)
+		if err != nil {
+			return nil, err
+		}
+		var page struct{ Next string }
+		json.Unmarshal(b, &page)
+		if page.Next == "" {
+			break
+		}
+		deep, cursor = page.Next, page.Next
+	}
+	var ids []string
+	b, err := call(archTok, "/api/v1/packages?limit=200")
+	if err != nil {
+		return nil, err
+	}
+	var list struct{ Packages []struct{ ID string } }
+	json.Unmarshal(b, &list)
+	for _, p := range list.Packages {
+		ids = append(ids, p.ID)
+	}
+	rng := rand.New(rand.NewPCG(1, uint64(size)))
+	kinds := []struct {
+		name string
+		tok  string
+		path func() string
+	}{
+		{"search_nothing", deptTok, func() string { return "/api/v1/search?q=" + url.QueryEscape("无此词组") }},
+		{"search_rare_word", archTok, func() string { return "/api/v1/search?q=" + url.QueryEscape(rareWord(rng.IntN(max(size/10, 1)))) }},
+		{"search_common_word_facets", archTok, func() string { return "/api/v1/search?facets=true&q=" + url.QueryEscape("审核通过") }},
+		{"search_exact_case_no", archTok, func() string { return "/api/v1/search?exact=" + fmt.Sprintf("BENCH-%08d", rng.IntN(size)) }},
+		{"list_department_first_page", deptTok, func() string { return "/api/v1/packages?limit=50" }},
+		{"list_department_deep_page", deptTok, func() string { return "/api/v1/packages?limit=50&cursor=" + deep }},
+		{"package_status", archTok, func() string { return "/api/v1/packages/" + ids[rng.IntN(len(ids))] }},
+		{"schedule_department", archTok, func() string { return "/api/v1/schedule?limit=50&department=" + dept }},
+		{"candidates_department", archTok, func() string { return "/api/v1/disposals/candidates?limit=50&department=" + dept }},
+		{"statistics", deptTok, func() string { return "/api/v1/statistics" }},
+	}
+	out := map[string]ScaleQuery{}
+	for _, kind := range kinds {
+		var lat []float64
+		for i := 0; i < k+k/10; i++ {
+			t := time.Now()
+			if _, err := call(kind.tok, kind.path()); err != nil {
+				return nil, fmt.Errorf("%s: %w", kind.name, err)
+			}
+			if i >= k/10 { // the first tenth warms the caches
+				lat = append(lat, float64(time.Since(t).Microseconds())/1000)
+			}
+		}
+		slices.Sort(lat)
+		out[kind.name] = ScaleQuery{P50: lat[len(lat)/2], P99: lat[min(len(lat)-1, len(lat)*99/100)]}
+	}
+	return out, nil
+}
+
+// fsyncRate is how many 4 KiB write+fsync rounds this disk does a second.
+func fsyncRate(dir string) float64 {
+	f, err := os.CreateTemp(dir, "fsync-*")
+	if err != nil {
+		return 0
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	t := time.Now()
+	n := 0
+	for time.Since(t) < time.Second {
+		f.WriteAt(buf, int64(n%64)*4096)
+		f.Sync()
+		n++
+	}
+	return float64(n) / time.Since(t).Seconds()
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
