@@ -349,7 +349,9 @@ func cmdIndexReconcile(args []string) error {
 		return fmt.Errorf("%w (is 'dangan serve' running on %s?)", err, c.data)
 	}
 	defer a.Close()
-	progress := func(done, total int) { fmt.Fprintf(os.Stderr, "\rreconcile: %d/%d objects adopted or set aside", done, total) }
+	progress := func(done, total int) {
+		fmt.Fprintf(os.Stderr, "\rreconcile: %d/%d objects adopted or set aside", done, total)
+	}
 	start := time.Now()
 	var rep *archive.ReconcileReport
 	if *full {
