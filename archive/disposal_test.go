@@ -14,6 +14,7 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 
 	"github.com/dangan-archive/dangan/internal/testenv"
+	"github.com/dangan-archive/dangan/search"
 )
 
 type clock struct {
@@ -106,6 +107,14 @@ func TestDisposal(t *testing.T) {
 		t.Fatalf("tombstone: %+v", p.Tombstone)
 	}
 	checkStatistics(t, a, "after the destruction")
+	// Its words go from the search with it; the others stay.
+	waitSearchReady(t, a, 2)
+	if res, err := a.Search(ctx, alice, SearchQuery{Query: search.Query{Exact: "DISP-1"}}); err != nil || len(res.Hits) != 0 {
+		t.Fatalf("the destroyed case is still found: %v %+v", err, res)
+	}
+	if res, err := a.Search(ctx, alice, SearchQuery{Query: search.Query{Exact: "DISP-3"}}); err != nil || len(res.Hits) != 1 {
+		t.Fatalf("a kept case is not found: %v %+v", err, res)
+	}
 	// Extend the other: applied at once, the retention moves.
 	until := testenv.Date(2036, 1, 1, 0, 0, 0, 0, time.UTC)
 	if d2, err := a.Decide(ctx, alice, DecisionRequest{Package: keep, Action: DisposalExtend, Until: until, Reason: "仍有查考价值"}); err != nil || d2.Status != DisposalExtended {

@@ -173,15 +173,9 @@ type ListQuery struct {
 // List pages through packages who may see, in ingest order (a year's by retention first):
 // a department only its own. Each page costs its own length, however large the archive.
 func (a *Archive) List(ctx context.Context, who Principal, q ListQuery) (*index.Page, error) {
-	switch who.Role {
-	case RoleArchive:
-	case RoleDepartment:
-		if q.Department != "" && q.Department != who.Org {
-			return nil, fieldErr("department", fmt.Errorf("%w: a department lists only its own records", ErrForbidden))
-		}
-		q.Department = who.Org
-	default:
-		return nil, fmt.Errorf("%w: role %s cannot list packages", ErrForbidden, who.Role)
+	var err error
+	if q.Department, err = departmentScope(who, q.Department, "records", RoleArchive); err != nil {
+		return nil, err
 	}
 	if q.Limit < 0 || q.Limit > maxPage {
 		return nil, fieldErr("limit", fmt.Errorf("%w: limit is 1 to %d", ErrInvalidCase, maxPage))

@@ -77,16 +77,9 @@ func (a *Archive) Now() time.Time { return a.now() }
 // Schedule lists what is due: each kind is one range of the index, so a page costs its
 // own length however large the archive is.
 func (a *Archive) Schedule(ctx context.Context, who Principal, q ScheduleQuery) (*Schedule, error) {
-	dept := q.Department
-	switch who.Role {
-	case RoleArchive, RoleAuditor, RoleAdmin:
-	case RoleDepartment:
-		if dept != "" && dept != who.Org {
-			return nil, fieldErr("department", fmt.Errorf("%w: a department sees only its own schedule", ErrForbidden))
-		}
-		dept = who.Org
-	default:
-		return nil, fmt.Errorf("%w: role %s has no schedule", ErrForbidden, who.Role)
+	dept, err := departmentScope(who, q.Department, "schedule", RoleArchive, RoleAuditor, RoleAdmin)
+	if err != nil {
+		return nil, err
 	}
 	if q.Limit < 0 || q.Limit > maxPage {
 		return nil, fieldErr("limit", fmt.Errorf("%w: limit is 1 to %d", ErrInvalidCase, maxPage))

@@ -254,18 +254,12 @@ type SearchResult struct {
 // carries either. The search is logged without its words.
 func (a *Archive) Search(ctx context.Context, who Principal, q SearchQuery) (*SearchResult, error) {
 	sq := q.Query
-	switch who.Role {
-	case RoleArchive:
-		if q.Department != "" {
-			sq.Departments = []string{q.Department}
-		}
-	case RoleDepartment:
-		if q.Department != "" && q.Department != who.Org {
-			return nil, fieldErr("department", fmt.Errorf("%w: a department searches only its own records", ErrForbidden))
-		}
-		sq.Departments = []string{who.Org}
-	default:
-		return nil, fmt.Errorf("%w: role %s cannot search records", ErrForbidden, who.Role)
+	dept, err := departmentScope(who, q.Department, "records", RoleArchive)
+	if err != nil {
+		return nil, err
+	}
+	if dept != "" {
+		sq.Departments = []string{dept}
 	}
 	if fd := sq.Filters[search.FacetDepartment]; who.Role == RoleDepartment && len(fd) > 0 && (len(fd) != 1 || fd[0] != who.Org) {
 		return nil, fieldErr("department", fmt.Errorf("%w: a department searches only its own records", ErrForbidden))

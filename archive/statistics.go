@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/dangan-archive/dangan/storage/index"
 )
@@ -20,15 +21,9 @@ type StatisticsReport struct {
 // Statistics reports a department's statistics (dept) or the archive's (dept empty): a
 // department sees its own; the archive, auditors and admins any.
 func (a *Archive) Statistics(ctx context.Context, who Principal, dept string) (*StatisticsReport, error) {
-	switch who.Role {
-	case RoleArchive, RoleAuditor, RoleAdmin:
-	case RoleDepartment:
-		if dept != "" && dept != who.Org {
-			return nil, fieldErr("department", fmt.Errorf("%w: a department sees only its own statistics", ErrForbidden))
-		}
-		dept = who.Org
-	default:
-		return nil, fmt.Errorf("%w: role %s has no statistics", ErrForbidden, who.Role)
+	dept, err := departmentScope(who, dept, "statistics", RoleArchive, RoleAuditor, RoleAdmin)
+	if err != nil {
+		return nil, err
 	}
 	scope := dept
 	if scope == "" {
@@ -57,4 +52,19 @@ func (a *Archive) StatisticsScopes() ([]string, error) { return a.index.Scopes()
 // RawStatistics are a scope's counters as the index keeps them (for the metrics).
 func (a *Archive) RawStatistics(scope string) (index.Statistics, error) {
 	return a.index.Statistics(scope)
+}
+
+// departmentScope is the department a request is about: a department's own, whatever it
+// asked (another's is forbidden); for the roles in wide, the one asked for, or "" for all.
+func departmentScope(who Principal, asked, what string, wide ...string) (string, error) {
+	if who.Role == RoleDepartment {
+		if asked != "" && asked != who.Org {
+			return "", fieldErr("department", fmt.Errorf("%w: a department sees only its own %s", ErrForbidden, what))
+		}
+		return who.Org, nil
+	}
+	if slices.Contains(wide, who.Role) {
+		return asked, nil
+	}
+	return "", fmt.Errorf("%w: role %s has no %s", ErrForbidden, who.Role, what)
 }

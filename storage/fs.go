@@ -270,52 +270,7 @@ func (s *FS) Delete(_ context.Context, key string) error {
 
 // List implements ObjectStore.
 func (s *FS) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
-	var keys []ObjectInfo
-	start := s.root
-	if i := strings.LastIndex(prefix, "/"); i > 0 {
-		start = filepath.Join(s.root, filepath.FromSlash(prefix[:i]))
-		if CheckKey(prefix[:i]) != nil {
-			return fmt.Errorf("list %q: %w", prefix, ErrBadKey)
-		}
-	}
-	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && p == start {
-			return filepath.SkipAll
-		}
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") {
-			return nil
-		}
-		rel, err := filepath.Rel(s.root, p)
-		if err != nil {
-			return err
-		}
-		key := filepath.ToSlash(rel)
-		if !strings.HasPrefix(key, prefix) {
-			return nil
-		}
-		st, err := d.Info()
-		if err != nil {
-			return err
-		}
-		keys = append(keys, ObjectInfo{Key: key, Size: st.Size(), Modified: st.ModTime()})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("list %q: %w", prefix, err)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].Key < keys[j].Key })
-	for _, k := range keys {
-		if err := fn(k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.ListAfter(ctx, prefix, "", fn)
 }
 
 // Ping implements ObjectStore.

@@ -261,17 +261,7 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 
 // List implements ObjectStore.
 func (s *S3) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		if o.Err != nil {
-			return s.mapErr("list", prefix, o.Err)
-		}
-		if err := fn(ObjectInfo{Key: o.Key, Size: o.Size, Modified: o.LastModified}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.ListAfter(ctx, prefix, "", fn)
 }
 
 // Ping implements ObjectStore.
