@@ -28,7 +28,9 @@ func (a *Archive) logRead(who Principal, p *index.Package, what string) error {
 	r := Read{At: a.now().UTC(), Who: who.String(), Package: p.ID, ArchivalCode: p.ArchivalCode, What: what, Purpose: who.Purpose}
 	a.log.Info("record read", "who", r.Who, "package", p.ID, "archival_code", p.ArchivalCode, "what", what, "purpose", who.Purpose)
 	key := fmt.Sprintf("%020d-%08d", r.At.UnixNano(), readSeq.Add(1)%100000000)
-	if err := a.index.BatchRecord(index.Reads, key, r); err != nil {
+	if err := a.index.BatchRecords(index.Rec{Bucket: index.Reads, Key: key, Value: r},
+		index.Rec{Bucket: index.ReadKeys, Key: "p\x00" + r.Package + "\x00" + key},
+		index.Rec{Bucket: index.ReadKeys, Key: "w\x00" + r.Who + "\x00" + key}); err != nil {
 		return fmt.Errorf("%w: record the read: %v", ErrUnavailable, err)
 	}
 	return nil
@@ -48,14 +50,23 @@ func (a *Archive) ReadLog(ctx context.Context, who Principal, f ReadFilter) ([]R
 	if err := a.CanAudit(who); err != nil {
 		return nil, err
 	}
-	return listTimed(a.index, index.Reads, f.Since, f.Until, f.Limit, func(r Read) (time.Time, bool) {
+	via := ""
+	switch {
+	case f.Package != "":
+		via = "p\x00" + f.Package + "\x00"
+	case f.Who != "":
+		via = "w\x00" + f.Who + "\x00"
+	}
+	return listTimed(a.index, index.Reads, index.ReadKeys, via, f.Since, f.Until, f.Limit, func(r Read) (time.Time, bool) {
 		return r.At, (f.Package == "" || r.Package == f.Package) && (f.Who == "" || r.Who == f.Who)
 	})
 }
 
 // listTimed lists the records of a bucket keyed by time (UnixNano, 20 digits, first) from
-// since to until (zero: open), at most limit (default 100, at most 1000) that match.
-func listTimed[T any](db *index.DB, bucket string, since, until time.Time, limit int, match func(T) (at time.Time, ok bool)) ([]T, error) {
+// since to until (zero: open), at most limit (default 100, at most 1000) that match. With
+// via, it walks the lookup keys under that prefix of keysBucket (via ‖ record key) instead
+// of the whole bucket: a package's or a person's records cost their own number.
+func listTimed[T any](db *index.DB, bucket, keysBucket, via string, since, until time.Time, limit int, match func(T) (at time.Time, ok bool)) ([]T, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
@@ -64,7 +75,7 @@ func listTimed[T any](db *index.DB, bucket string, since, until time.Time, limit
 		from = fmt.Sprintf("%020d", since.UnixNano())
 	}
 	var out []T
-	err := db.ForEachRecord(bucket, "", from, func(_ string, data []byte) error {
+	take := func(data []byte) error {
 		var r T
 		if err := json.Unmarshal(data, &r); err != nil {
 			return err
@@ -80,6 +91,71 @@ func listTimed[T any](db *index.DB, bucket string, since, until time.Time, limit
 			return index.ErrStop
 		}
 		return nil
+	}
+	if via == "" {
+		err := db.ForEachRecord(bucket, "", from, func(_ string, data []byte) error { return take(data) })
+		return out, err
+	}
+	err := db.ForEachRecord(keysBucket, via, via+from, func(k string, _ []byte) error {
+		var raw json.RawMessage
+		if err := db.Record(bucket, k[len(via):], &raw); err != nil {
+			return err
+		}
+		return take(raw)
 	})
 	return out, err
+}
+
+// indexRecordKeys builds the lookups of reads and audit results once for an index written
+// before they existed, in transactions of 10,000.
+func (a *Archive) indexRecordKeys() error {
+	const flag = "record-keys-indexed"
+	var done bool
+	if a.index.Record(index.State, flag, &done) == nil && done {
+		return nil
+	}
+	var recs []index.Rec
+	flush := func() error {
+		err := a.index.PutRecords(recs...)
+		recs = recs[:0]
+		return err
+	}
+	add := func(r index.Rec) error {
+		r.Value = json.RawMessage("1")
+		if recs = append(recs, r); len(recs) >= 10000 {
+			return flush()
+		}
+		return nil
+	}
+	err := a.index.ForEachRecord(index.Reads, "", "", func(k string, data []byte) error {
+		var r Read
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		if err := add(index.Rec{Bucket: index.ReadKeys, Key: "p\x00" + r.Package + "\x00" + k}); err != nil {
+			return err
+		}
+		return add(index.Rec{Bucket: index.ReadKeys, Key: "w\x00" + r.Who + "\x00" + k})
+	})
+	if err == nil {
+		err = a.index.ForEachRecord(index.Audits, "", "", func(k string, data []byte) error {
+			var r AuditResult
+			if err := json.Unmarshal(data, &r); err != nil {
+				return err
+			}
+			if !r.OK {
+				if err := add(index.Rec{Bucket: index.AuditKeys, Key: "f\x00" + k}); err != nil {
+					return err
+				}
+			}
+			return add(index.Rec{Bucket: index.AuditKeys, Key: "p\x00" + r.Package + "\x00" + k})
+		})
+	}
+	if err != nil {
+		return err
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return a.index.PutRecord(index.State, flag, true)
 }

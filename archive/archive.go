@@ -277,6 +277,10 @@ func Open(cfg Config) (*Archive, error) {
 		a.index.Close()
 		return nil, fmt.Errorf("index the pending disposal decisions: %w", err)
 	}
+	if err := a.indexRecordKeys(); err != nil {
+		a.index.Close()
+		return nil, fmt.Errorf("index the reads and audit results: %w", err)
+	}
 	if err := a.openSearch(searchDir(cfg)); err != nil {
 		a.index.Close()
 		return nil, err

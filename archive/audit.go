@@ -701,7 +701,14 @@ func (a *Archive) Audits(ctx context.Context, who Principal, f AuditFilter) ([]A
 	if err := a.CanAudit(who); err != nil {
 		return nil, err
 	}
-	return listTimed(a.index, index.Audits, f.Since, time.Time{}, f.Limit, func(r AuditResult) (time.Time, bool) {
+	via := ""
+	switch {
+	case f.Package != "":
+		via = "p\x00" + f.Package + "\x00"
+	case f.FailedOnly:
+		via = "f\x00"
+	}
+	return listTimed(a.index, index.Audits, index.AuditKeys, via, f.Since, time.Time{}, f.Limit, func(r AuditResult) (time.Time, bool) {
 		return r.At, (f.Package == "" || r.Package == f.Package) && (!f.FailedOnly || !r.OK)
 	})
 }

@@ -38,7 +38,7 @@ var (
 	bTokens    = []byte("tokens")    // hex SM3 of the token → Token JSON
 	bOrphans   = []byte("orphans")   // object key → why it was not adopted
 	allBuckets = [][]byte{bPackages, bDocs, bIdx, bStats, bSearchQueue, bCaseText, bCases, bItems, bTokens, bOrphans,
-		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(DisposalPending), []byte(Audits), []byte(Reads), []byte(State),
+		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(DisposalPending), []byte(Audits), []byte(AuditKeys), []byte(ReadKeys), []byte(Reads), []byte(State),
 		[]byte(Certificates), []byte(CertificateKeys)}
 )
 
@@ -210,7 +210,11 @@ const (
 	DisposalPending = "disposal-pending"
 	Audits          = "audits" // time ‖ package id → audit result
 	Reads           = "reads"  // time ‖ sequence → record read
-	State           = "state"  // name → small state (the auditor's cursor, …)
+	// ReadKeys: lookups into Reads, "p\x00<package>\x00<key>" and "w\x00<who>\x00<key>" → "".
+	ReadKeys = "read-keys"
+	// AuditKeys: lookups into Audits, "p\x00<package>\x00<key>" and, for failures, "f\x00<key>" → "".
+	AuditKeys = "audit-keys"
+	State     = "state" // name → small state (the auditor's cursor, …)
 	// Certificates: e-certificate identifier → registry entry.
 	Certificates = "certificates"
 	// CertificateKeys: lookups into Certificates, "holder/<code>/<id>", "issuer/<USCC>/<id>",
@@ -500,14 +504,30 @@ func (db *DB) PutRecord(bucket, key string, v any) error {
 	return db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucket)).Put([]byte(key), b) })
 }
 
-// BatchRecord is PutRecord grouped with concurrent callers into one transaction (bbolt's
-// Batch): for frequent small records such as record reads.
-func (db *DB) BatchRecord(bucket, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s %s: %w", bucket, key, err)
+// BatchRecords is PutRecords grouped with concurrent callers into one transaction (bbolt's
+// Batch): for frequent small records such as record reads. A nil Value stores an empty
+// value (a lookup key).
+func (db *DB) BatchRecords(recs ...Rec) error {
+	enc := make([][]byte, len(recs))
+	for i, r := range recs {
+		if r.Value == nil {
+			enc[i] = []byte{}
+			continue
+		}
+		b, err := json.Marshal(r.Value)
+		if err != nil {
+			return fmt.Errorf("encode %s %s: %w", r.Bucket, r.Key, err)
+		}
+		enc[i] = b
 	}
-	return db.bolt.Batch(func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucket)).Put([]byte(key), b) })
+	return db.bolt.Batch(func(tx *bolt.Tx) error {
+		for i, r := range recs {
+			if err := tx.Bucket([]byte(r.Bucket)).Put([]byte(r.Key), enc[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Record reads the JSON record under key into v.
@@ -714,10 +734,18 @@ type AuditEntry struct {
 // RecordAudits stores audit results and marks their packages in one transaction.
 func (db *DB) RecordAudits(entries []AuditEntry) error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		ab, pb := tx.Bucket([]byte(Audits)), tx.Bucket(bPackages)
+		ab, kb, pb := tx.Bucket([]byte(Audits)), tx.Bucket([]byte(AuditKeys)), tx.Bucket(bPackages)
 		for _, e := range entries {
 			if err := ab.Put([]byte(e.Key), e.Record); err != nil {
 				return err
+			}
+			if err := kb.Put([]byte("p\x00"+e.Package+"\x00"+e.Key), nil); err != nil {
+				return err
+			}
+			if !e.Mark.OK {
+				if err := kb.Put([]byte("f\x00"+e.Key), nil); err != nil {
+					return err
+				}
 			}
 			if pb.Get([]byte(e.Package)) == nil {
 				continue // gone meanwhile: the result stands alone
