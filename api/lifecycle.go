@@ -37,7 +37,7 @@ func queryLimit(r *http.Request) (int, error) {
 }
 
 func (s *server) reads(w http.ResponseWriter, r *http.Request) {
-	f := archive.ReadFilter{Package: r.URL.Query().Get("package"), Who: r.URL.Query().Get("who")}
+	f := archive.ReadFilter{Package: r.URL.Query().Get("package"), Who: r.URL.Query().Get("who"), Cursor: r.URL.Query().Get("cursor")}
 	var err error
 	if f.Since, err = queryTime(r, "since"); err == nil {
 		if f.Until, err = queryTime(r, "until"); err == nil {
@@ -48,12 +48,12 @@ func (s *server) reads(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out, err := s.a.ReadLog(r.Context(), principal(r), f)
+	out, next, err := s.a.ReadLog(r.Context(), principal(r), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"reads": out})
+	writeJSON(w, http.StatusOK, pageOf("reads", out, next))
 }
 
 func (s *server) schedule(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +117,7 @@ func (s *server) auditRun(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) audits(w http.ResponseWriter, r *http.Request) {
-	f := archive.AuditFilter{Package: r.URL.Query().Get("package"), FailedOnly: r.URL.Query().Get("failed") == "1"}
+	f := archive.AuditFilter{Package: r.URL.Query().Get("package"), FailedOnly: r.URL.Query().Get("failed") == "1", Cursor: r.URL.Query().Get("cursor")}
 	var err error
 	if f.Since, err = queryTime(r, "since"); err == nil {
 		f.Limit, err = queryLimit(r)
@@ -126,10 +126,19 @@ func (s *server) audits(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out, err := s.a.Audits(r.Context(), principal(r), f)
+	out, next, err := s.a.Audits(r.Context(), principal(r), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"audits": out})
+	writeJSON(w, http.StatusOK, pageOf("audits", out, next))
+}
+
+// pageOf is a page of a list: the items under name, and next when another page may follow.
+func pageOf(name string, items any, next string) map[string]any {
+	out := map[string]any{name: items}
+	if next != "" {
+		out["next"] = next
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sync/atomic"
@@ -42,13 +43,15 @@ type ReadFilter struct {
 	Who     string
 	Since   time.Time
 	Until   time.Time
+	Cursor  string
 	Limit   int // default 100, at most 1000
 }
 
-// ReadLog lists record reads (auditor, archive, admin), oldest first from Since.
-func (a *Archive) ReadLog(ctx context.Context, who Principal, f ReadFilter) ([]Read, error) {
+// ReadLog lists record reads (auditor, archive, admin), oldest first from Since, a page
+// after f.Cursor; the cursor of the next page is returned when one may follow.
+func (a *Archive) ReadLog(ctx context.Context, who Principal, f ReadFilter) ([]Read, string, error) {
 	if err := a.CanAudit(who); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	via := ""
 	switch {
@@ -57,7 +60,7 @@ func (a *Archive) ReadLog(ctx context.Context, who Principal, f ReadFilter) ([]R
 	case f.Who != "":
 		via = "w\x00" + f.Who + "\x00"
 	}
-	return listTimed(a.index, index.Reads, index.ReadKeys, via, f.Since, f.Until, f.Limit, func(r Read) (time.Time, bool) {
+	return listTimed(a.index, index.Reads, index.ReadKeys, via, f.Since, f.Until, f.Cursor, f.Limit, func(r Read) (time.Time, bool) {
 		return r.At, (f.Package == "" || r.Package == f.Package) && (f.Who == "" || r.Who == f.Who)
 	})
 }
@@ -66,7 +69,7 @@ func (a *Archive) ReadLog(ctx context.Context, who Principal, f ReadFilter) ([]R
 // since to until (zero: open), at most limit (default 100, at most 1000) that match. With
 // via, it walks the lookup keys under that prefix of keysBucket (via ‖ record key) instead
 // of the whole bucket: a package's or a person's records cost their own number.
-func listTimed[T any](db *index.DB, bucket, keysBucket, via string, since, until time.Time, limit int, match func(T) (at time.Time, ok bool)) ([]T, error) {
+func listTimed[T any](db *index.DB, bucket, keysBucket, via string, since, until time.Time, cursor string, limit int, match func(T) (at time.Time, ok bool)) ([]T, string, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
@@ -74,8 +77,25 @@ func listTimed[T any](db *index.DB, bucket, keysBucket, via string, since, until
 	if !since.IsZero() {
 		from = fmt.Sprintf("%020d", since.UnixNano())
 	}
+	after := ""
+	if cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || len(raw) < 20 {
+			return nil, "", fieldErr("cursor", fmt.Errorf("%w: %w", ErrInvalidCase, index.ErrBadCursor))
+		}
+		after = string(raw)
+		from = max(from, after)
+	}
 	var out []T
-	take := func(data []byte) error {
+	var next, lastKey string
+	take := func(key string, data []byte) error {
+		if key == after {
+			return nil // the previous page's last
+		}
+		if len(out) == limit {
+			next = base64.RawURLEncoding.EncodeToString([]byte(key))
+			return index.ErrStop
+		}
 		var r T
 		if err := json.Unmarshal(data, &r); err != nil {
 			return err
@@ -86,24 +106,26 @@ func listTimed[T any](db *index.DB, bucket, keysBucket, via string, since, until
 		}
 		if ok {
 			out = append(out, r)
-		}
-		if len(out) >= limit {
-			return index.ErrStop
+			lastKey = key
 		}
 		return nil
 	}
+	var err error
 	if via == "" {
-		err := db.ForEachRecord(bucket, "", from, func(_ string, data []byte) error { return take(data) })
-		return out, err
+		err = db.ForEachRecord(bucket, "", from, take)
+	} else {
+		err = db.ForEachRecord(keysBucket, via, via+from, func(k string, _ []byte) error {
+			var raw json.RawMessage
+			if err := db.Record(bucket, k[len(via):], &raw); err != nil {
+				return err
+			}
+			return take(k[len(via):], raw)
+		})
 	}
-	err := db.ForEachRecord(keysBucket, via, via+from, func(k string, _ []byte) error {
-		var raw json.RawMessage
-		if err := db.Record(bucket, k[len(via):], &raw); err != nil {
-			return err
-		}
-		return take(raw)
-	})
-	return out, err
+	if next != "" {
+		next = base64.RawURLEncoding.EncodeToString([]byte(lastKey)) // continue after the last one returned
+	}
+	return out, next, err
 }
 
 // indexRecordKeys builds the lookups of reads and audit results once for an index written

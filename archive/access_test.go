@@ -48,10 +48,10 @@ func TestSharingScopeAndReadLog(t *testing.T) {
 	if _, _, err := a.OpenEEP(ctx, other, id); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another department: %v", err)
 	}
-	if _, err := a.ReadLog(ctx, dept, ReadFilter{}); !errors.Is(err, ErrForbidden) {
+	if _, _, err := a.ReadLog(ctx, dept, ReadFilter{}); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("a department read the read log: %v", err)
 	}
-	reads, err := a.ReadLog(ctx, Principal{Role: RoleAuditor}, ReadFilter{Package: id})
+	reads, _, err := a.ReadLog(ctx, Principal{Role: RoleAuditor}, ReadFilter{Package: id})
 	if err != nil || len(reads) != 2 {
 		t.Fatalf("reads: %v %+v", err, reads)
 	}
@@ -90,17 +90,37 @@ func TestReadsByPackageAndPerson(t *testing.T) {
 	}
 	check := func(when string) {
 		auditor := Principal{Role: RoleAuditor}
-		if rs, err := a.ReadLog(ctx, auditor, ReadFilter{Package: ids[1]}); err != nil || len(rs) != 1 || rs[0].Who != archivist.String() {
+		if rs, _, err := a.ReadLog(ctx, auditor, ReadFilter{Package: ids[1]}); err != nil || len(rs) != 1 || rs[0].Who != archivist.String() {
 			t.Errorf("%s: reads of the second package: %v %+v", when, err, rs)
 		}
-		if rs, err := a.ReadLog(ctx, auditor, ReadFilter{Who: dept.String()}); err != nil || len(rs) != 2 || rs[0].Package != ids[0] {
+		if rs, _, err := a.ReadLog(ctx, auditor, ReadFilter{Who: dept.String()}); err != nil || len(rs) != 2 || rs[0].Package != ids[0] {
 			t.Errorf("%s: the department's reads: %v %+v", when, err, rs)
 		}
-		if rs, _ := a.ReadLog(ctx, auditor, ReadFilter{Package: ids[0], Who: archivist.String()}); len(rs) != 1 {
+		if rs, _, _ := a.ReadLog(ctx, auditor, ReadFilter{Package: ids[0], Who: archivist.String()}); len(rs) != 1 {
 			t.Errorf("%s: the archivist's reads of the first package: %+v", when, rs)
 		}
 	}
 	check("as written")
+	// Paged by one: four reads, each once, in order.
+	var seen []string
+	for cursor := ""; ; {
+		rs, next, err := a.ReadLog(ctx, Principal{Role: RoleAuditor}, ReadFilter{Cursor: cursor, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			seen = append(seen, r.Package+" "+r.Who)
+		}
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	if len(seen) != 4 || seen[3] != ids[0]+" "+dept.String() {
+		t.Errorf("reads paged by one: %v", seen)
+	}
+	if _, _, err := a.ReadLog(ctx, Principal{Role: RoleAuditor}, ReadFilter{Cursor: "x"}); !errors.Is(err, ErrInvalidCase) {
+		t.Errorf("a made-up cursor: %v", err)
+	}
 	var drop []index.Rec
 	a.Index().ForEachRecord(index.ReadKeys, "", "", func(k string, _ []byte) error {
 		drop = append(drop, index.Rec{Bucket: index.ReadKeys, Key: k})

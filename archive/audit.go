@@ -693,13 +693,15 @@ type AuditFilter struct {
 	Package    string
 	FailedOnly bool
 	Since      time.Time
+	Cursor     string
 	Limit      int
 }
 
-// Audits lists stored audit results, oldest first from Since.
-func (a *Archive) Audits(ctx context.Context, who Principal, f AuditFilter) ([]AuditResult, error) {
+// Audits lists stored audit results, oldest first from Since, a page after f.Cursor; the
+// cursor of the next page is returned when one may follow.
+func (a *Archive) Audits(ctx context.Context, who Principal, f AuditFilter) ([]AuditResult, string, error) {
 	if err := a.CanAudit(who); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	via := ""
 	switch {
@@ -708,7 +710,7 @@ func (a *Archive) Audits(ctx context.Context, who Principal, f AuditFilter) ([]A
 	case f.FailedOnly:
 		via = "f\x00"
 	}
-	return listTimed(a.index, index.Audits, index.AuditKeys, via, f.Since, time.Time{}, f.Limit, func(r AuditResult) (time.Time, bool) {
+	return listTimed(a.index, index.Audits, index.AuditKeys, via, f.Since, time.Time{}, f.Cursor, f.Limit, func(r AuditResult) (time.Time, bool) {
 		return r.At, (f.Package == "" || r.Package == f.Package) && (!f.FailedOnly || !r.OK)
 	})
 }

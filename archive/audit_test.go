@@ -61,7 +61,7 @@ func TestAudit(t *testing.T) {
 	if run.Done != 6 || run.Failures != 0 || run.Error != "" {
 		t.Fatalf("clean run: %+v", run)
 	}
-	res, _ := a.Audits(ctx, Principal{Role: RoleAuditor}, AuditFilter{Package: ids[0]})
+	res, _, _ := a.Audits(ctx, Principal{Role: RoleAuditor}, AuditFilter{Package: ids[0]})
 	if len(res) != 1 || !res[0].OK || len(res[0].Checks) < 6 {
 		t.Fatalf("result: %+v", res)
 	}
@@ -88,7 +88,7 @@ func TestAudit(t *testing.T) {
 		t.Fatalf("second run: %+v", run)
 	}
 	second := func(id string) AuditResult {
-		rs, _ := a.Audits(ctx, Principal{Role: RoleAuditor}, AuditFilter{Package: id})
+		rs, _, _ := a.Audits(ctx, Principal{Role: RoleAuditor}, AuditFilter{Package: id})
 		if len(rs) != 2 {
 			t.Fatalf("%d results of %s", len(rs), id)
 		}
@@ -118,7 +118,7 @@ func TestAudit(t *testing.T) {
 	if run.Failures != 1 {
 		t.Fatalf("run after a flipped byte: %+v", run)
 	}
-	failed, _ := a.Audits(ctx, Principal{Role: RoleAuditor}, AuditFilter{FailedOnly: true})
+	failed, _, _ := a.Audits(ctx, Principal{Role: RoleAuditor}, AuditFilter{FailedOnly: true})
 	if len(failed) != 1 || failed[0].Package != ids[3] || !strings.Contains(strings.Join(failed[0].Failed, "\n"), "BC-1-14") ||
 		!strings.Contains(strings.Join(failed[0].Failed, "\n"), "BC-1-10") {
 		t.Fatalf("failed results: %+v", failed)
@@ -149,7 +149,7 @@ func TestAudit(t *testing.T) {
 	if run.Failures != 6 {
 		t.Fatalf("revoked signer: %+v", run)
 	}
-	failed, _ = a.Audits(ctx, Principal{Role: RoleAuditor}, AuditFilter{Package: ids[0], FailedOnly: true})
+	failed, _, _ = a.Audits(ctx, Principal{Role: RoleAuditor}, AuditFilter{Package: ids[0], FailedOnly: true})
 	if len(failed) != 1 || !strings.Contains(strings.Join(failed[0].Failed, "\n"), "revoked") {
 		t.Fatalf("revocation not reported: %+v", failed)
 	}
