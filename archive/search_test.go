@@ -119,7 +119,7 @@ func TestFullTextSearchInChinese(t *testing.T) {
 		}
 	}
 	res, _ := a.Search(ctx, dept, SearchQuery{Query: search.Query{Words: "审查", Facets: true}})
-	if len(res.Hits) != 1 || !strings.Contains(strings.Join(res.Hits[0].Highlights["text"], ""), "<mark>审查</mark>") {
+	if len(res.Hits) != 1 || !strings.Contains(strings.Join(res.Hits[0].Highlights["words"], ""), "<mark>审查</mark>") {
 		t.Errorf("highlights %+v", res.Hits)
 	}
 	if f := res.Facets[search.FacetDepartment]; len(f) != 1 || f[0].Value != dept.Org {

@@ -19,11 +19,11 @@ type Bleve struct {
 	ix bleve.Index
 }
 
-// The fields words are looked for in, and those highlighted (all but the personal one).
-var (
-	wordFields      = []string{"title", "item_name", "decision", "opinions", "steps", "text", "department_name"}
-	highlightFields = []string{"title", "item_name", "decision", "opinions", "steps", "text"}
-)
+// The words of a case (title, item name, decision, opinions, steps, its documents' text,
+// the department's name) are one field, "words": a word is one conjunction of its bigrams
+// over one field, not one per field, which is what a broad search costs per hit. The
+// applicant's name is a field of its own, asked only with Query.Personal.
+var wordFields = []string{"words"}
 
 func newMapping() mapping.IndexMapping {
 	text := func(store bool) *mapping.FieldMapping {
@@ -38,9 +38,7 @@ func newMapping() mapping.IndexMapping {
 		return f
 	}
 	dm := bleve.NewDocumentStaticMapping()
-	for _, name := range wordFields {
-		dm.AddFieldMappingsAt(name, text(name != "department_name"))
-	}
+	dm.AddFieldMappingsAt("words", text(true))
 	dm.AddFieldMappingsAt("applicant_name", text(false)) // personal: never stored
 	for _, name := range []string{FacetDepartment, FacetYear, FacetRetention, FacetItem, FacetFormat, FacetState} {
 		dm.AddFieldMappingsAt(name, keyword(true))
@@ -77,11 +75,10 @@ func OpenBleve(dir string) (*Bleve, error) {
 
 func fields(d Doc) map[string]any {
 	m := map[string]any{
-		"department": d.Department, "department_name": d.DepartmentName, "fonds": d.Fonds,
-		"archival_code": d.ArchivalCode, "case_no": d.CaseNo, "title": d.Title,
-		"item_code": d.ItemCode, "item_name": d.ItemName, "year": strconv.Itoa(d.Year), "year_n": float64(d.Year),
+		"department": d.Department, "fonds": d.Fonds, "words": words(d),
+		"archival_code": d.ArchivalCode, "case_no": d.CaseNo,
+		"item_code": d.ItemCode, "year": strconv.Itoa(d.Year), "year_n": float64(d.Year),
 		"retention": d.Retention, "state": d.State, "format": d.Formats,
-		"decision": d.Decision, "opinions": d.Opinions, "steps": d.Steps, "text": d.Text,
 		"applicant_name": d.ApplicantName, "applicant_id": d.ApplicantID,
 	}
 	if !d.FinishedAt.IsZero() {
@@ -91,6 +88,24 @@ func fields(d Doc) map[string]any {
 		m["ingested"] = d.IngestedAt.UTC()
 	}
 	return m
+}
+
+// words is the text a case's words are found in: one paragraph per part.
+func words(d Doc) string {
+	parts := []string{d.Title, d.ItemName, d.Decision}
+	parts = append(parts, d.Opinions...)
+	parts = append(parts, d.Steps...)
+	parts = append(parts, d.DepartmentName, d.Text)
+	var b strings.Builder
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			if b.Len() > 0 {
+				b.WriteString("\n")
+			}
+			b.WriteString(p)
+		}
+	}
+	return b.String()
 }
 
 // Put indexes docs in one batch.
@@ -259,6 +274,7 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 	}
 	req := bleve.NewSearchRequestOptions(bq, q.Limit+1, 0, false)
 	req.SortBy([]string{"-ingested", "_id"})
+	req.Score = "none" // the order is by field: no relevance to compute
 	if q.Cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
 		var after []string
@@ -271,7 +287,7 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 		req.SetSearchAfter(after)
 	}
 	req.Highlight = bleve.NewHighlightWithStyle("html")
-	req.Highlight.Fields = highlightFields
+	req.Highlight.Fields = wordFields
 	if q.Facets {
 		for _, f := range Facets {
 			req.AddFacet(f, bleve.NewFacetRequest(f, 50))

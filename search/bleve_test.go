@@ -87,7 +87,7 @@ func TestChineseWordsPhrasesAndFilters(t *testing.T) {
 	}
 	// Highlights mark the match and never carry personal data.
 	res, _ := ix.Search(ctx, Query{Words: "审查", Personal: true, Limit: 10})
-	if len(res.Hits) != 1 || !strings.Contains(strings.Join(res.Hits[0].Highlights["text"], ""), "<mark>审查</mark>") {
+	if len(res.Hits) != 1 || !strings.Contains(strings.Join(res.Hits[0].Highlights["words"], ""), "<mark>审查</mark>") {
 		t.Errorf("highlights %v", res.Hits)
 	}
 	res, _ = ix.Search(ctx, Query{Words: "李四", Personal: true, Limit: 10})
