@@ -76,7 +76,16 @@ func New(a *archive.Archive, opts Options) http.Handler {
 	}
 	s.metrics.reg.MustRegister(logMetrics(a)...)
 	s.metrics.reg.MustRegister(auditMetrics(a)...)
-	s.metrics.reg.MustRegister(newStatisticsCollector(a))
+	s.metrics.reg.MustRegister(newStatisticsCollector(a),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dangan_search_queued", Help: "Packages waiting for the search indexer."},
+			func() float64 { _, q, _ := a.SearchStatus(); return float64(q) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dangan_search_ready", Help: "1 when the search index answers, 0 while it is rebuilt."},
+			func() float64 {
+				if ready, _, _ := a.SearchStatus(); ready {
+					return 1
+				}
+				return 0
+			}))
 	return s.routes()
 }
 

@@ -589,6 +589,9 @@ func TestDepartmentsSeeOnlyTheirOwnRecords(t *testing.T) {
 	if want := fmt.Sprintf(`dangan_holdings_bytes{department="%s",dimension="total",value=""} %d`, deptA, stA.Total.Bytes); !strings.Contains(string(m), want) {
 		t.Errorf("metrics lack %s", want)
 	}
+	if !strings.Contains(string(m), "dangan_search_ready ") || !strings.Contains(string(m), "dangan_search_queued ") {
+		t.Error("metrics lack the search indexer's gauges")
+	}
 	// Tokens: admin only.
 	if resp, _ := e.do(http.MethodPost, "/api/v1/tokens", e.tokA, strings.NewReader(`{"role":"admin"}`), "application/json"); resp.StatusCode != 403 {
 		t.Fatalf("department creates a token: %d", resp.StatusCode)
