@@ -388,14 +388,15 @@ func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]S
 	for _, kind := range kinds {
 		var lat []float64
 		began := time.Now()
-		// k requests, or as many as 30 seconds allow (at least 20): a slow kind does not
-		// hold the run for an hour.
-		for i := 0; i < k+k/10 && (i < 20 || time.Since(began) < 30*time.Second); i++ {
+		// k requests after a few that warm the caches, or as many as 30 seconds allow (at
+		// least 20): a slow kind does not hold the run for an hour.
+		warm := min(k/10, 5)
+		for i := 0; i < warm+k && (i < warm+20 || time.Since(began) < 30*time.Second); i++ {
 			t := time.Now()
 			if _, err := call(kind.tok, kind.path()); err != nil {
 				return nil, fmt.Errorf("%s: %w", kind.name, err)
 			}
-			if i >= k/10 { // the first tenth warms the caches
+			if i >= warm {
 				lat = append(lat, float64(time.Since(t).Microseconds())/1000)
 			}
 		}
