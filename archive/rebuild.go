@@ -363,11 +363,28 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 		rec.Source = "transfer:" + ref.event.Attrs["batch"]
 	}
 	rec.ArchivedLate = a.archivedLate(rec)
-	// What the search keeps of the case, from the package's notes (the steps' opinions are
-	// in its business entities, not read here).
+	// What the search keeps of the case (caseText at ingest): the result from the notes,
+	// the steps from the business entities done by a person (the department's and the
+	// archive's own entries are not steps of the case).
 	rec.CaseText = &index.CaseText{Decision: note("办理结果"), Applicant: note("申请人"), ApplicantID: note("申请人证件号码")}
 	if o := note("办结意见"); o != "" {
 		rec.CaseText.Opinions = []string{o}
+	}
+	people := map[string]string{}
+	for _, ag := range scan.Agents {
+		if ag.Kind == "个人" {
+			people[ag.ID] = ag.Name
+		}
+	}
+	for _, st := range scan.Steps {
+		name, ok := people[st.AgentID]
+		if !ok {
+			continue
+		}
+		rec.CaseText.Steps = append(rec.CaseText.Steps, strings.TrimSpace(st.Action+" "+name))
+		if st.Description != "" {
+			rec.CaseText.Opinions = append(rec.CaseText.Opinions, st.Description)
+		}
 	}
 	if r, ok := a.store.(storage.Retainer); ok {
 		if until, hold, err := r.Retention(ctx, key); err == nil {

@@ -35,6 +35,7 @@ type searcher struct {
 	done    chan struct{}
 	indexed atomic.Uint64
 	noTool  atomic.Bool
+	closed  bool
 }
 
 // openSearch opens the search index in dir. A missing or damaged one (with packages in the
@@ -103,10 +104,11 @@ func (a *Archive) stopSearchIndexer() {
 }
 
 func (a *Archive) stopSearch() error {
-	if a.search == nil {
+	if a.search == nil || a.search.closed {
 		return nil
 	}
 	a.stopSearchIndexer()
+	a.search.closed = true
 	return a.search.ix.Close()
 }
 

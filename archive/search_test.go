@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -156,12 +157,35 @@ func TestFullTextSearchInChinese(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	defer func() { a.Close() }() // the archive a is at the end
 	waitSearchReady(t, a, 3)
 	want := []string{a1, b1}
 	slices.Sort(want)
 	if res, err := a.Search(ctx, archivist, SearchQuery{Query: search.Query{Words: "审查"}}); err != nil || fmt.Sprint(hitIDs(res)) != fmt.Sprint(want) {
 		t.Fatalf("after the search index was lost: %v %v", err, res)
+	}
+	// The index and the search index both lost: rebuilt from the packages alone, a case is
+	// found by its steps' opinions, its steps' actors and its applicant's ID number again.
+	before, _ := a.Index().CaseText(a1)
+	a.Close()
+	os.RemoveAll(filepath.Join(dir, "search"))
+	os.Remove(filepath.Join(dir, "index.db"))
+	if a, err = Open(Config{DataDir: dir, Logger: quiet()}); err != nil {
+		t.Fatal(err)
+	}
+	waitSearchReady(t, a, 3)
+	if after, _ := a.Index().CaseText(a1); !reflect.DeepEqual(before, after) {
+		t.Errorf("case text at ingest %+v, from the package %+v", before, after)
+	}
+	all := []string{a1, a2, b1}
+	slices.Sort(all)
+	for _, c := range []struct {
+		q    search.Query
+		want []string
+	}{{search.Query{Words: `"符合食品安全要求"`}, []string{a1}}, {search.Query{Words: "赵强"}, all}, {search.Query{ApplicantID: "610102199001011231"}, []string{a1}}} {
+		if res, err := a.Search(ctx, archivist, SearchQuery{Query: c.q}); err != nil || fmt.Sprint(hitIDs(res)) != fmt.Sprint(c.want) {
+			t.Errorf("after the index was rebuilt, %+v: %v %v", c.q, err, res)
+		}
 	}
 }
 

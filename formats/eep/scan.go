@@ -100,6 +100,7 @@ type Scan struct {
 	Documents  []ScannedDocument
 	Notes      []string // every 附注 of the 文件实体, in order
 	Agents     []Agent  // every 机构人员实体
+	Steps      []Step   // every 业务实体's action, agent and description, in order
 	Businesses int
 	Signatures []*ScannedSignature
 	Lock       *ScannedSignature
@@ -268,6 +269,7 @@ func (s *Scan) parse(dec *xml.Decoder, lx *lexer) error {
 				}
 			case "业务实体":
 				s.Businesses++
+				s.Steps = append(s.Steps, Step{})
 			case "机构人员实体":
 				s.Agents = append(s.Agents, Agent{})
 			}
@@ -296,6 +298,17 @@ func (s *Scan) parse(dec *xml.Decoder, lx *lexer) error {
 						a.OrgCode = val
 					case "个人职位":
 						a.Position = val
+					}
+				}
+				if n := len(s.Steps); n > 0 && len(stack) >= 2 && stack[len(stack)-2] == "业务实体" {
+					st := &s.Steps[n-1]
+					switch name {
+					case "业务行为":
+						st.Action = val
+					case "机构人员标识符":
+						st.AgentID = val
+					case "行为描述":
+						st.Description = val
 					}
 				}
 				if name == "附注" && path == entity+"附注" {
