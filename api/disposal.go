@@ -24,12 +24,17 @@ func (s *server) disposalCandidates(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listDisposals(w http.ResponseWriter, r *http.Request) {
-	ds, err := s.a.Decisions(r.Context(), principal(r))
+	limit, err := intParam(r, "limit")
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"decisions": ds})
+	ds, next, err := s.a.Decisions(r.Context(), principal(r), r.URL.Query().Get("cursor"), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pageOf("decisions", ds, next))
 }
 
 func (s *server) decide(w http.ResponseWriter, r *http.Request) {

@@ -39,12 +39,17 @@ func (s *server) createTransfer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listTransfers(w http.ResponseWriter, r *http.Request) {
-	ts, err := s.a.Transfers(r.Context(), principal(r))
+	limit, err := intParam(r, "limit")
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"transfers": ts})
+	ts, next, err := s.a.Transfers(r.Context(), principal(r), r.URL.Query().Get("cursor"), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pageOf("transfers", ts, next))
 }
 
 func (s *server) getTransfer(w http.ResponseWriter, r *http.Request) {
@@ -86,12 +91,17 @@ func (s *server) openAccession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listAccessions(w http.ResponseWriter, r *http.Request) {
-	as, err := s.a.Accessions(r.Context(), principal(r))
+	limit, err := intParam(r, "limit")
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"accessions": as})
+	as, next, err := s.a.Accessions(r.Context(), principal(r), r.URL.Query().Get("cursor"), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pageOf("accessions", as, next))
 }
 
 func (s *server) getAccession(w http.ResponseWriter, r *http.Request) {

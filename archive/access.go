@@ -70,8 +70,11 @@ func (a *Archive) ReadLog(ctx context.Context, who Principal, f ReadFilter) ([]R
 // via, it walks the lookup keys under that prefix of keysBucket (via ‖ record key) instead
 // of the whole bucket: a package's or a person's records cost their own number.
 func listTimed[T any](db *index.DB, bucket, keysBucket, via string, since, until time.Time, cursor string, limit int, match func(T) (at time.Time, ok bool)) ([]T, string, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 100
+	if limit < 0 || limit > maxPage {
+		return nil, "", fieldErr("limit", fmt.Errorf("%w: limit is 1 to %d", ErrInvalidCase, maxPage))
+	}
+	if limit == 0 {
+		limit = defaultPage
 	}
 	from := ""
 	if !since.IsZero() {

@@ -143,21 +143,16 @@ func (a *Archive) Accession(ctx context.Context, who Principal, batch string) (*
 	return &acc, nil
 }
 
-// Accessions lists the batches received here that who may see.
-func (a *Archive) Accessions(ctx context.Context, who Principal) ([]*Accession, error) {
-	var out []*Accession
-	err := a.index.ForEachRecord(index.Accessions, "", "", func(_ string, data []byte) error {
-		var acc Accession
-		if err := json.Unmarshal(data, &acc); err != nil {
-			return err
+// Accessions lists the batches received here that who may see, oldest first, a page after
+// cursor (limit 1–1,000, default 100), with the cursor of the next page.
+func (a *Archive) Accessions(ctx context.Context, who Principal, cursor string, limit int) ([]*Accession, string, error) {
+	return listTimed(a.index, index.Accessions, "", "", time.Time{}, time.Time{}, cursor, limit, func(acc *Accession) (time.Time, bool) {
+		if mayAccession(who, acc.Department) != nil && who.Role != RoleAuditor {
+			return time.Time{}, false
 		}
-		if mayAccession(who, acc.Department) == nil || who.Role == RoleAuditor {
-			acc.Manifest, acc.Items = Signed{}, nil // the list is a summary
-			out = append(out, &acc)
-		}
-		return nil
+		acc.Manifest, acc.Items = Signed{}, nil // the list is a summary
+		return time.Time{}, true
 	})
-	return out, err
 }
 
 // yjCode is the transfer-stage code of an archiving-stage finding (DA/T 70: YJ- items

@@ -273,21 +273,13 @@ func (a *Archive) indexPendingDecisions() error {
 	return a.index.PutRecords(append(recs, index.Rec{Bucket: index.State, Key: flag, Value: true})...)
 }
 
-// Decisions lists appraisal decisions.
-func (a *Archive) Decisions(ctx context.Context, who Principal) ([]Decision, error) {
+// Decisions lists appraisal decisions, oldest first, a page after cursor (limit 1–1,000,
+// default 100), with the cursor of the next page.
+func (a *Archive) Decisions(ctx context.Context, who Principal, cursor string, limit int) ([]Decision, string, error) {
 	if err := a.archivistOrAuditor(who); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	var out []Decision
-	err := a.index.ForEachRecord(index.Disposals, "", "", func(_ string, data []byte) error {
-		var d Decision
-		if err := json.Unmarshal(data, &d); err != nil {
-			return err
-		}
-		out = append(out, d)
-		return nil
-	})
-	return out, err
+	return listTimed(a.index, index.Disposals, "", "", time.Time{}, time.Time{}, cursor, limit, func(Decision) (time.Time, bool) { return time.Time{}, true })
 }
 
 // Approve is the second archivist's word on a pending destruction: approve destroys the

@@ -147,6 +147,18 @@ func TestDisposal(t *testing.T) {
 		t.Fatalf("register PDF: %v", err)
 	}
 
+	// The decisions, a page of one at a time.
+	dfirst, next, err := a.Decisions(ctx, Principal{Role: RoleAuditor}, "", 1)
+	if err != nil || len(dfirst) != 1 || next == "" {
+		t.Fatalf("first page of decisions: %v %d %q", err, len(dfirst), next)
+	}
+	rest, next2, err := a.Decisions(ctx, Principal{Role: RoleAuditor}, next, 1)
+	if err != nil || len(rest) != 1 || next2 != "" || rest[0].ID == dfirst[0].ID {
+		t.Fatalf("second page of decisions: %v %+v %q", err, rest, next2)
+	}
+	if _, _, err := a.Decisions(ctx, Principal{Role: RoleAuditor}, "", 5000); !errors.Is(err, ErrInvalidCase) {
+		t.Fatalf("a limit of 5,000: %v", err)
+	}
 	// The tombstone survives the loss of the index.
 	a.Close()
 	os.Remove(filepath.Join(dir, "index.db"))

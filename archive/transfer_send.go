@@ -213,21 +213,16 @@ func (a *Archive) TransferStatus(ctx context.Context, who Principal, batch strin
 	return nil, fmt.Errorf("transfer %s: %w", batch, ErrNotFound)
 }
 
-// Transfers lists the batches made here that who may see (a summary: no manifests).
-func (a *Archive) Transfers(ctx context.Context, who Principal) ([]*Transfer, error) {
-	var out []*Transfer
-	err := a.index.ForEachRecord(index.Transfers, "", "", func(_ string, data []byte) error {
-		var t Transfer
-		if err := json.Unmarshal(data, &t); err != nil {
-			return err
+// Transfers lists the batches made here that who may see (a summary: no manifests), oldest
+// first, a page after cursor (limit 1–1,000, default 100), with the cursor of the next page.
+func (a *Archive) Transfers(ctx context.Context, who Principal, cursor string, limit int) ([]*Transfer, string, error) {
+	return listTimed(a.index, index.Transfers, "", "", time.Time{}, time.Time{}, cursor, limit, func(t *Transfer) (time.Time, bool) {
+		if who.Role == RoleDepartment && who.Org != t.Department {
+			return time.Time{}, false
 		}
-		if who.Role != RoleDepartment || who.Org == t.Department {
-			t.Manifest, t.Receipt, t.Sent = Signed{}, nil, nil
-			out = append(out, &t)
-		}
-		return nil
+		t.Manifest, t.Receipt, t.Sent = Signed{}, nil, nil
+		return time.Time{}, true
 	})
-	return out, err
 }
 
 // RetryTransfer starts a failed batch again.
