@@ -117,13 +117,7 @@ func listTimed[T any](db *index.DB, bucket, keysBucket, via string, since, until
 	if via == "" {
 		err = db.ForEachRecord(bucket, "", from, take)
 	} else {
-		err = db.ForEachRecord(keysBucket, via, via+from, func(k string, _ []byte) error {
-			var raw json.RawMessage
-			if err := db.Record(bucket, k[len(via):], &raw); err != nil {
-				return err
-			}
-			return take(k[len(via):], raw)
-		})
+		err = db.ForEachVia(keysBucket, via, via+from, bucket, take)
 	}
 	if next != "" {
 		next = base64.RawURLEncoding.EncodeToString([]byte(lastKey)) // continue after the last one returned
@@ -132,55 +126,76 @@ func listTimed[T any](db *index.DB, bucket, keysBucket, via string, since, until
 }
 
 // indexRecordKeys builds the lookups of reads and audit results once for an index written
-// before they existed, in transactions of 10,000.
+// before they existed.
 func (a *Archive) indexRecordKeys() error {
-	const flag = "record-keys-indexed"
+	mark := func(k string) index.Rec { return index.Rec{Key: k, Value: json.RawMessage("1")} }
+	return a.buildLookupsOnce("record-keys-indexed", []lookupSource{
+		{index.Reads, func(k string, data []byte) ([]index.Rec, error) {
+			var r Read
+			if err := json.Unmarshal(data, &r); err != nil {
+				return nil, err
+			}
+			return []index.Rec{mark("p\x00" + r.Package + "\x00" + k), mark("w\x00" + r.Who + "\x00" + k)}, nil
+		}, index.ReadKeys},
+		{index.Audits, func(k string, data []byte) ([]index.Rec, error) {
+			var r AuditResult
+			if err := json.Unmarshal(data, &r); err != nil {
+				return nil, err
+			}
+			out := []index.Rec{mark("p\x00" + r.Package + "\x00" + k)}
+			if !r.OK {
+				out = append(out, mark("f\x00"+k))
+			}
+			return out, nil
+		}, index.AuditKeys},
+	})
+}
+
+// lookupSource is a record bucket whose records give lookup keys into another bucket.
+type lookupSource struct {
+	bucket string
+	keys   func(key string, data []byte) ([]index.Rec, error)
+	into   string
+}
+
+// buildLookupsOnce writes the lookups every record of the sources gives, unless the State
+// flag says it was done: it reads 10,000 records, writes their lookups, and reads on, so that
+// no write runs inside a read.
+func (a *Archive) buildLookupsOnce(flag string, sources []lookupSource) error {
 	var done bool
 	if a.index.Record(index.State, flag, &done) == nil && done {
 		return nil
 	}
-	var recs []index.Rec
-	flush := func() error {
-		err := a.index.PutRecords(recs...)
-		recs = recs[:0]
-		return err
-	}
-	add := func(r index.Rec) error {
-		r.Value = json.RawMessage("1")
-		if recs = append(recs, r); len(recs) >= 10000 {
-			return flush()
-		}
-		return nil
-	}
-	err := a.index.ForEachRecord(index.Reads, "", "", func(k string, data []byte) error {
-		var r Read
-		if err := json.Unmarshal(data, &r); err != nil {
-			return err
-		}
-		if err := add(index.Rec{Bucket: index.ReadKeys, Key: "p\x00" + r.Package + "\x00" + k}); err != nil {
-			return err
-		}
-		return add(index.Rec{Bucket: index.ReadKeys, Key: "w\x00" + r.Who + "\x00" + k})
-	})
-	if err == nil {
-		err = a.index.ForEachRecord(index.Audits, "", "", func(k string, data []byte) error {
-			var r AuditResult
-			if err := json.Unmarshal(data, &r); err != nil {
+	for _, src := range sources {
+		for from := ""; ; {
+			var recs []index.Rec
+			n, last := 0, ""
+			err := a.index.ForEachRecord(src.bucket, "", from, func(k string, data []byte) error {
+				if k == from {
+					return nil
+				}
+				if n == 10000 {
+					return index.ErrStop
+				}
+				rs, err := src.keys(k, data)
+				for _, r := range rs {
+					r.Bucket = src.into
+					recs = append(recs, r)
+				}
+				n, last = n+1, k
+				return err
+			})
+			if err != nil {
 				return err
 			}
-			if !r.OK {
-				if err := add(index.Rec{Bucket: index.AuditKeys, Key: "f\x00" + k}); err != nil {
-					return err
-				}
+			if err := a.index.PutRecords(recs...); err != nil {
+				return err
 			}
-			return add(index.Rec{Bucket: index.AuditKeys, Key: "p\x00" + r.Package + "\x00" + k})
-		})
-	}
-	if err != nil {
-		return err
-	}
-	if err := flush(); err != nil {
-		return err
+			if n < 10000 {
+				break
+			}
+			from = last
+		}
 	}
 	return a.index.PutRecord(index.State, flag, true)
 }

@@ -443,9 +443,9 @@ func (a *Archive) Certificates(who Principal, f CertificateFilter) ([]*Certifica
 		f.Limit = 1000
 	}
 	var out []*Certificate
-	add := func(id string) error {
-		c, err := a.certificate(id)
-		if err != nil {
+	add := func(_ string, data []byte) error {
+		c := new(Certificate)
+		if err := json.Unmarshal(data, c); err != nil {
 			return err
 		}
 		if (f.Holder == "" || c.Request.Holder.Code == f.Holder) && (f.Type == "" || c.Request.TypeCode == f.Type) {
@@ -460,9 +460,9 @@ func (a *Archive) Certificates(who Principal, f CertificateFilter) ([]*Certifica
 	}
 	var err error
 	if prefix == "" {
-		err = a.index.ForEachRecord(index.Certificates, "", "", func(k string, _ []byte) error { return add(k) })
+		err = a.index.ForEachRecord(index.Certificates, "", "", add)
 	} else {
-		err = a.index.ForEachRecord(index.CertificateKeys, prefix, "", func(k string, _ []byte) error { return add(k[len(prefix):]) })
+		err = a.index.ForEachVia(index.CertificateKeys, prefix, "", index.Certificates, add)
 	}
 	return out, err
 }

@@ -255,22 +255,13 @@ func (a *Archive) pendingDecision(pkg string) (string, error) {
 // indexPendingDecisions builds the pending lookup once for an index written before it
 // existed.
 func (a *Archive) indexPendingDecisions() error {
-	const flag = "disposal-pending-indexed"
-	var done bool
-	if a.index.Record(index.State, flag, &done) == nil && done {
-		return nil
-	}
-	var recs []index.Rec
-	if err := a.index.ForEachRecord(index.Disposals, "", "", func(_ string, data []byte) error {
+	return a.buildLookupsOnce("disposal-pending-indexed", []lookupSource{{index.Disposals, func(_ string, data []byte) ([]index.Rec, error) {
 		var d Decision
-		if json.Unmarshal(data, &d) == nil && d.Status == DisposalPending {
-			recs = append(recs, index.Rec{Bucket: index.DisposalPending, Key: d.Package, Value: d.ID})
+		if json.Unmarshal(data, &d) != nil || d.Status != DisposalPending {
+			return nil, nil
 		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	return a.index.PutRecords(append(recs, index.Rec{Bucket: index.State, Key: flag, Value: true})...)
+		return []index.Rec{{Key: d.Package, Value: d.ID}}, nil
+	}, index.DisposalPending}})
 }
 
 // Decisions lists appraisal decisions, oldest first, a page after cursor (limit 1–1,000,

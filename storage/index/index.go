@@ -580,6 +580,35 @@ func (db *DB) ForEachRecord(bucket, prefix, from string, fn func(key string, dat
 	return err
 }
 
+// ForEachVia walks the lookup keys of keysBucket that start with prefix, from the key from
+// (inclusive), and calls fn with the record of bucket that each key's rest (after prefix)
+// names, read in the same transaction. A lookup whose record is gone is passed over. Reading
+// the records here, not with Record from inside a ForEachRecord, keeps to one read
+// transaction: bbolt can deadlock a goroutine that opens a second one while a writer waits
+// to grow the file.
+func (db *DB) ForEachVia(keysBucket, prefix, from, bucket string, fn func(key string, data []byte) error) error {
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte(keysBucket)).Cursor()
+		b := tx.Bucket([]byte(bucket))
+		start := max(prefix, from)
+		for k, _ := c.Seek([]byte(start)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, _ = c.Next() {
+			key := k[len(prefix):]
+			v := b.Get(key)
+			if v == nil {
+				continue
+			}
+			if err := fn(string(key), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrStop) {
+		return nil
+	}
+	return err
+}
+
 // ErrStop ends a ForEachRecord early without an error.
 var ErrStop = errors.New("stop")
 
