@@ -419,23 +419,31 @@ func (db *DB) UpdatePackages(ids []string, fn func(*Package) error) error {
 }
 
 func updateIn(tx *bolt.Tx, id string, fn func(*Package) error) (*Package, error) {
-	old, err := loadPackage(tx, []byte(id))
+	p, err := loadPackage(tx, []byte(id))
 	if err != nil {
 		return nil, err
 	}
-	p, err := loadPackage(tx, []byte(id)) // a copy fn may change; old keeps what to unindex
-	if err != nil {
-		return nil, err
-	}
+	// What the record is indexed under now, taken before fn changes it (fn may change what
+	// p's pointers point to).
+	was := &stored{keys: secondaryKeys(p), stats: contributions(p), docs: tx.Bucket(bDocs).Get([]byte(id))}
 	if err := fn(p); err != nil {
 		return nil, err
 	}
-	return p, putPackage(tx, old, p)
+	return p, putPackage(tx, was, p)
 }
 
-// putPackage writes a package's compact record and its documents, and moves its secondary
-// keys and its share of the statistics from old (nil: a new package) to p.
-func putPackage(tx *bolt.Tx, old, p *Package) error {
+// stored is what a package's record is indexed under before a change: its secondary keys,
+// its share of the statistics and its documents as written.
+type stored struct {
+	keys  [][]byte
+	stats []contribution
+	docs  []byte
+}
+
+// putPackage writes a package's compact record and its documents (when they changed), and
+// moves its secondary keys and its share of the statistics from was (nil: a new package)
+// to p.
+func putPackage(tx *bolt.Tx, was *stored, p *Package) error {
 	rec := *p
 	rec.Documents = nil
 	v, err := json.Marshal(&rec)
@@ -445,28 +453,27 @@ func putPackage(tx *bolt.Tx, old, p *Package) error {
 	if err := tx.Bucket(bPackages).Put([]byte(p.ID), v); err != nil {
 		return err
 	}
-	if old == nil || !sameDocuments(old.Documents, p.Documents) {
-		d, err := json.Marshal(p.Documents)
-		if err != nil {
-			return fmt.Errorf("encode documents of %s: %w", p.ID, err)
-		}
+	d, err := json.Marshal(p.Documents)
+	if err != nil {
+		return fmt.Errorf("encode documents of %s: %w", p.ID, err)
+	}
+	if was == nil {
+		was = &stored{}
+	} else if bytes.Equal(was.docs, d) {
+		d = nil // unchanged: not written again
+	}
+	if d != nil {
 		if err := tx.Bucket(bDocs).Put([]byte(p.ID), d); err != nil {
 			return err
 		}
 	}
-	if err := putKeys(tx, old, p); err != nil {
+	if err := putKeys(tx, was.keys, p); err != nil {
 		return err
 	}
 	if err := enqueueSearch(tx, p); err != nil {
 		return err
 	}
-	return moveStats(tx, old, p)
-}
-
-func sameDocuments(a, b []Document) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return bytes.Equal(x, y)
+	return moveStats(tx, was.stats, p)
 }
 
 // decodePackage decodes a compact record (without documents).

@@ -81,14 +81,12 @@ func secondaryKeys(p *Package) [][]byte {
 	return out
 }
 
-// putKeys replaces the secondary keys of old (nil: a new package) by those of p.
-func putKeys(tx *bolt.Tx, old, p *Package) error {
+// putKeys replaces the secondary keys a package had (none: a new package) by those of p.
+func putKeys(tx *bolt.Tx, had [][]byte, p *Package) error {
 	b := tx.Bucket(bIdx)
 	have := map[string]bool{}
-	if old != nil {
-		for _, k := range secondaryKeys(old) {
-			have[string(k)] = true
-		}
+	for _, k := range had {
+		have[string(k)] = true
 	}
 	for _, k := range secondaryKeys(p) {
 		if have[string(k)] {
@@ -117,6 +115,21 @@ type Span struct {
 }
 
 func (s Span) base() []byte { return []byte(string(s.Family) + s.Scope + "\x00" + s.Prefix) }
+
+// bounds are the span's first key (inclusive) and its end (exclusive; nil: the end of base).
+func (s Span) bounds() (base, start, end []byte) {
+	base = s.base()
+	start = append(append([]byte{}, base...), s.From...)
+	if s.To != "" {
+		end = append(append([]byte{}, base...), s.To...)
+	}
+	return base, start, end
+}
+
+// in reports whether k lies within the span.
+func in(k, base, end []byte) bool {
+	return k != nil && bytes.HasPrefix(k, base) && (end == nil || bytes.Compare(k, end) < 0)
+}
 
 // Ingested is a scope's packages by ingest time.
 func Ingested(scope string) Span { return Span{Family: ByIngest, Scope: scope} }
@@ -177,18 +190,13 @@ func (db *DB) List(s Span, cursor string, limit int) (*Page, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("%w: limit must be positive", ErrBadCursor)
 	}
-	base := s.base()
-	start := append(append([]byte{}, base...), s.From...)
+	base, start, end := s.bounds()
 	if cursor != "" {
 		after, err := base64.RawURLEncoding.DecodeString(cursor)
 		if err != nil || !bytes.HasPrefix(after, base) {
 			return nil, ErrBadCursor
 		}
 		start = after
-	}
-	var end []byte
-	if s.To != "" {
-		end = append(append([]byte{}, base...), s.To...)
 	}
 	page := &Page{}
 	err := db.bolt.View(func(tx *bolt.Tx) error {
@@ -199,7 +207,7 @@ func (db *DB) List(s Span, cursor string, limit int) (*Page, error) {
 		if cursor != "" && bytes.Equal(k, start) {
 			k, _ = c.Next() // the cursor's own key was on the previous page
 		}
-		for ; k != nil && bytes.HasPrefix(k, base) && (end == nil || bytes.Compare(k, end) < 0); k, _ = c.Next() {
+		for ; in(k, base, end); k, _ = c.Next() {
 			if len(page.Packages) == limit {
 				page.Next = base64.RawURLEncoding.EncodeToString(last)
 				return nil
@@ -223,15 +231,10 @@ func (db *DB) List(s Span, cursor string, limit int) (*Page, error) {
 // First reports whether the span holds any package (one key read).
 func (db *DB) First(s Span) (bool, error) {
 	found := false
-	base := s.base()
-	start := append(append([]byte{}, base...), s.From...)
-	var end []byte
-	if s.To != "" {
-		end = append(append([]byte{}, base...), s.To...)
-	}
+	base, start, end := s.bounds()
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		k, _ := tx.Bucket(bIdx).Cursor().Seek(start)
-		found = k != nil && bytes.HasPrefix(k, base) && (end == nil || bytes.Compare(k, end) < 0)
+		found = in(k, base, end)
 		return nil
 	})
 	return found, err

@@ -222,15 +222,18 @@ func TestMigrationFromLayout1(t *testing.T) {
 		for _, name := range allBuckets {
 			tx.CreateBucketIfNotExists(name)
 		}
+		var done []*Package
 		c := tx.Bucket(bPackages).Cursor()
 		for k, v := c.First(); k != nil && string(k) <= "p01999"; k, v = c.Next() {
 			p := new(Package)
 			json.Unmarshal(v, p)
 			p.ArchivedLate = p.Department == "A"
+			done = append(done, p)
+		}
+		for _, p := range done { // written after the walk, as migrate does
 			if err := putPackage(tx, nil, p); err != nil {
 				return err
 			}
-			c.Seek(k)
 		}
 		return nil
 	})

@@ -68,24 +68,21 @@ func contributions(p *Package) []contribution {
 	return out
 }
 
-// moveStats takes old's contributions (nil: none) off the counters and adds p's.
-func moveStats(tx *bolt.Tx, old, p *Package) error {
+// moveStats takes the contributions a package had (none: a new package) off the counters
+// and adds p's.
+func moveStats(tx *bolt.Tx, had []contribution, p *Package) error {
 	delta := map[string]Counter{}
-	if old != nil {
-		for _, c := range contributions(old) {
-			d := delta[c.key]
-			d.Count -= c.count
-			d.Bytes -= c.bytes
-			delta[c.key] = d
-		}
+	for _, c := range had {
+		d := delta[c.key]
+		d.Count -= c.count
+		d.Bytes -= c.bytes
+		delta[c.key] = d
 	}
-	if p != nil {
-		for _, c := range contributions(p) {
-			d := delta[c.key]
-			d.Count += c.count
-			d.Bytes += c.bytes
-			delta[c.key] = d
-		}
+	for _, c := range contributions(p) {
+		d := delta[c.key]
+		d.Count += c.count
+		d.Bytes += c.bytes
+		delta[c.key] = d
 	}
 	b := tx.Bucket(bStats)
 	for k, d := range delta {
