@@ -279,7 +279,7 @@ func (a *Archive) Search(ctx context.Context, who Principal, q SearchQuery) (*Se
 	res, err := a.search.ix.Search(ctx, sq)
 	if errors.Is(err, search.ErrBadQuery) {
 		field := "q"
-		if strings.Contains(err.Error(), "cursor") {
+		if errors.Is(err, search.ErrBadCursor) {
 			field = "cursor"
 		}
 		return nil, fieldErr(field, fmt.Errorf("%w: %w", ErrInvalidCase, err))

@@ -282,7 +282,7 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 			err = json.Unmarshal(raw, &after)
 		}
 		if err != nil || len(after) != 2 {
-			return nil, fmt.Errorf("%w: the cursor is not one this search handed out", ErrBadQuery)
+			return nil, ErrBadCursor
 		}
 		req.SetSearchAfter(after)
 	}

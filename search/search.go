@@ -16,6 +16,7 @@ package search
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -23,6 +24,8 @@ import (
 var (
 	ErrBadQuery = errors.New("invalid search")
 	ErrNotReady = errors.New("the search index is being rebuilt")
+	// ErrBadCursor is an ErrBadQuery: a cursor this index did not hand out.
+	ErrBadCursor = fmt.Errorf("%w: the cursor is not one this search handed out", ErrBadQuery)
 )
 
 // Doc is one case as the search index sees it.
