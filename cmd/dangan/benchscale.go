@@ -323,66 +323,49 @@ func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]S
 	if err != nil {
 		return nil, err
 	}
-	client := &http.Client{Timeout: time.Minute}
-	call := func(tok, path string) ([]byte, error) {
-		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			return nil, fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
-		}
-		return b, nil
-	}
+	hc := &http.Client{Timeout: time.Minute}
+	arch, own := &apiClient{server: base, token: archTok, http: hc}, &apiClient{server: base, token: deptTok, http: hc}
 	// A deep page of the department's list: 40 pages of 50 in (or the last one).
 	deep, cursor := "", ""
 	for p := 0; p < 40; p++ {
-		b, err := call(deptTok, "/api/v1/packages?limit=50&cursor="+cursor)
-		if err != nil {
+		var page struct{ Next string }
+		if err := own.do(http.MethodGet, "/api/v1/packages?limit=50&cursor="+cursor, nil, &page); err != nil {
 			return nil, err
 		}
-		var page struct{ Next string }
-		json.Unmarshal(b, &page)
 		if page.Next == "" {
 			break
 		}
 		deep, cursor = page.Next, page.Next
 	}
-	var ids []string
-	b, err := call(archTok, "/api/v1/packages?limit=200")
-	if err != nil {
+	var list struct{ Packages []struct{ ID string } }
+	if err := arch.do(http.MethodGet, "/api/v1/packages?limit=200", nil, &list); err != nil {
 		return nil, err
 	}
-	var list struct{ Packages []struct{ ID string } }
-	json.Unmarshal(b, &list)
+	var ids []string
 	for _, p := range list.Packages {
 		ids = append(ids, p.ID)
 	}
 	rng := rand.New(rand.NewPCG(1, uint64(size)))
 	kinds := []struct {
 		name string
-		tok  string
+		c    *apiClient
 		path func() string
 	}{
-		{"search_nothing", deptTok, func() string { return "/api/v1/search?q=" + url.QueryEscape("无此词组") }},
-		{"search_rare_word", archTok, func() string { return "/api/v1/search?q=" + url.QueryEscape(rareWord(rng.IntN(max(size/10, 1)))) }},
+		{"search_nothing", own, func() string { return "/api/v1/search?q=" + url.QueryEscape("无此词组") }},
+		{"search_rare_word", arch, func() string { return "/api/v1/search?q=" + url.QueryEscape(rareWord(rng.IntN(max(size/10, 1)))) }},
 		// A common word: an item's name, held by one case in fifteen.
-		{"search_common_word_facets", archTok, func() string {
+		{"search_common_word_facets", arch, func() string {
 			return "/api/v1/search?facets=true&q=" + url.QueryEscape(scaleItems[rng.IntN(len(scaleItems))])
 		}},
 		// The worst case: a word every case holds.
-		{"search_word_in_every_case_facets", archTok, func() string { return "/api/v1/search?facets=true&q=" + url.QueryEscape("审核通过") }},
-		{"search_exact_case_no", archTok, func() string { return "/api/v1/search?exact=" + fmt.Sprintf("BENCH-%08d", rng.IntN(size)) }},
-		{"list_department_first_page", deptTok, func() string { return "/api/v1/packages?limit=50" }},
-		{"list_department_deep_page", deptTok, func() string { return "/api/v1/packages?limit=50&cursor=" + deep }},
-		{"package_status", archTok, func() string { return "/api/v1/packages/" + ids[rng.IntN(len(ids))] }},
-		{"schedule_department", archTok, func() string { return "/api/v1/schedule?limit=50&department=" + dept }},
-		{"candidates_department", archTok, func() string { return "/api/v1/disposals/candidates?limit=50&department=" + dept }},
-		{"statistics", deptTok, func() string { return "/api/v1/statistics" }},
+		{"search_word_in_every_case_facets", arch, func() string { return "/api/v1/search?facets=true&q=" + url.QueryEscape("审核通过") }},
+		{"search_exact_case_no", arch, func() string { return "/api/v1/search?exact=" + fmt.Sprintf("BENCH-%08d", rng.IntN(size)) }},
+		{"list_department_first_page", own, func() string { return "/api/v1/packages?limit=50" }},
+		{"list_department_deep_page", own, func() string { return "/api/v1/packages?limit=50&cursor=" + deep }},
+		{"package_status", arch, func() string { return "/api/v1/packages/" + ids[rng.IntN(len(ids))] }},
+		{"schedule_department", arch, func() string { return "/api/v1/schedule?limit=50&department=" + dept }},
+		{"candidates_department", arch, func() string { return "/api/v1/disposals/candidates?limit=50&department=" + dept }},
+		{"statistics", own, func() string { return "/api/v1/statistics" }},
 	}
 	out := map[string]ScaleQuery{}
 	for _, kind := range kinds {
@@ -393,7 +376,8 @@ func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]S
 		warm := min(k/10, 5)
 		for i := 0; i < warm+k && (i < warm+20 || time.Since(began) < 30*time.Second); i++ {
 			t := time.Now()
-			if _, err := call(kind.tok, kind.path()); err != nil {
+			var body json.RawMessage // read whole, so the connection is kept
+			if err := kind.c.do(http.MethodGet, kind.path(), nil, &body); err != nil {
 				return nil, fmt.Errorf("%s: %w", kind.name, err)
 			}
 			if i >= warm {
