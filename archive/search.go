@@ -82,11 +82,7 @@ func (a *Archive) RebuildSearch(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	a.search.ready.Store(false)
-	n, err := a.index.QueueAllForSearch()
-	if err != nil {
-		return n, err
-	}
-	return n, nil
+	return a.index.QueueAllForSearch()
 }
 
 func (a *Archive) startSearchIndexer() {
