@@ -25,6 +25,7 @@ type SearchRequest struct {
 	FinishedTo   time.Time           `json:"finished_to,omitempty"`
 	ApplicantID  string              `json:"applicant_id,omitempty"`
 	Facets       bool                `json:"facets,omitempty"`
+	ExactFacets  bool                `json:"exact_facets,omitempty"` // count every hit, at a cost that grows with them
 	Cursor       string              `json:"cursor,omitempty"`
 	Limit        int                 `json:"limit,omitempty"`
 }
@@ -42,7 +43,8 @@ func (s *server) searchGET(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := SearchRequest{Q: q.Get("q"), Within: q["within"], Exact: q.Get("exact"), Department: q.Get("department"),
-		Cursor: q.Get("cursor"), Facets: q.Get("facets") == "true" || q.Get("facets") == "1", Filters: map[string][]string{}}
+		Cursor: q.Get("cursor"), Facets: q.Get("facets") == "true" || q.Get("facets") == "1" || q.Get("facets") == "exact",
+		ExactFacets: q.Get("facets") == "exact", Filters: map[string][]string{}}
 	for _, f := range search.Facets {
 		if vs := q[f]; len(vs) > 0 && f != search.FacetDepartment {
 			req.Filters[f] = vs
@@ -79,18 +81,19 @@ func (s *server) searchPOST(w http.ResponseWriter, r *http.Request) {
 func (s *server) runSearch(w http.ResponseWriter, r *http.Request, req SearchRequest) {
 	res, err := s.a.Search(r.Context(), principal(r), archive.SearchQuery{Department: req.Department, Query: search.Query{
 		Words: req.Q, Within: req.Within, Exact: req.Exact, Filters: req.Filters, YearFrom: req.YearFrom, YearTo: req.YearTo,
-		FinishedFrom: req.FinishedFrom, FinishedTo: req.FinishedTo, ApplicantID: req.ApplicantID, Facets: req.Facets,
-		Cursor: req.Cursor, Limit: req.Limit}})
+		FinishedFrom: req.FinishedFrom, FinishedTo: req.FinishedTo, ApplicantID: req.ApplicantID, Facets: req.Facets || req.ExactFacets,
+		ExactFacets: req.ExactFacets, Cursor: req.Cursor, Limit: req.Limit}})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	out := struct {
-		Total  uint64                         `json:"total"`
-		Hits   []SearchHitView                `json:"hits"`
-		Facets map[string][]search.FacetCount `json:"facets,omitempty"`
-		Next   string                         `json:"next,omitempty"`
-	}{Total: res.Total, Hits: []SearchHitView{}, Facets: res.Facets, Next: res.Next}
+		Total    uint64                         `json:"total"`
+		Hits     []SearchHitView                `json:"hits"`
+		Facets   map[string][]search.FacetCount `json:"facets,omitempty"`
+		FacetsOf uint64                         `json:"facets_of,omitempty"`
+		Next     string                         `json:"next,omitempty"`
+	}{Total: res.Total, Hits: []SearchHitView{}, Facets: res.Facets, FacetsOf: res.FacetsOf, Next: res.Next}
 	for _, h := range res.Hits {
 		out.Hits = append(out.Hits, SearchHitView{Package: s.packageView(h.Package), Highlights: h.Highlights})
 	}

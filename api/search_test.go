@@ -59,8 +59,11 @@ func TestSearchEndpoint(t *testing.T) {
 			t.Errorf("?%s returned the applicant's personal data: %s", q, body)
 		}
 	}
-	if _, page, _ := get(e.tokA, "q=许可&facets=true"); len(page.Facets["format"]) == 0 || page.Facets["department"][0].Count != 1 {
-		t.Errorf("facets %+v", page.Facets)
+	for _, facets := range []string{"true", "exact"} {
+		if _, page, body := get(e.tokA, "q=许可&facets="+facets); len(page.Facets["format"]) == 0 || page.Facets["department"][0].Count != 1 ||
+			strings.Contains(string(body), "facets_of") {
+			t.Errorf("facets=%s: %s", facets, body)
+		}
 	}
 	if status, page, _ := get(e.tokB, "q=许可"); status != 200 || page.Total != 0 {
 		t.Errorf("department B sees A's case: %d %+v", status, page)

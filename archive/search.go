@@ -244,7 +244,9 @@ type SearchResult struct {
 	Total  uint64
 	Hits   []SearchHit
 	Facets map[string][]search.FacetCount
-	Next   string
+	// FacetsOf, when not zero, is how many of the newest hits the facets count (a broad search).
+	FacetsOf uint64
+	Next     string
 }
 
 // Search is the full-text search: the archive searches every department, a department its
@@ -282,7 +284,7 @@ func (a *Archive) Search(ctx context.Context, who Principal, q SearchQuery) (*Se
 	} else if err != nil {
 		return nil, err
 	}
-	out := &SearchResult{Total: res.Total, Facets: res.Facets, Next: res.Next, Hits: []SearchHit{}}
+	out := &SearchResult{Total: res.Total, Facets: res.Facets, FacetsOf: res.FacetsOf, Next: res.Next, Hits: []SearchHit{}}
 	for _, h := range res.Hits {
 		p, err := a.index.PackageRecord(h.ID)
 		if err != nil {

@@ -7,16 +7,19 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis/lang/cjk"
 	"github.com/blevesearch/bleve/v2/mapping"
+	"github.com/blevesearch/bleve/v2/numeric"
 	"github.com/blevesearch/bleve/v2/search/query"
 )
 
 // Bleve is the embedded search index: a Bleve (scorch) index in a directory.
 type Bleve struct {
-	ix bleve.Index
+	ix     bleve.Index
+	sample uint64 // facetSample; a test makes it small
 }
 
 // The words of a case (title, item name, decision, opinions, steps, its documents' text,
@@ -70,7 +73,7 @@ func OpenBleve(dir string) (*Bleve, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search index %s: %w", dir, err)
 	}
-	return &Bleve{ix: ix}, nil
+	return &Bleve{ix: ix, sample: facetSample}, nil
 }
 
 func fields(d Doc) map[string]any {
@@ -264,6 +267,14 @@ func (q Query) build() (query.Query, error) {
 // Search answers a query, newest ingest first (ties by id), a page after q.Cursor. The
 // order is a stable one so that a cursor continues exactly where the page ended (Bleve
 // cannot continue after a score).
+//
+// A broad search does not order or facet every hit: Bleve spends a few microseconds a hit
+// on each, which at a million cases is seconds for a common word. The total is counted
+// exactly (a bare count costs a tenth of that); when it is above facetSample, the page is
+// taken from the newest slice of the archive by ingest time that holds it (a window on the
+// ingested field, widened until the page is full, so the page is exactly the one a full
+// ordering gives) and the facets count the newest facetSample or so hits (Result.FacetsOf
+// says how many), unless q.ExactFacets asks for all of them.
 func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 	if q.Limit <= 0 || q.Limit > 1000 {
 		return nil, fmt.Errorf("%w: limit is 1 to 1000", ErrBadQuery)
@@ -272,32 +283,127 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := bleve.NewSearchRequestOptions(bq, q.Limit+1, 0, false)
-	req.SortBy([]string{"-ingested", "_id"})
-	req.Score = "none" // the order is by field: no relevance to compute
+	var after []string
 	if q.Cursor != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		var after []string
 		if err == nil {
 			err = json.Unmarshal(raw, &after)
 		}
 		if err != nil || len(after) != 2 {
 			return nil, ErrBadCursor
 		}
+		if _, err := numeric.PrefixCoded(after[0]).Int64(); err != nil {
+			return nil, ErrBadCursor
+		}
+	}
+	count := bleve.NewSearchRequestOptions(bq, 0, 0, false)
+	count.Score = "none"
+	cres, err := b.ix.SearchInContext(ctx, count)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	total := cres.Total
+	if total <= b.sample || q.ExactFacets {
+		return b.page(ctx, q, bq, after, total, q.Facets)
+	}
+	all, err := b.ix.DocCount()
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	// The newest cases that hold about `want` hits, if the hits are spread evenly in time;
+	// where they are not, the window widens.
+	window := func(want uint64, before string, grow uint64) (time.Time, bool, error) {
+		docs := want * grow * max(all, 1) / max(total, 1)
+		return b.windowStart(docs, before)
+	}
+	need := uint64(q.Limit + 1)
+	var out *Result
+	for grow := uint64(1); ; grow *= 8 {
+		since, whole, err := window(max(4*need, 200), cursorTime(after), grow)
+		if err != nil {
+			return nil, err
+		}
+		if whole {
+			if out, err = b.page(ctx, q, bq, after, total, false); err != nil {
+				return nil, err
+			}
+			break
+		}
+		wq := bleve.NewConjunctionQuery(bq, ingestedSince(since))
+		if out, err = b.page(ctx, q, wq, after, total, false); err != nil {
+			return nil, err
+		}
+		if len(out.Hits) == q.Limit && out.Next != "" {
+			break // a full page and one more: the window held it
+		}
+	}
+	if q.Facets {
+		for grow := uint64(1); ; grow *= 4 {
+			since, whole, err := window(b.sample, "", grow)
+			if err != nil {
+				return nil, err
+			}
+			fq := bq
+			if !whole {
+				fq = bleve.NewConjunctionQuery(bq, ingestedSince(since))
+			}
+			req := bleve.NewSearchRequestOptions(fq, 0, 0, false)
+			req.Score = "none"
+			addFacets(req)
+			res, err := b.ix.SearchInContext(ctx, req)
+			if err != nil {
+				return nil, fmt.Errorf("search: %w", err)
+			}
+			if whole || res.Total >= b.sample/4 {
+				out.Facets = facetCounts(res)
+				if res.Total < total {
+					out.FacetsOf = res.Total
+				}
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// facetSample is how many hits a search orders and facets in full; above it, the facets
+// count the newest ones (about this many) and the page comes from a window.
+const facetSample = 2000
+
+// since2 is the window: cases ingested at or after t.
+func ingestedSince(t time.Time) query.Query {
+	yes := true
+	r := bleve.NewDateRangeInclusiveQuery(t, time.Time{}, &yes, nil)
+	r.SetField("ingested")
+	return r
+}
+
+// cursorTime is the ingested term of a cursor's last hit ("" without one).
+func cursorTime(after []string) string {
+	if len(after) == 0 {
+		return ""
+	}
+	return after[0]
+}
+
+// page runs the ordered search for one page of bq after the cursor values.
+func (b *Bleve) page(ctx context.Context, q Query, bq query.Query, after []string, total uint64, facets bool) (*Result, error) {
+	req := bleve.NewSearchRequestOptions(bq, q.Limit+1, 0, false)
+	req.SortBy([]string{"-ingested", "_id"})
+	req.Score = "none" // the order is by field: no relevance to compute
+	if after != nil {
 		req.SetSearchAfter(after)
 	}
 	req.Highlight = bleve.NewHighlightWithStyle("html")
 	req.Highlight.Fields = wordFields
-	if q.Facets {
-		for _, f := range Facets {
-			req.AddFacet(f, bleve.NewFacetRequest(f, 50))
-		}
+	if facets {
+		addFacets(req)
 	}
 	res, err := b.ix.SearchInContext(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	out := &Result{Total: res.Total, Hits: []Hit{}}
+	out := &Result{Total: total, Hits: []Hit{}}
 	for i, h := range res.Hits {
 		if i == q.Limit {
 			raw, _ := json.Marshal(res.Hits[i-1].Sort)
@@ -317,17 +423,28 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 		}
 		out.Hits = append(out.Hits, hit)
 	}
-	if q.Facets {
-		out.Facets = map[string][]FacetCount{}
-		for name, fr := range res.Facets {
-			counts := []FacetCount{}
-			if fr.Terms != nil {
-				for _, t := range fr.Terms.Terms() {
-					counts = append(counts, FacetCount{Value: t.Term, Count: t.Count})
-				}
-			}
-			out.Facets[name] = counts
-		}
+	if facets {
+		out.Facets = facetCounts(res)
 	}
 	return out, nil
+}
+
+func addFacets(req *bleve.SearchRequest) {
+	for _, f := range Facets {
+		req.AddFacet(f, bleve.NewFacetRequest(f, 50))
+	}
+}
+
+func facetCounts(res *bleve.SearchResult) map[string][]FacetCount {
+	out := map[string][]FacetCount{}
+	for name, fr := range res.Facets {
+		counts := []FacetCount{}
+		if fr.Terms != nil {
+			for _, t := range fr.Terms.Terms() {
+				counts = append(counts, FacetCount{Value: t.Term, Count: t.Count})
+			}
+		}
+		out[name] = counts
+	}
+	return out
 }

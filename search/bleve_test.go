@@ -161,3 +161,82 @@ func TestFacetsAndCursor(t *testing.T) {
 		t.Errorf("after a replace and a delete: %d", res.Total)
 	}
 }
+
+// A broad search takes its page from a window of the newest cases and its facets from the
+// newest hits: the pages must be exactly those of a search that orders every hit, also
+// across ties in ingest time, when the word is only in old cases (the window widens), and
+// after a cursor.
+func TestBroadSearchPagesAsAFullOrdering(t *testing.T) {
+	ix := openTest(t)
+	ix.sample = 40
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var batch []Doc
+	for i := 0; i < 3000; i++ {
+		title := "个体工商户变更登记"
+		switch {
+		case i%5 == 0:
+			title = "食品经营许可证核发"
+		case i < 1000:
+			title = "林木采伐许可" // only in the oldest third: the window widens
+		}
+		// Three cases share each second: ties are ordered by id.
+		batch = append(batch, Doc{ID: fmt.Sprintf("c%05d", i), Department: fmt.Sprintf("D%d", i%4), Title: title, Year: 2020 + i%5,
+			Retention: "D30", State: "archived", IngestedAt: base.Add(time.Duration(i/3) * time.Second)})
+	}
+	if err := ix.Put(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, words := range []string{"食品经营许可", "采伐", "许可"} {
+		t.Run(words, func(t *testing.T) {
+			walk := func(exact bool) (ids []string, total uint64) {
+				cursor := ""
+				for {
+					res, err := ix.Search(ctx, Query{Words: words, Limit: 37, Cursor: cursor, Facets: true, ExactFacets: exact})
+					if err != nil {
+						t.Fatal(err)
+					}
+					total = res.Total
+					for _, h := range res.Hits {
+						ids = append(ids, h.ID)
+					}
+					if cursor = res.Next; cursor == "" {
+						return ids, total
+					}
+				}
+			}
+			got, total := walk(false)
+			want, wantTotal := walk(true)
+			if total != wantTotal || uint64(len(want)) != wantTotal {
+				t.Fatalf("total %d, want %d (%d hits walked)", total, wantTotal, len(want))
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("windowed pages differ from the full ordering: %d hits, first %v, want %v", len(got), got[:5], want[:5])
+			}
+		})
+	}
+	res, err := ix.Search(ctx, Query{Words: "食品经营许可", Limit: 10, Facets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total != 600 || res.FacetsOf == 0 || res.FacetsOf >= res.Total || res.FacetsOf < 10 {
+		t.Fatalf("total %d, facets of %d: want 600 hits with facets of a sample", res.Total, res.FacetsOf)
+	}
+	sum := 0
+	for _, c := range res.Facets[FacetDepartment] {
+		sum += c.Count
+	}
+	if uint64(sum) != res.FacetsOf {
+		t.Fatalf("department facet counts %d hits, facets_of says %d", sum, res.FacetsOf)
+	}
+	if res.Hits[0].ID != "c02995" {
+		t.Fatalf("first hit %s, want the newest, c02995", res.Hits[0].ID)
+	}
+	exact, err := ix.Search(ctx, Query{Words: "食品经营许可", Limit: 10, Facets: true, ExactFacets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exact.FacetsOf != 0 || exact.Facets[FacetDepartment][0].Count != 150 {
+		t.Fatalf("exact facets: of %d, %v", exact.FacetsOf, exact.Facets[FacetDepartment])
+	}
+}

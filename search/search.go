@@ -88,8 +88,9 @@ type Query struct {
 	Personal bool
 	// ApplicantID is an applicant's ID number, matched whole (needs Personal).
 	ApplicantID string
-	// Facets asks for the hits' counts by facet.
-	Facets bool
+	// Facets asks for the hits' counts by facet. Above a few thousand hits they count the
+	// newest of them (Result.FacetsOf), unless ExactFacets asks for every hit counted.
+	Facets, ExactFacets bool
 	// Cursor continues a search from the previous page's Next; Limit is the page size.
 	Cursor string
 	Limit  int
@@ -100,7 +101,9 @@ type Result struct {
 	Total  uint64                  `json:"total"`
 	Hits   []Hit                   `json:"hits"`
 	Facets map[string][]FacetCount `json:"facets,omitempty"`
-	Next   string                  `json:"next,omitempty"`
+	// FacetsOf, when not zero, is how many of the Total hits (the newest) the facets count.
+	FacetsOf uint64 `json:"facets_of,omitempty"`
+	Next     string `json:"next,omitempty"`
 }
 
 // Hit is one matching case, with fragments of the text that matched.
