@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -64,8 +65,9 @@ func cmdBenchScale(args []string) error {
 	data := fs.String("data", "", "archive directory (kept, and resumed when it holds a bench archive); default a temporary one")
 	workers := fs.Int("workers", 8, "concurrent ingests")
 	queries := fs.Int("queries", 200, "requests of each kind measured")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the last packages' ingest (the rate near --packages) to this file")
 	fs.Parse(args)
-	res, err := runBenchScale(scaleOptions{Packages: *n, MeasureAt: *at, Data: *data, Workers: *workers, Queries: *queries}, os.Stderr)
+	res, err := runBenchScale(scaleOptions{Packages: *n, MeasureAt: *at, Data: *data, Workers: *workers, Queries: *queries, CPUProfile: *cpuProfile}, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -74,7 +76,7 @@ func cmdBenchScale(args []string) error {
 
 type scaleOptions struct {
 	Packages, MeasureAt, Workers, Queries int
-	Data                                  string
+	Data, CPUProfile                      string
 }
 
 // scaleDepartments are the benchmark's departments: valid USCCs, 20 of them.
@@ -163,6 +165,7 @@ func runBenchScale(o scaleOptions, progress io.Writer) (*ScaleResult, error) {
 		var done atomic.Int64
 		window := min(2000, max(to/10, 100))
 		var lastStart, emptyEnd time.Time
+		var profiling *os.File
 		var mu sync.Mutex
 		start := time.Now()
 		var firstErr error
@@ -193,6 +196,11 @@ func runBenchScale(o scaleOptions, progress io.Writer) (*ScaleResult, error) {
 					if i == to-window {
 						mu.Lock()
 						lastStart = time.Now()
+						if o.CPUProfile != "" && to == o.Packages {
+							if f, err := os.Create(o.CPUProfile); err == nil && pprof.StartCPUProfile(f) == nil {
+								profiling = f
+							}
+						}
 						mu.Unlock()
 					}
 					c, form := scaleCase(i, depts)
@@ -222,6 +230,10 @@ func runBenchScale(o scaleOptions, progress io.Writer) (*ScaleResult, error) {
 		}
 		wg.Wait()
 		close(stop)
+		if profiling != nil {
+			pprof.StopCPUProfile()
+			profiling.Close()
+		}
 		if firstErr != nil {
 			return 0, firstErr
 		}
