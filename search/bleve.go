@@ -319,7 +319,7 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 	need := uint64(q.Limit + 1)
 	var out *Result
 	for grow := uint64(1); ; grow *= 8 {
-		since, whole, err := window(max(4*need, 200), cursorTime(after), grow)
+		since, whole, err := window(max(4*need, 100), cursorTime(after), grow)
 		if err != nil {
 			return nil, err
 		}
@@ -368,7 +368,7 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 
 // facetSample is how many hits a search orders and facets in full; above it, the facets
 // count the newest ones (about this many) and the page comes from a window.
-const facetSample = 2000
+const facetSample = 1000
 
 // since2 is the window: cases ingested at or after t.
 func ingestedSince(t time.Time) query.Query {

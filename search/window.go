@@ -14,8 +14,8 @@ const precisionStep = 4
 
 // windowStart is the ingest time t such that about docs cases were ingested at or after t
 // (and before the cursor term before, when there is one), found by walking the ingested
-// field's prefix terms from the coarsest down: at most 16 terms at each of 16 levels,
-// whatever the size of the archive. whole says the window would be the whole archive.
+// field's prefix terms from the coarsest down, a few hundred terms at most whatever the
+// size of the archive. whole says the window would be the whole archive.
 // Counts include updated cases' older copies not yet merged away, so the window is at
 // worst somewhat smaller than asked; callers widen it when it does not hold their hits.
 func (b *Bleve) windowStart(docs uint64, before string) (t time.Time, whole bool, err error) {
@@ -43,7 +43,9 @@ func (b *Bleve) windowStart(docs uint64, before string) (t time.Time, whole bool
 		count uint64
 	}
 	var level []bucket
-	for shift := 64 - precisionStep; shift >= 0; shift -= precisionStep {
+	// Two prefix levels a step (up to 256 terms), and no deeper than a bucket of an eighth
+	// of docs: the window is then at most an eighth larger than asked.
+	for shift := 64 - precisionStep; ; shift = max(shift-2*precisionStep, 0) {
 		from, _ := numeric.NewPrefixCodedInt64(unsortable(lo), uint(shift))
 		to, _ := numeric.NewPrefixCodedInt64(unsortable(hi), uint(shift))
 		dict, err := r.FieldDictRange("ingested", from, to)
@@ -67,24 +69,26 @@ func (b *Bleve) windowStart(docs uint64, before string) (t time.Time, whole bool
 			level = append(level, bucket{sortable(v), e.Count})
 		}
 		dict.Close()
-		found := false
+		var in *bucket
 		for i := len(level) - 1; i >= 0; i-- {
-			bk := level[i]
-			if bk.lo > ub {
+			if level[i].lo > ub {
 				continue
 			}
-			if above+bk.count >= docs {
-				lo, hi = bk.lo, bk.lo|(1<<uint(shift)-1)
-				found = true
+			if above+level[i].count >= docs {
+				in = &level[i]
 				break
 			}
-			above += bk.count
+			above += level[i].count
 		}
-		if !found {
+		if in == nil {
 			if shift == 64-precisionStep {
 				return time.Time{}, true, nil // fewer cases than asked
 			}
 			break // the buckets before the cursor hold fewer than their parent said
+		}
+		lo, hi = in.lo, in.lo|(1<<uint(shift)-1)
+		if shift == 0 || in.count*8 <= docs {
+			break
 		}
 	}
 	return time.Unix(0, unsortable(lo)).UTC(), false, nil
