@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -250,5 +252,75 @@ func TestBatchTimestampNegativeVectors(t *testing.T) {
 	cut.Proof.Links = nil
 	if f := tsFinding(file(ids[0]), cut); f.Status != eep.Fail {
 		t.Fatalf("evidence without a proof accepted: %+v", f)
+	}
+}
+
+// The same case sent many times at once while other cases are committed: one package, one
+// ingest event, and every sender answered with that package.
+func TestSameCaseSentConcurrently(t *testing.T) {
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), MaxIngests: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	const twins, others = 16, 24
+	type answer struct {
+		res *IngestResult
+		err error
+	}
+	answers := make(chan answer, twins+others)
+	var wg sync.WaitGroup
+	for i := 0; i < twins+others; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			no := "TWIN-1"
+			if i >= twins {
+				no = fmt.Sprintf("OTHER-%02d", i)
+			}
+			res, err := a.Ingest(context.Background(), dept, benchCaseFor(no), oneDoc(t))
+			if no == "TWIN-1" {
+				answers <- answer{res, err}
+			} else if err != nil {
+				t.Errorf("%s: %v", no, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	var id string
+	created := 0
+	for ans := range answers {
+		if ans.err != nil {
+			t.Fatalf("a twin failed: %v", ans.err)
+		}
+		if id == "" {
+			id = ans.res.Package.ID
+		}
+		if ans.res.Package.ID != id {
+			t.Fatalf("twins answered with packages %s and %s", id, ans.res.Package.ID)
+		}
+		if ans.res.Created {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d twins say they created the package", created)
+	}
+	if n, _ := a.Index().Count(); n != 1+others {
+		t.Fatalf("index holds %d packages, want %d", n, 1+others)
+	}
+	entries, err := a.elog.Entries(context.Background(), 0, a.elog.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := 0
+	for _, e := range entries {
+		if strings.Contains(e.Event, id) && strings.Contains(e.Event, `"ingest"`) {
+			events++
+		}
+	}
+	if events != 1 {
+		t.Fatalf("%d ingest events for the case, want 1", events)
 	}
 }
