@@ -304,7 +304,8 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 	}
 	total := cres.Total
 	if total <= b.sample || q.ExactFacets {
-		return b.page(ctx, q, bq, after, total, q.Facets)
+		out, _, err := b.page(ctx, q, bq, after, total, q.Facets)
+		return out, err
 	}
 	all, err := b.ix.DocCount()
 	if err != nil {
@@ -316,27 +317,10 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 		docs := want * grow * max(all, 1) / max(total, 1)
 		return b.windowStart(docs, before)
 	}
-	need := uint64(q.Limit + 1)
-	var out *Result
-	for grow := uint64(1); ; grow *= 8 {
-		since, whole, err := window(max(4*need, 100), cursorTime(after), grow)
-		if err != nil {
-			return nil, err
-		}
-		if whole {
-			if out, err = b.page(ctx, q, bq, after, total, false); err != nil {
-				return nil, err
-			}
-			break
-		}
-		wq := bleve.NewConjunctionQuery(bq, ingestedSince(since))
-		if out, err = b.page(ctx, q, wq, after, total, false); err != nil {
-			return nil, err
-		}
-		if len(out.Hits) == q.Limit && out.Next != "" {
-			break // a full page and one more: the window held it
-		}
-	}
+	// The facets: the newest hits, about b.sample of them. A first page comes from the same
+	// window when it holds one, in the same search.
+	var facets map[string][]FacetCount
+	var facetsOf uint64
 	if q.Facets {
 		for grow := uint64(1); ; grow *= 4 {
 			since, whole, err := window(b.sample, "", grow)
@@ -347,30 +331,68 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 			if !whole {
 				fq = bleve.NewConjunctionQuery(bq, ingestedSince(since))
 			}
-			req := bleve.NewSearchRequestOptions(fq, 0, 0, false)
-			req.Score = "none"
-			addFacets(req)
-			res, err := b.ix.SearchInContext(ctx, req)
+			var out *Result
+			var matched uint64
+			if after == nil {
+				out, matched, err = b.page(ctx, q, fq, nil, total, true)
+			} else {
+				req := bleve.NewSearchRequestOptions(fq, 0, 0, false)
+				req.Score = "none"
+				addFacets(req)
+				var res *bleve.SearchResult
+				if res, err = b.ix.SearchInContext(ctx, req); err == nil {
+					facets, matched = facetCounts(res), res.Total
+				}
+			}
 			if err != nil {
 				return nil, fmt.Errorf("search: %w", err)
 			}
-			if whole || res.Total >= b.sample/4 {
-				out.Facets = facetCounts(res)
-				if res.Total < total {
-					out.FacetsOf = res.Total
-				}
-				break
+			if !whole && matched < b.sample/4 {
+				continue
 			}
+			if matched < total {
+				facetsOf = matched
+			}
+			if out != nil {
+				facets = out.Facets
+				if whole || (len(out.Hits) == q.Limit && out.Next != "") {
+					out.FacetsOf = facetsOf
+					return out, nil // the window held the first page too
+				}
+			}
+			break
 		}
 	}
+	need := uint64(q.Limit + 1)
+	var out *Result
+	for grow := uint64(1); ; grow *= 8 {
+		since, whole, err := window(max(4*need, 100), cursorTime(after), grow)
+		if err != nil {
+			return nil, err
+		}
+		if whole {
+			if out, _, err = b.page(ctx, q, bq, after, total, false); err != nil {
+				return nil, err
+			}
+			break
+		}
+		wq := bleve.NewConjunctionQuery(bq, ingestedSince(since))
+		if out, _, err = b.page(ctx, q, wq, after, total, false); err != nil {
+			return nil, err
+		}
+		if len(out.Hits) == q.Limit && out.Next != "" {
+			break // a full page and one more: the window held it
+		}
+	}
+	out.Facets, out.FacetsOf = facets, facetsOf
 	return out, nil
 }
 
 // facetSample is how many hits a search orders and facets in full; above it, the facets
 // count the newest ones (about this many) and the page comes from a window.
-const facetSample = 1000
+const facetSample = 500
 
-// since2 is the window: cases ingested at or after t.
+// ingestedSince is the window: cases ingested at or after t.
 func ingestedSince(t time.Time) query.Query {
 	yes := true
 	r := bleve.NewDateRangeInclusiveQuery(t, time.Time{}, &yes, nil)
@@ -387,7 +409,8 @@ func cursorTime(after []string) string {
 }
 
 // page runs the ordered search for one page of bq after the cursor values.
-func (b *Bleve) page(ctx context.Context, q Query, bq query.Query, after []string, total uint64, facets bool) (*Result, error) {
+// matched is how many hits bq has.
+func (b *Bleve) page(ctx context.Context, q Query, bq query.Query, after []string, total uint64, facets bool) (out *Result, matched uint64, err error) {
 	req := bleve.NewSearchRequestOptions(bq, q.Limit+1, 0, false)
 	req.SortBy([]string{"-ingested", "_id"})
 	req.Score = "none" // the order is by field: no relevance to compute
@@ -401,9 +424,9 @@ func (b *Bleve) page(ctx context.Context, q Query, bq query.Query, after []strin
 	}
 	res, err := b.ix.SearchInContext(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
+		return nil, 0, fmt.Errorf("search: %w", err)
 	}
-	out := &Result{Total: total, Hits: []Hit{}}
+	out = &Result{Total: total, Hits: []Hit{}}
 	for i, h := range res.Hits {
 		if i == q.Limit {
 			raw, _ := json.Marshal(res.Hits[i-1].Sort)
@@ -426,7 +449,7 @@ func (b *Bleve) page(ctx context.Context, q Query, bq query.Query, after []strin
 	if facets {
 		out.Facets = facetCounts(res)
 	}
-	return out, nil
+	return out, res.Total, nil
 }
 
 func addFacets(req *bleve.SearchRequest) {

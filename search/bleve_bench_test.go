@@ -8,7 +8,7 @@ import (
 )
 
 // A word every tenth case holds, with facets, over 30,000 cases: a broad search counts its
-// 3,000 hits, orders a window of the newest cases and facets the newest 1,000 or so hits;
+// 3,000 hits, orders a window of the newest cases and facets the newest 500 or so hits;
 // /exact facets every hit, the cost per hit Bleve has when it visits them all.
 func BenchmarkCommonWordFacets(b *testing.B) {
 	ix, err := OpenBleve(b.TempDir() + "/s")

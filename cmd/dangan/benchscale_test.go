@@ -9,10 +9,10 @@ import (
 // Growing an archive from 2,000 to 20,000 cases through the real ingest path leaves every
 // list, page, lookup and schedule request through the public API within twice its time at
 // 2,000, and every search under 100 ms. Medians are compared (with a 2 ms floor), so that
-// another process on the machine does not decide the outcome; the p99s are in the log. A
-// common word with facets (an item's name, one case in fifteen) is the exception the bound
-// names: bleve visits every hit, so its cost grows with its hits and it is held to the
-// 100 ms only; a word in every case is measured and logged, not held.
+// another process on the machine does not decide the outcome; the p99s are in the log. The
+// broad searches (an item's name, one case in fifteen, and a word in every case, with
+// facets) are held to the 100 ms only: they count every hit, and between 2,000 and 20,000
+// cases they go from faceting all their hits to faceting the newest 500, about 1.5–2.5 ×.
 func TestBenchScaleGrowth(t *testing.T) {
 	res, err := runBenchScale(scaleOptions{Packages: 20000, MeasureAt: 2000, Workers: 8, Queries: 60}, io.Discard)
 	if err != nil {
@@ -21,13 +21,11 @@ func TestBenchScaleGrowth(t *testing.T) {
 	for name, q := range res.Final.Queries {
 		at := res.At.Queries[name]
 		t.Logf("%-28s p50 %6.2f → %6.2f ms   p99 %6.2f → %6.2f ms", name, at.P50, q.P50, at.P99, q.P99)
-		if name == "search_word_in_every_case_facets" {
-			continue
-		}
 		if strings.HasPrefix(name, "search_") && q.P50 >= 100 {
 			t.Errorf("%s: %.1f ms at 20,000 cases", name, q.P50)
 		}
-		if name != "search_common_word_facets" && q.P50 > 2*max(at.P50, 2) {
+		broad := name == "search_common_word_facets" || name == "search_word_in_every_case_facets"
+		if !broad && q.P50 > 2*max(at.P50, 2) {
 			t.Errorf("%s: %.2f ms at 20,000, %.2f ms at 2,000: more than twice", name, q.P50, at.P50)
 		}
 	}
