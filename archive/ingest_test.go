@@ -18,6 +18,7 @@ import (
 
 	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/signing"
+	"github.com/dangan-archive/dangan/storage/index"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -322,5 +323,50 @@ func TestSameCaseSentConcurrently(t *testing.T) {
 	}
 	if events != 1 {
 		t.Fatalf("%d ingest events for the case, want 1", events)
+	}
+}
+
+// A case sent again while its first sending is logged but not yet indexed waits for it: it
+// is not logged a second time, and it is answered with the package the first one made.
+func TestTwinOfAPendingCaseWaitsForIt(t *testing.T) {
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	req := func(id string) *commitReq {
+		return &commitReq{done: make(chan commitRes, 1), sig: []byte("sig"), rec: &index.Package{ID: id, Department: dept.Org, CaseNo: "TWIN-2",
+			Series: "T/2025/D30", ItemNo: 1, Year: 2025, Retention: "D30", State: "archived", IngestedAt: time.Now().UTC(), PackageSM3: "00"}}
+	}
+	p := &pendingCases{byCase: map[string]*commitGroup{}}
+	before := a.elog.Size()
+	g := a.logStage([]*commitReq{req("p-first")}, p)
+	twin := req("p-twin")
+	if g2 := a.logStage([]*commitReq{twin}, p); g2 != nil {
+		t.Fatal("the twin of a pending case was logged")
+	}
+	if n := a.elog.Size() - before; n != 1 {
+		t.Fatalf("%d events logged, want 1", n)
+	}
+	select {
+	case res := <-twin.done:
+		t.Fatalf("the twin was answered before its case was indexed: %+v", res)
+	default:
+	}
+	a.indexStage([]*commitGroup{g}, p)
+	res := <-twin.done
+	if !errors.Is(res.err, index.ErrCaseExists) || res.existing == nil || res.existing.ID != "p-first" {
+		t.Fatalf("twin answered %+v, want the first package as a re-send", res)
+	}
+	if len(p.byCase) != 0 {
+		t.Fatalf("cases still pending: %v", p.byCase)
+	}
+	// Sent once more after it is archived: answered from the index, not logged.
+	again := req("p-again")
+	if g3 := a.logStage([]*commitReq{again}, p); g3 != nil || a.elog.Size()-before != 1 {
+		t.Fatal("a case already archived was logged again")
+	}
+	if res := <-again.done; !errors.Is(res.err, index.ErrCaseExists) || res.existing.ID != "p-first" {
+		t.Fatalf("re-send answered %+v", res)
 	}
 }
