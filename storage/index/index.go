@@ -662,9 +662,8 @@ func (db *DB) PackageByCase(dept, caseNo string) (*Package, error) {
 func (db *DB) ForEachPackage(fn func(*Package) error) error {
 	return db.bolt.View(func(tx *bolt.Tx) error {
 		pk := tx.Bucket(bPackages)
-		base := Ingested(AllDepartments).base()
-		c := tx.Bucket(bIdx).Cursor()
-		for k, _ := c.Seek(base); k != nil && bytes.HasPrefix(k, base); k, _ = c.Next() {
+		m := openSpan(tx, Ingested(AllDepartments), nil)
+		for k := m.key(); k != nil; k = m.next() {
 			id := k[bytes.LastIndexByte(k, 0)+1:]
 			p, err := decodePackage(id, pk.Get(id))
 			if err != nil {

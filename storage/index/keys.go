@@ -14,13 +14,16 @@ import (
 //
 //	family ‖ scope ‖ 0 ‖ sort fields ‖ 0 ‖ package id
 //
-// where scope is the department's USCC or AllDepartments, so that a department's list and
-// the whole archive's are each one contiguous range. The keys of a package are derived from
-// its record alone (secondaryKeys) and rewritten in the transaction that writes the record,
-// so they can never disagree with it.
+// where scope is the department's USCC, so that a department's list is one contiguous
+// range. The whole archive's list (AllDepartments) is the departments' ranges merged by
+// their sort fields and id: a page reads one key per department more than it returns, and a
+// package writes each key once, not once for its department and once for the archive (at a
+// million packages the second copy was a third of an ingest's index writes). The keys of a
+// package are derived from its record alone (secondaryKeys) and rewritten in the
+// transaction that writes the record, so they can never disagree with it.
 var bIdx = []byte("idx")
 
-// AllDepartments is the scope of the whole archive's lists.
+// AllDepartments is the scope of the whole archive's lists: every department's range, merged.
 const AllDepartments = "*"
 
 // Family names one ordering of packages.
@@ -50,9 +53,7 @@ func sortYear(y int) string { return fmt.Sprintf("%04d", y) }
 func secondaryKeys(p *Package) [][]byte {
 	var out [][]byte
 	add := func(f Family, sort string) {
-		for _, scope := range []string{p.Department, AllDepartments} {
-			out = append(out, []byte(string(f)+scope+"\x00"+sort+"\x00"+p.ID))
-		}
+		out = append(out, []byte(string(f)+p.Department+"\x00"+sort+"\x00"+p.ID))
 	}
 	in := sortTime(p.IngestedAt)
 	add(ByIngest, in)
@@ -184,32 +185,29 @@ type Page struct {
 }
 
 // List reads up to limit packages of the span after cursor ("" for the first page). It
-// reads only the keys and records it returns, plus one key to know whether more follow.
-// The records are compact: without their documents (Package loads those).
+// reads only the keys and records it returns, plus one key (for AllDepartments, one key of
+// each department) to know whether more follow. The records are compact: without their
+// documents (Package loads those).
 func (db *DB) List(s Span, cursor string, limit int) (*Page, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("%w: limit must be positive", ErrBadCursor)
 	}
-	base, start, end := s.bounds()
+	base, _, _ := s.bounds()
+	var after []byte // the sort fields and id of the last key returned
 	if cursor != "" {
-		after, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || !bytes.HasPrefix(after, base) {
+		raw, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil || !bytes.HasPrefix(raw, base) || len(raw) == len(base) {
 			return nil, ErrBadCursor
 		}
-		start = after
+		after = raw[len(base):]
 	}
 	page := &Page{}
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bIdx).Cursor()
 		pk := tx.Bucket(bPackages)
-		var last []byte
-		k, _ := c.Seek(start)
-		if cursor != "" && bytes.Equal(k, start) {
-			k, _ = c.Next() // the cursor's own key was on the previous page
-		}
-		for ; in(k, base, end); k, _ = c.Next() {
+		m := openSpan(tx, s, after)
+		for k := m.key(); k != nil; k = m.next() {
 			if len(page.Packages) == limit {
-				page.Next = base64.RawURLEncoding.EncodeToString(last)
+				page.Next = base64.RawURLEncoding.EncodeToString(append(append([]byte{}, base...), after...))
 				return nil
 			}
 			id := k[bytes.LastIndexByte(k, 0)+1:]
@@ -218,7 +216,7 @@ func (db *DB) List(s Span, cursor string, limit int) (*Page, error) {
 				return err
 			}
 			page.Packages = append(page.Packages, p)
-			last = append(last[:0], k...)
+			after = append(after[:0], m.sortAndID()...)
 		}
 		return nil
 	})
@@ -228,14 +226,108 @@ func (db *DB) List(s Span, cursor string, limit int) (*Page, error) {
 	return page, nil
 }
 
-// First reports whether the span holds any package (one key read).
+// First reports whether the span holds any package (one key read; for AllDepartments, one
+// a department).
 func (db *DB) First(s Span) (bool, error) {
 	found := false
-	base, start, end := s.bounds()
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bIdx).Cursor().Seek(start)
-		found = in(k, base, end)
+		found = openSpan(tx, s, nil).key() != nil
 		return nil
 	})
 	return found, err
+}
+
+// spanCursor walks a span in order: one department's range, or (AllDepartments) every
+// department's range of the family merged by sort fields and id.
+type spanCursor struct {
+	ranges []*rangeCursor
+	cur    *rangeCursor // the range whose key is next
+}
+
+type rangeCursor struct {
+	c         *bolt.Cursor
+	base, end []byte
+	k         []byte
+}
+
+// openSpan positions a walk of s after the sort fields and id after (nil: at its start).
+func openSpan(tx *bolt.Tx, s Span, after []byte) *spanCursor {
+	m := &spanCursor{}
+	scopes := []string{s.Scope}
+	if s.Scope == AllDepartments {
+		scopes = familyScopes(tx, s.Family)
+	}
+	for _, scope := range scopes {
+		one := s
+		one.Scope = scope
+		base, start, end := one.bounds()
+		r := &rangeCursor{c: tx.Bucket(bIdx).Cursor(), base: base, end: end}
+		if after != nil {
+			start = append(append([]byte{}, base...), after...)
+		}
+		r.k, _ = r.c.Seek(start)
+		if after != nil && bytes.Equal(r.k, start) {
+			r.k, _ = r.c.Next() // the cursor's own key was on the previous page
+		}
+		if in(r.k, base, end) {
+			m.ranges = append(m.ranges, r)
+		}
+	}
+	m.pick()
+	return m
+}
+
+// pick makes the range with the least sort fields and id the current one.
+func (m *spanCursor) pick() {
+	m.cur = nil
+	for _, r := range m.ranges {
+		if m.cur == nil || bytes.Compare(r.k[len(r.base):], m.cur.k[len(m.cur.base):]) < 0 {
+			m.cur = r
+		}
+	}
+}
+
+// key is the next key of the walk, nil at its end.
+func (m *spanCursor) key() []byte {
+	if m.cur == nil {
+		return nil
+	}
+	return m.cur.k
+}
+
+// sortAndID is the current key without its family, scope and prefix: what orders it.
+func (m *spanCursor) sortAndID() []byte { return m.cur.k[len(m.cur.base):] }
+
+// next steps past the current key and returns the next one.
+func (m *spanCursor) next() []byte {
+	r := m.cur
+	if r.k, _ = r.c.Next(); !in(r.k, r.base, r.end) {
+		for i, x := range m.ranges {
+			if x == r {
+				m.ranges = append(m.ranges[:i], m.ranges[i+1:]...)
+				break
+			}
+		}
+	}
+	m.pick()
+	return m.key()
+}
+
+// familyScopes are the departments with keys in a family: one seek each.
+func familyScopes(tx *bolt.Tx, f Family) []string {
+	var out []string
+	c := tx.Bucket(bIdx).Cursor()
+	prefix := []byte{byte(f)}
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
+		i := bytes.IndexByte(k, 0)
+		if i < 1 {
+			break
+		}
+		scope := string(k[1:i])
+		if scope != AllDepartments { // a layout 2 copy not yet migrated away
+			out = append(out, scope)
+		}
+		k, _ = c.Seek(append([]byte{byte(f)}, append([]byte(scope), 1)...))
+	}
+	return out
 }

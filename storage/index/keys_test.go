@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -276,7 +278,124 @@ func TestMigrationFromLayout1(t *testing.T) {
 		if tx.Bucket(bByDateV1) != nil {
 			t.Error("the by-date bucket survived the migration")
 		}
-		if v := tx.Bucket([]byte(State)).Get([]byte(versionKey)); string(v) != "2" {
+		if v := tx.Bucket([]byte(State)).Get([]byte(versionKey)); string(v) != fmt.Sprint(Version) {
+			t.Errorf("version %q", v)
+		}
+		return nil
+	})
+}
+
+// The archive's lists merge the departments' ranges: in sort order across departments, ties
+// in ingest time by id (also ids that are prefixes of one another), paged at any limit
+// without gaps or repeats, and a department's cursor is refused on the archive's list.
+func TestArchiveListsMergeDepartments(t *testing.T) {
+	db, _ := openTest(t)
+	var all []*Package
+	for i := 0; i < 120; i++ {
+		id := fmt.Sprintf("p%d", (i*37)%120) // ids out of ingest order, some prefixes of others
+		p := pkg(id, []string{"A", "B", "C", "D", "E"}[(i*7)%5], "c"+id, "s"+id, 1)
+		p.IngestedAt = t0.Add(time.Duration(i/3) * time.Second) // three packages share each second
+		p.State = "archived"
+		if _, err := db.CommitPackage(p); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, p)
+	}
+	slices.SortFunc(all, func(a, b *Package) int {
+		if c := strings.Compare(sortTime(a.IngestedAt), sortTime(b.IngestedAt)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	var want []string
+	for _, p := range all {
+		want = append(want, p.ID)
+	}
+	for _, limit := range []int{1, 7, 50, 1000} {
+		var got []string
+		for _, page := range listed(t, db, Ingested(AllDepartments), limit) {
+			got = append(got, page...)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("limit %d: %v\nwant %v", limit, got, want)
+		}
+	}
+	if got := listed(t, db, InState(AllDepartments, "archived"), 1000); len(got[0]) != 120 {
+		t.Fatalf("archived across departments: %d", len(got[0]))
+	}
+	pageA, _ := db.List(Ingested("A"), "", 1)
+	if _, err := db.List(Ingested(AllDepartments), pageA.Next, 5); !errors.Is(err, ErrBadCursor) {
+		t.Errorf("department A's cursor on the archive's list: %v", err)
+	}
+	if ok, _ := db.First(InState(AllDepartments, "transferred")); ok {
+		t.Error("First found a transferred package")
+	}
+	if ok, _ := db.First(WithItem(AllDepartments, "")); !ok {
+		t.Error("First found no package with the empty item code")
+	}
+}
+
+// A layout 2 index (with the archive-wide copy of every key) migrates to layout 3: the
+// copies go (in transactions of 20,000 keys, each whole, so a stopped migration deletes
+// the rest when it runs again) and the lists stay.
+func TestMigrationFromLayout2(t *testing.T) {
+	db, path := openTest(t)
+	for i := 0; i < 50; i++ {
+		p := pkg(fmt.Sprintf("p%02d", i), []string{"A", "B"}[i%2], fmt.Sprintf("c%d", i), "s", i+1)
+		p.IngestedAt = t0.Add(time.Duration(i) * time.Second)
+		p.State, p.Retention, p.RetainUntil = "archived", "D10", t0.AddDate(10, 0, i)
+		if _, err := db.CommitPackage(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := fmt.Sprint(listed(t, db, RetentionEndsBy(AllDepartments, t0.AddDate(11, 0, 0)), 7))
+	// Make it layout 2: every key again under the archive-wide scope.
+	star := func() (n int) {
+		db.bolt.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bIdx).Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				if strings.HasPrefix(string(k[1:]), AllDepartments+"\x00") {
+					n++
+				}
+			}
+			return nil
+		})
+		return n
+	}
+	if err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bIdx)
+		var copies [][]byte
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			i := strings.IndexByte(string(k), 0)
+			copies = append(copies, []byte(string(k[:1])+AllDepartments+string(k[i:])))
+		}
+		for _, k := range copies {
+			if err := b.Put(k, nil); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte(State)).Put([]byte(versionKey), []byte("2"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := star(); n < 250 {
+		t.Fatalf("%d archive-wide keys made", n)
+	}
+	db.Close()
+	db, err := OpenWith(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n := star(); n != 0 {
+		t.Fatalf("%d archive-wide keys left after the migration", n)
+	}
+	if got := fmt.Sprint(listed(t, db, RetentionEndsBy(AllDepartments, t0.AddDate(11, 0, 0)), 7)); got != want {
+		t.Fatalf("after the migration %s, want %s", got, want)
+	}
+	db.bolt.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket([]byte(State)).Get([]byte(versionKey)); string(v) != fmt.Sprint(Version) {
 			t.Errorf("version %q", v)
 		}
 		return nil

@@ -13,7 +13,8 @@ import (
 //
 //	1  package records with their documents inline, one by-date list (until 2026-12)
 //	2  compact records, documents apart, secondary indexes, statistics
-const Version = 2
+//	3  secondary keys of a department only; the archive's lists merge the departments'
+const Version = 3
 
 const (
 	versionKey   = "index-version"
@@ -51,6 +52,12 @@ func (db *DB) migrate(opts Options) error {
 	}
 	if version > Version {
 		return fmt.Errorf("the index has layout %d, newer than this dangan's %d: upgrade dangan", version, Version)
+	}
+	if version == 2 {
+		if err := db.dropArchiveCopies(opts); err != nil {
+			return fmt.Errorf("migrate the index to layout %d: %w", Version, err)
+		}
+		version = Version
 	}
 	if version == Version {
 		return db.bolt.Update(func(tx *bolt.Tx) error {
@@ -121,6 +128,49 @@ func (db *DB) migrate(opts Options) error {
 		done += n
 		if opts.Progress != nil {
 			opts.Progress(done, total)
+		}
+	}
+}
+
+// dropArchiveCopies deletes layout 2's archive-wide copies of the secondary keys, a few
+// thousand a transaction; stopped, it resumes by deleting what is left.
+func (db *DB) dropArchiveCopies(opts Options) error {
+	total := 0
+	db.bolt.View(func(tx *bolt.Tx) error {
+		total = tx.Bucket(bPackages).Stats().KeyN
+		return nil
+	})
+	done := 0
+	for {
+		n := 0
+		err := db.bolt.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bIdx)
+			var todo [][]byte
+			for _, f := range []Family{ByIngest, ByYear, ByItem, ByState, ByRetainEnd, ByTransferDue, ByCopyKeep, ByAuditDue, ByLate} {
+				prefix := []byte(string(f) + AllDepartments + "\x00")
+				c := b.Cursor()
+				for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(todo) < 20000; k, _ = c.Next() {
+					todo = append(todo, append([]byte{}, k...))
+				}
+			}
+			// Deleted after the walk: bbolt cursors do not survive writes to their bucket.
+			for _, k := range todo {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			n = len(todo)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		done += n
+		if opts.Progress != nil {
+			opts.Progress(min(done/7, total), total) // about seven keys a package
 		}
 	}
 }
