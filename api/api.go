@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/console"
 )
 
 // Options configure the HTTP interface.
@@ -96,6 +97,9 @@ func (s *server) routes() chi.Router {
 	r.Get("/readyz", s.readyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	r.With(s.limit).Post("/tsa", s.tsa)
+	cons := console.New(s.a, console.Options{Logger: s.log, ClientIPHeader: s.opts.ClientIPHeader})
+	r.Handle(console.Prefix+"*", cons)
+	r.Get("/console", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, console.Prefix, http.StatusMovedPermanently) })
 	r.With(s.limit).Get("/verify", s.verifyPage)
 	r.With(s.limit).Post("/verify", s.verifyPage)
 	r.Route("/api/v1", func(r chi.Router) {

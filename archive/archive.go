@@ -95,8 +95,16 @@ func (p Principal) String() string {
 
 // Config configures an archive.
 type Config struct {
-	DataDir     string
-	ArchiveName string // the archive's name, in packages and certificates
+	DataDir string
+	// PasswordCost are the Argon2id parameters of new password hashes (zero: 3 passes over
+	// 64 MiB). LockAfter wrong passwords in a row (default 5) lock an account for LockFor
+	// (default 15 minutes). A session ends SessionIdle after its last use (default 30
+	// minutes) and SessionMax after its login (default 12 hours).
+	PasswordCost            PasswordCost
+	LockAfter               int
+	LockFor                 time.Duration
+	SessionIdle, SessionMax time.Duration
+	ArchiveName             string // the archive's name, in packages and certificates
 	// FormatPolicy is a format policy file whose rules go before the shipped ones; empty:
 	// the shipped policy (formats/policy.json).
 	FormatPolicy string

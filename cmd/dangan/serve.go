@@ -174,6 +174,11 @@ func cmdServe(args []string) error {
 	} else if p != "" {
 		log.Info("new archive: created a development PKI and an admin token", "admin_token_file", p, "trust_roots", "GET /api/v1/trust")
 	}
+	if p, err := a.EnsureAdminAccount(); err != nil {
+		return err
+	} else if p != "" {
+		log.Info("created the console account admin; its password is in the file", "admin_password_file", p, "console", "/console/")
+	}
 	if *debugAddr != "" {
 		go func() {
 			log.Info("profiling enabled", "addr", *debugAddr)

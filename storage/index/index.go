@@ -39,7 +39,7 @@ var (
 	bOrphans   = []byte("orphans")   // object key → why it was not adopted
 	allBuckets = [][]byte{bPackages, bDocs, bIdx, bStats, bSearchQueue, bCaseText, bCases, bItems, bTokens, bOrphans,
 		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(DisposalPending), []byte(Audits), []byte(AuditKeys), []byte(ReadKeys), []byte(Reads), []byte(State),
-		[]byte(Certificates), []byte(CertificateKeys)}
+		[]byte(Certificates), []byte(CertificateKeys), []byte(Accounts), []byte(Sessions)}
 )
 
 // DB is the open index.
@@ -220,6 +220,10 @@ const (
 	// CertificateKeys: lookups into Certificates, "holder/<code>/<id>", "issuer/<USCC>/<id>",
 	// "type/<code>/<id>", "revoked/<id>" → "".
 	CertificateKeys = "certificate-keys"
+	// Accounts: a person's user name → account (role, department, password hash, lockout).
+	Accounts = "accounts"
+	// Sessions: hex SM3 of a session id → session (the id itself is never stored).
+	Sessions = "sessions"
 )
 
 // Rec is one record for PutRecords.

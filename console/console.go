@@ -1,0 +1,96 @@
+// Package console is the web workplace of dangan's people: archivists and clerks of the
+// departments, the county archive's staff, issuers, auditors and the admin. Its pages are
+// server-rendered html/template files embedded in the binary, in Chinese first (English
+// with ?lang=en), usable without JavaScript, under /console/.
+//
+// People log in to accounts (archive.Login) and hold a session in an HttpOnly,
+// SameSite=Strict cookie; every page sees what the account's role and department may see,
+// as the API does. Requests from other origins that change anything are refused
+// (net/http's CrossOriginProtection), and every page carries a strict
+// Content-Security-Policy with no inline script.
+//
+//	mux.Handle("/console/", console.New(a, console.Options{}))
+package console
+
+import (
+	"embed"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Options configure the console.
+type Options struct {
+	Logger *slog.Logger
+	// ClientIPHeader names the header a trusted reverse proxy puts the client's address in
+	// (as in api.Options); empty: the peer address.
+	ClientIPHeader string
+}
+
+// Prefix is where the console is served.
+const Prefix = "/console/"
+
+type console struct {
+	a     Archive
+	opts  Options
+	log   *slog.Logger
+	pages map[string]*template.Template
+}
+
+// New returns the console's handler for the paths under Prefix.
+func New(a Archive, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	c := &console{a: a, opts: opts, log: opts.Logger, pages: parsePages()}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+Prefix+"static/", http.StripPrefix(Prefix, http.FileServerFS(staticFiles)))
+	mux.HandleFunc("GET "+Prefix+"login", c.loginPage)
+	mux.HandleFunc("POST "+Prefix+"login", c.login)
+	mux.HandleFunc("POST "+Prefix+"logout", c.logout)
+	mux.Handle("GET "+Prefix+"{$}", c.signedIn(c.home))
+	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
+		c.render(w, r, http.StatusNotFound, "error", page{Title: "notFound", Data: "notFound"})
+	})
+	cop := http.NewCrossOriginProtection()
+	return securityHeaders(cop.Handler(mux))
+}
+
+// securityHeaders are on every console answer: scripts, styles and images only from the
+// console itself, no framing, no sniffing, no referrer to other sites.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientAddr is the caller's address, for the login log.
+func (c *console) clientAddr(r *http.Request) string {
+	if c.opts.ClientIPHeader != "" {
+		if v := strings.TrimSpace(r.Header.Get(c.opts.ClientIPHeader)); v != "" {
+			return v
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,46 @@
+package console
+
+import "net/http"
+
+// The console's words, Chinese first. A page asks for a word by its key (T "key"); a key
+// without a word here shows as itself, which a test catches.
+var words = map[string]map[string]string{
+	"zh": {
+		"appName": "档案 · 电子档案管理", "home": "首页", "login": "登录", "logout": "退出", "name": "用户名", "password": "密码",
+		"loginFailed": "用户名或密码不正确。", "loginLocked": "密码错误次数过多，账户已暂时锁定，请稍后再试。",
+		"unavailable": "服务暂时不可用，请稍后再试。", "notFound": "页面不存在。", "signedInAs": "当前用户",
+		"holdings": "馆藏", "packages": "件", "bytes": "字节", "byRetention": "按保管期限", "byState": "按状态",
+		"due": "待办", "dueNone": "当前没有到期事项。", "overdue": "已逾期", "kind": "类别", "archivalCode": "档号", "date": "日期",
+		"audit": "四性检测", "auditNone": "尚未运行检测。", "auditRunning": "正在检测", "auditDone": "已完成", "failures": "失败",
+		"log": "日志与见证", "checkpoint": "最新检查点", "logSize": "条目数", "noCheckpoint": "尚无检查点。",
+		"storage": "存储", "ready": "正常", "notReady": "不可用",
+		"kind.destroy": "到期销毁", "kind.transfer": "到期移交", "kind.copy_delete": "副本可删除", "kind.audit": "待检测",
+		"kind.late": "逾期归档", "language": "English", "languageCode": "en",
+		"Y": "永久", "D30": "30年", "D10": "10年", "archived": "已归档", "transferred": "已移交", "destroyed": "已销毁",
+	},
+	"en": {
+		"appName": "dangan · electronic records", "home": "Home", "login": "Log in", "logout": "Log out", "name": "User name", "password": "Password",
+		"loginFailed": "The user name or password is not right.", "loginLocked": "Too many wrong passwords: the account is locked for a while. Try again later.",
+		"unavailable": "The service is unavailable for a moment. Try again later.", "notFound": "There is no such page.", "signedInAs": "Signed in as",
+		"holdings": "Holdings", "packages": "packages", "bytes": "bytes", "byRetention": "By retention", "byState": "By state",
+		"due": "Due", "dueNone": "Nothing is due.", "overdue": "overdue", "kind": "Kind", "archivalCode": "Archival code", "date": "Date",
+		"audit": "Integrity audit", "auditNone": "No audit has run yet.", "auditRunning": "Running", "auditDone": "Finished", "failures": "failures",
+		"log": "Log and witnesses", "checkpoint": "Latest checkpoint", "logSize": "entries", "noCheckpoint": "No checkpoint yet.",
+		"storage": "Storage", "ready": "ready", "notReady": "unavailable",
+		"kind.destroy": "destruction due", "kind.transfer": "transfer due", "kind.copy_delete": "copy may go", "kind.audit": "audit due",
+		"kind.late": "archived late", "language": "中文", "languageCode": "zh",
+		"Y": "permanent", "D30": "30 years", "D10": "10 years", "archived": "archived", "transferred": "transferred", "destroyed": "destroyed",
+	},
+}
+
+// language is the page's language: ?lang= (remembered in a cookie), the cookie, or Chinese.
+func language(w http.ResponseWriter, r *http.Request) string {
+	if l := r.URL.Query().Get("lang"); words[l] != nil {
+		http.SetCookie(w, &http.Cookie{Name: "dangan_lang", Value: l, Path: Prefix, SameSite: http.SameSiteStrictMode, HttpOnly: true})
+		return l
+	}
+	if ck, err := r.Cookie("dangan_lang"); err == nil && words[ck.Value] != nil {
+		return ck.Value
+	}
+	return "zh"
+}
