@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,14 +14,10 @@ import (
 	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
-// chromium finds Debian's chromium, which scripts/test.sh installs.
-func chromium(t *testing.T) string { return testenv.Tool(t, "chromium") }
-
 // TestVerifyPageInChromium drives the verification page in a real headless browser: a
 // citizen uploads an issued certificate and reads a green verdict, then uploads a changed
 // copy and reads a red one that names the failed check.
 func TestVerifyPageInChromium(t *testing.T) {
-	exe := chromium(t)
 	e := newEnv(t, Options{PublicRate: -1})
 	issuer, _ := e.a.CreateToken(archive.RoleIssuer, deptA, "")
 	_, body := e.do(http.MethodPost, "/api/v1/certificates", issuer, strings.NewReader(citizenCert), "application/json")
@@ -39,30 +34,7 @@ func TestVerifyPageInChromium(t *testing.T) {
 	changed[len(changed)/3] ^= 0x04
 	os.WriteFile(bad, changed, 0o644)
 
-	// The profile lives outside t.TempDir: Chromium's helpers may still write to it for a
-	// moment after the browser is gone, and it is removed once they are done.
-	profile, err := os.MkdirTemp("", "dangan-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for range 20 {
-			if os.RemoveAll(profile) == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Logf("the Chromium profile %s could not be removed", profile)
-	})
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(profile),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-breakpad", true))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := testenv.Browser(t, 60*time.Second)
 
 	upload := func(path string) (verdict, checks string) {
 		t.Helper()
