@@ -99,7 +99,9 @@ func (s *server) routes() chi.Router {
 	r.With(s.limit).Post("/tsa", s.tsa)
 	cons := console.New(s.a, console.Options{Logger: s.log, ClientIPHeader: s.opts.ClientIPHeader})
 	r.Handle(console.Prefix+"*", cons)
-	r.Get("/console", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, console.Prefix, http.StatusMovedPermanently) })
+	r.Get("/console", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, console.Prefix, http.StatusMovedPermanently)
+	})
 	r.With(s.limit).Get("/verify", s.verifyPage)
 	r.With(s.limit).Post("/verify", s.verifyPage)
 	r.Route("/api/v1", func(r chi.Router) {
