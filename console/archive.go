@@ -17,6 +17,7 @@ type Archive interface {
 	AuditRunStatus(who archive.Principal) (*archive.AuditRun, error)
 	Ready(ctx context.Context) error
 	Log() *eventlog.Log
+	Search(ctx context.Context, who archive.Principal, q archive.SearchQuery) (*archive.SearchResult, error)
 }
 
 var _ Archive = (*archive.Archive)(nil)

@@ -57,6 +57,7 @@ func New(a Archive, opts Options) http.Handler {
 	mux.HandleFunc("POST "+Prefix+"login", c.login)
 	mux.HandleFunc("POST "+Prefix+"logout", c.logout)
 	mux.Handle("GET "+Prefix+"{$}", c.signedIn(c.home))
+	mux.Handle("GET "+Prefix+"search", c.signedIn(c.search))
 	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusNotFound, "error", page{Title: "notFound", Data: "notFound"})
 	})

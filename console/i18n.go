@@ -16,6 +16,10 @@ var words = map[string]map[string]string{
 		"storage": "存储", "ready": "正常", "notReady": "不可用",
 		"kind.destroy": "到期销毁", "kind.transfer": "到期移交", "kind.copy_delete": "副本可删除", "kind.audit": "待检测",
 		"kind.late": "逾期归档", "language": "English", "languageCode": "en",
+		"search": "检索", "searchHint": "题名、意见、正文中的词语，\"短语\"", "refine": "在结果中检索", "within": "已在以下结果中检索",
+		"found": "共找到", "facetsOf": "分面统计最新", "clearFilters": "清除筛选", "noHits": "没有找到档案。", "nextPage": "下一页",
+		"finished": "办结", "ingested": "归档", "badSearch": "检索条件有误。", "forbidden": "无权访问。",
+		"facet.department": "部门", "facet.year": "年度", "facet.retention": "保管期限", "facet.item_code": "事项", "facet.format": "格式", "facet.state": "状态",
 		"Y": "永久", "D30": "30年", "D10": "10年", "archived": "已归档", "transferred": "已移交", "destroyed": "已销毁",
 	},
 	"en": {
@@ -29,6 +33,10 @@ var words = map[string]map[string]string{
 		"storage": "Storage", "ready": "ready", "notReady": "unavailable",
 		"kind.destroy": "destruction due", "kind.transfer": "transfer due", "kind.copy_delete": "copy may go", "kind.audit": "audit due",
 		"kind.late": "archived late", "language": "中文", "languageCode": "zh",
+		"search": "Search", "searchHint": "words in titles, opinions, text; \"phrases\"", "refine": "Search within results", "within": "Within the results of",
+		"found": "Found", "facetsOf": "facets count the newest", "clearFilters": "clear filters", "noHits": "No records found.", "nextPage": "Next page",
+		"finished": "finished", "ingested": "archived", "badSearch": "The search is not valid.", "forbidden": "Not allowed.",
+		"facet.department": "Department", "facet.year": "Year", "facet.retention": "Retention", "facet.item_code": "Item", "facet.format": "Format", "facet.state": "State",
 		"Y": "permanent", "D30": "30 years", "D10": "10 years", "archived": "archived", "transferred": "transferred", "destroyed": "destroyed",
 	},
 }
