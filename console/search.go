@@ -28,8 +28,8 @@ type searchData struct {
 
 type searchHit struct {
 	ID, ArchivalCode, Title, ItemName, Retention, State string
-	Finished, Ingested                                 string
-	Fragments                                          [][]fragment
+	Finished, Ingested                                  string
+	Fragments                                           [][]fragment
 }
 
 // fragment is a piece of a matching text; Mark is a matched word. The fragments of the
@@ -162,4 +162,3 @@ func (c *console) search(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, http.StatusOK, "search", page{Title: "search", Data: d})
 }
-
