@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,7 @@ type Read struct {
 	ArchivalCode string    `json:"archival_code"`
 	What         string    `json:"what"`
 	Purpose      string    `json:"purpose,omitempty"`
+	Account      string    `json:"account,omitempty"` // the person's account, for a read in a console session
 }
 
 var readSeq atomic.Uint64
@@ -27,6 +29,9 @@ var readSeq atomic.Uint64
 // where auditors query it (ReadLog). A read that cannot be recorded is refused.
 func (a *Archive) logRead(who Principal, p *index.Package, what string) error {
 	r := Read{At: a.now().UTC(), Who: who.String(), Package: p.ID, ArchivalCode: p.ArchivalCode, What: what, Purpose: who.Purpose}
+	if name, ok := strings.CutPrefix(who.TokenID, "@"); ok {
+		r.Account = name
+	}
 	a.log.Info("record read", "who", r.Who, "package", p.ID, "archival_code", p.ArchivalCode, "what", what, "purpose", who.Purpose)
 	key := fmt.Sprintf("%020d-%08d", r.At.UnixNano(), readSeq.Add(1)%100000000)
 	if err := a.index.BatchRecords(index.Rec{Bucket: index.Reads, Key: key, Value: r},

@@ -2,9 +2,11 @@ package console
 
 import (
 	"context"
+	"io"
 
 	"github.com/dangan-archive/dangan/archive"
 	"github.com/dangan-archive/dangan/archive/eventlog"
+	"github.com/dangan-archive/dangan/storage/index"
 )
 
 // Archive is what the console asks of the archive: *archive.Archive has it.
@@ -17,6 +19,10 @@ type Archive interface {
 	AuditRunStatus(who archive.Principal) (*archive.AuditRun, error)
 	Ready(ctx context.Context) error
 	Log() *eventlog.Log
+	Package(ctx context.Context, who archive.Principal, id string) (*index.Package, error)
+	OpenEncoding(ctx context.Context, who archive.Principal, id string, n, k int) (io.ReadCloser, *index.Encoding, error)
+	OpenEEP(ctx context.Context, who archive.Principal, id string) (io.ReadCloser, *index.Package, error)
+	ReadLog(ctx context.Context, who archive.Principal, f archive.ReadFilter) ([]archive.Read, string, error)
 	Search(ctx context.Context, who archive.Principal, q archive.SearchQuery) (*archive.SearchResult, error)
 }
 

@@ -58,6 +58,9 @@ func New(a Archive, opts Options) http.Handler {
 	mux.HandleFunc("POST "+Prefix+"logout", c.logout)
 	mux.Handle("GET "+Prefix+"{$}", c.signedIn(c.home))
 	mux.Handle("GET "+Prefix+"search", c.signedIn(c.search))
+	mux.Handle("GET "+Prefix+"packages/{id}", c.signedIn(c.record))
+	mux.Handle("GET "+Prefix+"packages/{id}/documents/{n}/{k}", c.signedIn(c.document))
+	mux.Handle("GET "+Prefix+"packages/{id}/eep", c.signedIn(c.eep))
 	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusNotFound, "error", page{Title: "notFound", Data: "notFound"})
 	})

@@ -27,7 +27,7 @@ func uscc(t *testing.T, n int) string {
 }
 
 // ingest archives a case of dept whose application form says text.
-func ingest(t *testing.T, a *archive.Archive, dept, caseNo, title, text string) {
+func ingest(t *testing.T, a *archive.Archive, dept, caseNo, title, text string) string {
 	t.Helper()
 	fin := time.Now().Add(-48 * time.Hour).UTC().Truncate(time.Second)
 	c := &archive.Case{CaseNo: caseNo, Item: archive.Item{Code: "ITEM01", Name: title, Category: "行政许可"},
@@ -38,7 +38,7 @@ func ingest(t *testing.T, a *archive.Archive, dept, caseNo, title, text string) 
 		Documents: []archive.CaseDoc{{File: "form", Title: title + "申请表", Kind: "申请表格", Main: true}}}
 	form, _ := json.Marshal(map[string]string{"说明": text})
 	sent := false
-	_, err := a.Ingest(context.Background(), archive.Principal{Role: archive.RoleDepartment, Org: dept}, c, func() (*archive.Upload, error) {
+	res, err := a.Ingest(context.Background(), archive.Principal{Role: archive.RoleDepartment, Org: dept}, c, func() (*archive.Upload, error) {
 		if sent {
 			return nil, io.EOF
 		}
@@ -48,6 +48,7 @@ func ingest(t *testing.T, a *archive.Archive, dept, caseNo, title, text string) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res.Package.ID
 }
 
 func loginAs(t *testing.T, base, name, password string) *http.Cookie {

@@ -1,0 +1,151 @@
+package console
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/storage/index"
+)
+
+// recordData is 档案详情: the package's description, its documents with links that open
+// each stored file, and its read log for the roles that may see reads.
+type recordData struct {
+	P         *index.Package
+	Size      string
+	Docs      []docView
+	Purpose   string // the purpose the links carry, when reading needs one
+	NeedsWhy  bool   // reading this package's content needs a stated purpose
+	Reads     []archive.Read
+	ShowReads bool
+}
+
+type docView struct {
+	index.Document
+	Files []fileView
+}
+
+type fileView struct {
+	index.Encoding
+	Size string
+	Link string
+}
+
+// readers are the roles that see a record's read log.
+func seesReads(role string) bool {
+	return role == archive.RoleArchive || role == archive.RoleAuditor || role == archive.RoleAdmin
+}
+
+func (c *console) record(w http.ResponseWriter, r *http.Request) {
+	s, _ := current(r)
+	id := r.PathValue("id")
+	p, err := c.a.Package(r.Context(), s.Who, id)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := recordData{P: p, Size: humanBytes(p.Size), Purpose: strings.TrimSpace(r.URL.Query().Get("purpose")),
+		NeedsWhy: p.Sharing == archive.SharingNone && s.Who.Role != archive.RoleDepartment}
+	for _, doc := range p.Documents {
+		dv := docView{Document: doc}
+		for k, e := range doc.Encoded {
+			link := fmt.Sprintf("%spackages/%s/documents/%d/%d", Prefix, p.ID, doc.N, k+1)
+			if d.Purpose != "" {
+				link += "?purpose=" + urlQueryEscape(d.Purpose)
+			}
+			dv.Files = append(dv.Files, fileView{Encoding: e, Size: humanBytes(e.Size), Link: link})
+		}
+		d.Docs = append(d.Docs, dv)
+	}
+	if seesReads(s.Who.Role) {
+		d.ShowReads = true
+		if reads, _, err := c.a.ReadLog(r.Context(), s.Who, archive.ReadFilter{Package: p.ID, Limit: 50}); err == nil {
+			d.Reads = reads
+		}
+	}
+	c.render(w, r, http.StatusOK, "record", page{Title: "record", Data: d})
+}
+
+// document serves one stored file of a package to the browser, logged as a read with the
+// account and the purpose. Files that a browser shows (PDF, images, XML, text) open in
+// place; others download. The file runs in a sandbox: no script of it runs with the
+// console's origin.
+func (c *console) document(w http.ResponseWriter, r *http.Request) {
+	s, _ := current(r)
+	n, err1 := strconv.Atoi(r.PathValue("n"))
+	k, err2 := strconv.Atoi(r.PathValue("k"))
+	if err1 != nil || err2 != nil {
+		c.fail(w, r, archive.ErrNotFound)
+		return
+	}
+	who := s.Who
+	who.Purpose = strings.TrimSpace(r.URL.Query().Get("purpose"))
+	rc, enc, err := c.a.OpenEncoding(r.Context(), who, r.PathValue("id"), n, k)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	defer rc.Close()
+	disposition := "attachment"
+	switch {
+	case enc.MIME == "application/pdf", strings.HasPrefix(enc.MIME, "image/"), strings.HasSuffix(enc.MIME, "/xml"), strings.HasPrefix(enc.MIME, "text/"):
+		disposition = "inline"
+	}
+	h := w.Header()
+	h.Set("Content-Type", enc.MIME)
+	if strings.HasSuffix(enc.MIME, "/xml") || strings.HasPrefix(enc.MIME, "text/") {
+		h.Set("Content-Type", "text/plain; charset=utf-8") // shown as text, never run
+	}
+	h.Set("Content-Length", strconv.FormatInt(enc.Size, 10))
+	h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": enc.FileName}))
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; plugin-types application/pdf")
+	h.Set("X-Content-SM3", enc.SM3)
+	if _, err := io.Copy(w, rc); err != nil {
+		c.log.Warn("console document interrupted", "package", r.PathValue("id"), "err", err)
+	}
+}
+
+// eep serves the whole package file, logged as a read.
+func (c *console) eep(w http.ResponseWriter, r *http.Request) {
+	s, _ := current(r)
+	who := s.Who
+	who.Purpose = strings.TrimSpace(r.URL.Query().Get("purpose"))
+	rc, p, err := c.a.OpenEEP(r.Context(), who, r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.FormatInt(p.Size, 10))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.eep"`, p.ID))
+	if _, err := io.Copy(w, rc); err != nil {
+		c.log.Warn("console EEP download interrupted", "package", p.ID, "err", err)
+	}
+}
+
+// fail answers an archive error as a page: another department's record is a 404 like a
+// missing one; a read that needs a purpose goes back to the record to ask for it.
+func (c *console) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := http.StatusInternalServerError, "unavailable"
+	switch {
+	case errors.Is(err, archive.ErrNotFound):
+		status, msg = http.StatusNotFound, "notFound"
+	case errors.Is(err, archive.ErrForbidden):
+		status, msg = http.StatusForbidden, "forbidden"
+	case errors.Is(err, archive.ErrGone):
+		status, msg = http.StatusGone, "gone"
+	case errors.Is(err, archive.ErrInvalidCase):
+		status, msg = http.StatusUnprocessableEntity, "needPurpose"
+	case errors.Is(err, archive.ErrUnavailable):
+		status = http.StatusServiceUnavailable
+	default:
+		c.log.Error("console", "path", r.URL.Path, "err", err)
+	}
+	c.render(w, r, status, "error", page{Title: msg, Data: msg})
+}

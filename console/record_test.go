@@ -1,0 +1,64 @@
+package console
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/dangan-archive/dangan/archive"
+)
+
+// 档案详情: the owning department reads its record and opens a document in place, as text;
+// another department gets a 404 like for a record that does not exist; the archive reads a
+// 不予共享 record only with a purpose, and the read log shows each read with its account
+// and purpose.
+func TestRecordPage(t *testing.T) {
+	a, srv := newConsole(t)
+	deptA, deptB := uscc(t, 3), uscc(t, 4)
+	for _, acc := range []archive.Account{{Name: "clerk.a", Display: "甲", Role: archive.RoleDepartment, Department: deptA},
+		{Name: "clerk.b", Display: "乙", Role: archive.RoleDepartment, Department: deptB}} {
+		if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, acc, "long enough password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := ingest(t, a, deptA, "R-1", "食品经营许可", "经营场所位于人民路十八号")
+	ckA := loginAs(t, srv.URL, "clerk.a", "long enough password")
+	ckB := loginAs(t, srv.URL, "clerk.b", "long enough password")
+	ckArch := loginAs(t, srv.URL, "wang", "long enough password")
+
+	resp, body := send(t, "GET", srv.URL+"/console/packages/"+id, nil, ckA, nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, "食品经营许可申请表") || !strings.Contains(body, "R-1") || strings.Contains(body, `id="reads"`) {
+		t.Fatalf("the owner's record page: %d %s", resp.StatusCode, body)
+	}
+	link := "/console/packages/" + id + "/documents/1/1"
+	if !strings.Contains(body, link) {
+		t.Fatalf("no link to the document's archival copy: %s", body)
+	}
+	resp, body = send(t, "GET", srv.URL+link, nil, ckA, nil)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") ||
+		!strings.HasPrefix(resp.Header.Get("Content-Disposition"), "inline") || !strings.Contains(body, "人民路十八号") ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "sandbox") {
+		t.Fatalf("the document: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	for _, path := range []string{"/console/packages/" + id, link, "/console/packages/" + id + "/eep", "/console/packages/no-such-id"} {
+		if resp, _ := send(t, "GET", srv.URL+path, nil, ckB, nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("department B, %s: %d", path, resp.StatusCode)
+		}
+	}
+	// The archive: 不予共享 needs a purpose.
+	resp, body = send(t, "GET", srv.URL+"/console/packages/"+id, nil, ckArch, nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `name="purpose"`) {
+		t.Fatalf("the archive's record page asks no purpose: %d", resp.StatusCode)
+	}
+	if resp, _ := send(t, "GET", srv.URL+link, nil, ckArch, nil); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("the archive reads without a purpose: %d", resp.StatusCode)
+	}
+	if resp, _ := send(t, "GET", srv.URL+link+"?purpose=%E5%B9%B4%E5%BA%A6%E6%A3%80%E6%9F%A5", nil, ckArch, nil); resp.StatusCode != 200 {
+		t.Fatalf("the archive reads with a purpose: %d", resp.StatusCode)
+	}
+	_, body = send(t, "GET", srv.URL+"/console/packages/"+id, nil, ckArch, nil)
+	reads := body[strings.Index(body, `id="reads"`):]
+	if !strings.Contains(reads, "(clerk.a)") || !strings.Contains(reads, "(wang)") || !strings.Contains(reads, "年度检查") {
+		t.Fatalf("the read log: %s", reads)
+	}
+}
