@@ -14,6 +14,9 @@ type Archive interface {
 	Login(name, password, addr string) (string, archive.Principal, error)
 	Session(id string) (archive.Principal, archive.Account, error)
 	Logout(id string) error
+	Accounts(who archive.Principal) ([]archive.Account, error)
+	CreateAccount(who archive.Principal, acc archive.Account, password string) (*archive.Account, error)
+	RemoveAccount(who archive.Principal, name string) error
 	Statistics(ctx context.Context, who archive.Principal, dept string) (*archive.StatisticsReport, error)
 	Schedule(ctx context.Context, who archive.Principal, q archive.ScheduleQuery) (*archive.Schedule, error)
 	AuditRunStatus(who archive.Principal) (*archive.AuditRun, error)

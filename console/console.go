@@ -61,6 +61,9 @@ func New(a Archive, opts Options) http.Handler {
 	mux.Handle("GET "+Prefix+"packages/{id}", c.signedIn(c.record))
 	mux.Handle("GET "+Prefix+"packages/{id}/documents/{n}/{k}", c.signedIn(c.document))
 	mux.Handle("GET "+Prefix+"packages/{id}/eep", c.signedIn(c.eep))
+	mux.Handle("GET "+Prefix+"admin/accounts", c.signedIn(c.accounts))
+	mux.Handle("POST "+Prefix+"admin/accounts", c.signedIn(c.createAccount))
+	mux.Handle("POST "+Prefix+"admin/accounts/{name}/remove", c.signedIn(c.removeAccount))
 	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusNotFound, "error", page{Title: "notFound", Data: "notFound"})
 	})

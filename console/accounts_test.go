@@ -1,0 +1,59 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/dangan-archive/dangan/archive"
+)
+
+// 系统管理 · 账户: the admin makes accounts from the form (a bad one is shown again with its
+// field marked, and nothing is made), removes them, and cannot remove their own; no other
+// role reaches the page.
+func TestAccountsPage(t *testing.T) {
+	a, srv := newConsole(t)
+	if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, archive.Account{Name: "root", Display: "管理员", Role: archive.RoleAdmin}, "long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	admin := loginAs(t, srv.URL, "root", "long enough password")
+	dept := uscc(t, 5)
+	form := func(name, role, department string) url.Values {
+		return url.Values{"name": {name}, "display": {"张三"}, "role": {role}, "department": {department}, "password": {"a long password 1"}}
+	}
+	resp, body := send(t, "POST", srv.URL+"/console/admin/accounts", form("zhang", archive.RoleDepartment, "not a USCC"), admin, nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `<label class="bad">部门统一社会信用代码`) || !strings.Contains(body, `value="zhang"`) {
+		t.Fatalf("a bad USCC: %d %s", resp.StatusCode, body)
+	}
+	if list, _ := a.Accounts(archive.Principal{Role: archive.RoleAdmin}); len(list) != 2 {
+		t.Fatalf("a refused account was made: %+v", list)
+	}
+	for _, f := range []url.Values{form("zhang", archive.RoleDepartment, dept), form("li", archive.RoleArchive, "")} {
+		if resp, _ := send(t, "POST", srv.URL+"/console/admin/accounts", f, admin, nil); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("create %s: %d", f.Get("name"), resp.StatusCode)
+		}
+	}
+	if resp, _ := send(t, "POST", srv.URL+"/console/admin/accounts", form("li", archive.RoleArchive, ""), admin, nil); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("a taken name: %d", resp.StatusCode)
+	}
+	_, body = send(t, "GET", srv.URL+"/console/admin/accounts", nil, admin, nil)
+	if !strings.Contains(body, "<td>zhang</td>") || !strings.Contains(body, "<td>"+dept+"</td>") || !strings.Contains(body, "部门档案员") {
+		t.Fatalf("the list: %s", body)
+	}
+	zhang := loginAs(t, srv.URL, "zhang", "a long password 1")
+	for _, req := range [][2]string{{"GET", "/console/admin/accounts"}, {"POST", "/console/admin/accounts"}, {"POST", "/console/admin/accounts/li/remove"}} {
+		if resp, _ := send(t, req[0], srv.URL+req[1], url.Values{}, zhang, nil); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("a department account, %s %s: %d", req[0], req[1], resp.StatusCode)
+		}
+	}
+	if resp, _ := send(t, "POST", srv.URL+"/console/admin/accounts/root/remove", url.Values{}, admin, nil); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("the admin removes their own account: %d", resp.StatusCode)
+	}
+	if resp, _ := send(t, "POST", srv.URL+"/console/admin/accounts/zhang/remove", url.Values{}, admin, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("remove: %d", resp.StatusCode)
+	}
+	if resp, _ := send(t, "GET", srv.URL+"/console/", nil, zhang, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a removed account's session still opens pages: %d", resp.StatusCode)
+	}
+}
