@@ -26,6 +26,12 @@ type Archive interface {
 	OpenEncoding(ctx context.Context, who archive.Principal, id string, n, k int) (io.ReadCloser, *index.Encoding, error)
 	OpenEEP(ctx context.Context, who archive.Principal, id string) (io.ReadCloser, *index.Package, error)
 	ReadLog(ctx context.Context, who archive.Principal, f archive.ReadFilter) ([]archive.Read, string, error)
+	Candidates(ctx context.Context, who archive.Principal, dept, cursor string, limit int) (*archive.CandidatePage, error)
+	Decide(ctx context.Context, who archive.Principal, req archive.DecisionRequest) (*archive.Decision, error)
+	Decisions(ctx context.Context, who archive.Principal, cursor string, limit int) ([]archive.Decision, string, error)
+	Approve(ctx context.Context, who archive.Principal, id string, approve bool, note string) (*archive.Decision, error)
+	Register(ctx context.Context, who archive.Principal) ([]byte, error)
+	RegisterPDF(ctx context.Context, who archive.Principal) ([]byte, error)
 	Search(ctx context.Context, who archive.Principal, q archive.SearchQuery) (*archive.SearchResult, error)
 }
 
