@@ -32,6 +32,8 @@ type Archive interface {
 	Approve(ctx context.Context, who archive.Principal, id string, approve bool, note string) (*archive.Decision, error)
 	Register(ctx context.Context, who archive.Principal) ([]byte, error)
 	RegisterPDF(ctx context.Context, who archive.Principal) ([]byte, error)
+	StartAudit(ctx context.Context, who archive.Principal, all bool, rate int64) (*archive.AuditRun, error)
+	Audits(ctx context.Context, who archive.Principal, f archive.AuditFilter) ([]archive.AuditResult, string, error)
 	Search(ctx context.Context, who archive.Principal, q archive.SearchQuery) (*archive.SearchResult, error)
 }
 

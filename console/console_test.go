@@ -20,7 +20,12 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // newConsole is a real archive with one archivist account, behind the console.
 func newConsole(t *testing.T) (*archive.Archive, *httptest.Server) {
 	t.Helper()
-	a, err := archive.Open(archive.Config{DataDir: t.TempDir(), Logger: quiet(), NoBackgroundAudit: true,
+	return newConsoleIn(t, t.TempDir())
+}
+
+func newConsoleIn(t *testing.T, dir string) (*archive.Archive, *httptest.Server) {
+	t.Helper()
+	a, err := archive.Open(archive.Config{DataDir: dir, Logger: quiet(), NoBackgroundAudit: true,
 		PasswordCost: archive.PasswordCost{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}, LockFor: time.Hour})
 	if err != nil {
 		t.Fatal(err)

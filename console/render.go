@@ -17,6 +17,8 @@ type page struct {
 	User  *signedInAs
 	Error string
 	Data  any
+	// Refresh, when set, reloads the page after this many seconds (progress without script).
+	Refresh int
 }
 
 func parsePages() map[string]*template.Template {
