@@ -67,6 +67,7 @@ func New(a Archive, opts Options) http.Handler {
 	mux.Handle("GET "+Prefix+"disposal/register/{format}", c.signedIn(c.register))
 	mux.Handle("GET "+Prefix+"audit", c.signedIn(c.audit))
 	mux.Handle("POST "+Prefix+"audit/start", c.signedIn(c.startAudit))
+	mux.Handle("GET "+Prefix+"log", c.signedIn(c.logPage))
 	mux.Handle("GET "+Prefix+"admin/accounts", c.signedIn(c.accounts))
 	mux.Handle("POST "+Prefix+"admin/accounts", c.signedIn(c.createAccount))
 	mux.Handle("POST "+Prefix+"admin/accounts/{name}/remove", c.signedIn(c.removeAccount))
