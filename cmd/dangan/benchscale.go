@@ -379,6 +379,59 @@ func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]S
 		{"candidates_department", arch, func() string { return "/api/v1/disposals/candidates?limit=50&department=" + dept }},
 		{"statistics", own, func() string { return "/api/v1/statistics" }},
 	}
+	// The console's pages, as an archivist signed in to it sees them.
+	if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, archive.Account{Name: "bench", Display: "bench", Role: archive.RoleArchive},
+		"bench scale password"); err != nil && !errors.Is(err, archive.ErrState) {
+		return nil, err
+	}
+	noFollow := &http.Client{Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.PostForm(base+"/console/login", url.Values{"name": {"bench"}, "password": {"bench scale password"}})
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "dangan_session" {
+			session = c
+		}
+	}
+	if session == nil {
+		return nil, fmt.Errorf("console login: %s", resp.Status)
+	}
+	page := func(path string) error {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req.AddCookie(session)
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return nil
+	}
+	pages := []struct {
+		name string
+		path func() string
+	}{
+		{"console_home", func() string { return "/console/" }},
+		{"console_search_common_word", func() string { return "/console/search?q=" + url.QueryEscape(scaleItems[rng.IntN(len(scaleItems))]) }},
+		{"console_record", func() string { return "/console/packages/" + ids[rng.IntN(len(ids))] }},
+		{"console_disposal", func() string { return "/console/disposal" }},
+		{"console_audit", func() string { return "/console/audit" }},
+		{"console_log_proof", func() string { return "/console/log?index=" + fmt.Sprint(rng.IntN(max(size/2, 1))) }},
+	}
+	for _, p := range pages {
+		path := p.path
+		kinds = append(kinds, struct {
+			name string
+			c    *apiClient
+			path func() string
+		}{p.name, nil, path})
+	}
 	out := map[string]ScaleQuery{}
 	for _, kind := range kinds {
 		var lat []float64
@@ -389,7 +442,11 @@ func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]S
 		for i := 0; i < warm+k && (i < warm+20 || time.Since(began) < 30*time.Second); i++ {
 			t := time.Now()
 			var body json.RawMessage // read whole, so the connection is kept
-			if err := kind.c.do(http.MethodGet, kind.path(), nil, &body); err != nil {
+			if kind.c == nil {
+				if err := page(kind.path()); err != nil {
+					return nil, fmt.Errorf("%s: %w", kind.name, err)
+				}
+			} else if err := kind.c.do(http.MethodGet, kind.path(), nil, &body); err != nil {
 				return nil, fmt.Errorf("%s: %w", kind.name, err)
 			}
 			if i >= warm {
