@@ -34,6 +34,11 @@ type Archive interface {
 	RegisterPDF(ctx context.Context, who archive.Principal) ([]byte, error)
 	StartAudit(ctx context.Context, who archive.Principal, all bool, rate int64) (*archive.AuditRun, error)
 	Audits(ctx context.Context, who archive.Principal, f archive.AuditFilter) ([]archive.AuditResult, string, error)
+	Certificates(who archive.Principal, f archive.CertificateFilter) ([]*archive.Certificate, error)
+	IssueCertificate(ctx context.Context, who archive.Principal, req archive.CertificateRequest) (*archive.Certificate, error)
+	UpdateCertificate(ctx context.Context, who archive.Principal, identifier string, req archive.CertificateRequest) (*archive.Certificate, error)
+	RevokeCertificate(ctx context.Context, who archive.Principal, identifier, code, reason string) (*archive.Certificate, error)
+	CertificateFile(ctx context.Context, who archive.Principal, identifier, format string) (io.ReadCloser, int64, error)
 	Search(ctx context.Context, who archive.Principal, q archive.SearchQuery) (*archive.SearchResult, error)
 }
 
