@@ -39,6 +39,11 @@ type Archive interface {
 	UpdateCertificate(ctx context.Context, who archive.Principal, identifier string, req archive.CertificateRequest) (*archive.Certificate, error)
 	RevokeCertificate(ctx context.Context, who archive.Principal, identifier, code, reason string) (*archive.Certificate, error)
 	CertificateFile(ctx context.Context, who archive.Principal, identifier, format string) (io.ReadCloser, int64, error)
+	CreateTransfer(ctx context.Context, who archive.Principal, req archive.TransferRequest) (*archive.Transfer, error)
+	Transfers(ctx context.Context, who archive.Principal, cursor string, limit int) ([]*archive.Transfer, string, error)
+	TransferStatus(ctx context.Context, who archive.Principal, batch string) (*archive.Transfer, error)
+	RetryTransfer(ctx context.Context, who archive.Principal, batch string) (*archive.Transfer, error)
+	Accessions(ctx context.Context, who archive.Principal, cursor string, limit int) ([]*archive.Accession, string, error)
 	Search(ctx context.Context, who archive.Principal, q archive.SearchQuery) (*archive.SearchResult, error)
 }
 
