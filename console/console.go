@@ -25,7 +25,7 @@ import (
 var templateFiles embed.FS
 
 //go:embed static
-var staticFiles embed.FS
+var staticFiles embed.FS // the styles, the viewer's script, and pdf.js (scripts/vendor-pdfjs.sh)
 
 // Options configure the console.
 type Options struct {
@@ -61,6 +61,7 @@ func New(a Archive, opts Options) http.Handler {
 	mux.Handle("GET "+Prefix+"packages/{id}", c.signedIn(c.record))
 	mux.Handle("GET "+Prefix+"packages/{id}/documents/{n}/{k}", c.signedIn(c.document))
 	mux.Handle("GET "+Prefix+"packages/{id}/eep", c.signedIn(c.eep))
+	mux.Handle("GET "+Prefix+"packages/{id}/view/{n}/{k}", c.signedIn(c.viewer))
 	mux.Handle("GET "+Prefix+"disposal", c.signedIn(c.disposal))
 	mux.Handle("POST "+Prefix+"disposal/decide", c.signedIn(c.decide))
 	mux.Handle("POST "+Prefix+"disposal/{id}/approve", c.signedIn(c.approve))

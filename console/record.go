@@ -34,6 +34,7 @@ type fileView struct {
 	index.Encoding
 	Size string
 	Link string
+	View string // the PDF viewer's page, for a PDF
 }
 
 // readers are the roles that see a record's read log.
@@ -55,10 +56,16 @@ func (c *console) record(w http.ResponseWriter, r *http.Request) {
 		dv := docView{Document: doc}
 		for k, e := range doc.Encoded {
 			link := fmt.Sprintf("%spackages/%s/documents/%d/%d", Prefix, p.ID, doc.N, k+1)
+			view := fmt.Sprintf("%spackages/%s/view/%d/%d", Prefix, p.ID, doc.N, k+1)
 			if d.Purpose != "" {
 				link += "?purpose=" + urlQueryEscape(d.Purpose)
+				view += "?purpose=" + urlQueryEscape(d.Purpose)
 			}
-			dv.Files = append(dv.Files, fileView{Encoding: e, Size: humanBytes(e.Size), Link: link})
+			f := fileView{Encoding: e, Size: humanBytes(e.Size), Link: link}
+			if e.MIME == "application/pdf" {
+				f.View = view
+			}
+			dv.Files = append(dv.Files, f)
 		}
 		d.Docs = append(d.Docs, dv)
 	}
@@ -148,4 +155,34 @@ func (c *console) fail(w http.ResponseWriter, r *http.Request, err error) {
 		c.log.Error("console", "path", r.URL.Path, "err", err)
 	}
 	c.render(w, r, status, "error", page{Title: msg, Data: msg})
+}
+
+// viewerData is the PDF viewer's page: the document it draws.
+type viewerData struct {
+	Title, FileName, Src string
+}
+
+// viewer is the page that draws a PDF document with the pdf.js served under static/pdfjs.
+// Its policy adds what pdf.js needs: its worker, and WebAssembly for its image decoders.
+func (c *console) viewer(w http.ResponseWriter, r *http.Request) {
+	s, _ := current(r)
+	id := r.PathValue("id")
+	n, err1 := strconv.Atoi(r.PathValue("n"))
+	k, err2 := strconv.Atoi(r.PathValue("k"))
+	p, err := c.a.Package(r.Context(), s.Who, id)
+	if err == nil && (err1 != nil || err2 != nil || n < 1 || n > len(p.Documents) || k < 1 || k > len(p.Documents[n-1].Encoded)) {
+		err = archive.ErrNotFound
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	e := p.Documents[n-1].Encoded[k-1]
+	src := fmt.Sprintf("%spackages/%s/documents/%d/%d", Prefix, id, n, k)
+	if why := strings.TrimSpace(r.URL.Query().Get("purpose")); why != "" {
+		src += "?purpose=" + urlQueryEscape(why)
+	}
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; "+
+		"style-src 'self'; img-src 'self' data: blob:; font-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	c.render(w, r, http.StatusOK, "viewer", page{Title: "viewer", Data: viewerData{Title: p.Documents[n-1].Title, FileName: e.FileName, Src: src}})
 }
