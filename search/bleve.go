@@ -296,6 +296,15 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 			return nil, ErrBadCursor
 		}
 	}
+	// A search whose words are rare is ordered in full at once: the dictionary bounds its
+	// hits without a search of its own, and the page's search counts them.
+	if bound, ok := b.upperBound(q); (ok && bound <= b.sample) || q.ExactFacets {
+		out, matched, err := b.page(ctx, q, bq, after, 0, q.Facets)
+		if err == nil {
+			out.Total = matched
+		}
+		return out, err
+	}
 	count := bleve.NewSearchRequestOptions(bq, 0, 0, false)
 	count.Score = "none"
 	cres, err := b.ix.SearchInContext(ctx, count)
@@ -303,7 +312,7 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 		return nil, fmt.Errorf("search: %w", err)
 	}
 	total := cres.Total
-	if total <= b.sample || q.ExactFacets {
+	if total <= b.sample {
 		out, _, err := b.page(ctx, q, bq, after, total, q.Facets)
 		return out, err
 	}

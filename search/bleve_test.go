@@ -130,6 +130,9 @@ func TestFacetsAndCursor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if res.Total != 45 {
+			t.Fatalf("page %d says %d hits in all, want 45", pages+1, res.Total)
+		}
 		for _, h := range res.Hits {
 			if seen[h.ID] {
 				t.Fatalf("%s on two pages", h.ID)
@@ -214,6 +217,24 @@ func TestBroadSearchPagesAsAFullOrdering(t *testing.T) {
 				t.Fatalf("windowed pages differ from the full ordering: %d hits, first %v, want %v", len(got), got[:5], want[:5])
 			}
 		})
+	}
+	// The dictionary's bound is never below the hits, and small for a word of few cases.
+	for _, c := range []struct {
+		q       Query
+		atLeast uint64
+		below   uint64
+	}{
+		{Query{Words: "食品经营许可"}, 600, 601},
+		{Query{Words: `"林木采伐"`}, 800, 801},
+		{Query{Words: "许可", Within: []string{"采伐"}}, 800, 801},
+		{Query{Words: "无此词"}, 0, 1},
+	} {
+		if b, ok := ix.upperBound(c.q); !ok || b < c.atLeast || b >= c.below {
+			t.Errorf("bound of %+v: %d %v", c.q, b, ok)
+		}
+	}
+	if _, ok := ix.upperBound(Query{Exact: "X-1"}); ok {
+		t.Error("a query without words has a bound")
 	}
 	res, err := ix.Search(ctx, Query{Words: "食品经营许可", Limit: 10, Facets: true})
 	if err != nil {
