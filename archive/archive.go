@@ -332,11 +332,12 @@ func Open(cfg Config) (*Archive, error) {
 func (a *Archive) Close() error {
 	a.stopBackground()
 	a.stopCommitter()
+	markErr := a.markClean()
 	if a.tools.Office != nil {
 		a.tools.Office.Close()
 	}
 	a.spool.close()
-	return errors.Join(a.stopSearch(), a.elog.Close(), a.index.Close())
+	return errors.Join(markErr, a.stopSearch(), a.elog.Close(), a.index.Close())
 }
 
 // logRetainYears is how long the event log's objects are locked (WORM) where the store can:

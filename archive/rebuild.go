@@ -123,10 +123,13 @@ func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int))
 // reconcileMarkKey names the State record of when start-up reconciliation last ran.
 const reconcileMarkKey = "reconcile-mark"
 
-// reconcileMark is when reconciliation last ran: a package object written since has an id
-// from then on (ids begin with their ingest time).
+// reconcileMark is when reconciliation last ran, or the archive was last closed cleanly:
+// a package object written since has an id from then on (ids begin with their ingest
+// time). Wall is the machine's clock then, which directory times are compared with (the
+// archive's clock may be pinned).
 type reconcileMark struct {
-	At time.Time `json:"at"`
+	At   time.Time `json:"at"`
+	Wall time.Time `json:"wall,omitzero"`
 }
 
 // markMargin covers clock steps between runs and ingests that took their id just before
@@ -138,25 +141,41 @@ const markMargin = 10 * time.Minute
 // without a mark (new, rebuilt, or older) and a store that cannot list after a key get the
 // full reconciliation.
 func (a *Archive) ReconcileAtStart(ctx context.Context) (*ReconcileReport, error) {
-	started := a.now()
+	started := reconcileMark{At: a.now(), Wall: time.Now()}
 	var m reconcileMark
 	var rep *ReconcileReport
 	var err error
 	if a.index.Record(index.State, reconcileMarkKey, &m) == nil {
-		rep, err = a.ReconcileSince(ctx, m.At.Add(-markMargin), nil)
+		var wall time.Time
+		if !m.Wall.IsZero() {
+			wall = m.Wall.Add(-markMargin)
+		}
+		rep, err = a.reconcileSince(ctx, m.At.Add(-markMargin), wall, nil)
 	} else {
 		rep, err = a.Reconcile(ctx, nil)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return rep, a.index.PutRecord(index.State, reconcileMarkKey, reconcileMark{At: started})
+	return rep, a.index.PutRecord(index.State, reconcileMarkKey, started)
+}
+
+// markClean moves the mark to a clean shutdown: every ingest has committed or cleaned up
+// after itself, so the next start looks only at what is written after now.
+func (a *Archive) markClean() error {
+	return a.index.PutRecord(index.State, reconcileMarkKey, reconcileMark{At: a.now(), Wall: time.Now()})
 }
 
 // ReconcileSince adopts (or moves aside) the package objects without an index entry whose
 // ids are from since on: those a crash can have left since the last reconciliation. It
 // reads the names of the objects written since, not the archive's.
 func (a *Archive) ReconcileSince(ctx context.Context, since time.Time, progress func(done, total int)) (*ReconcileReport, error) {
+	return a.reconcileSince(ctx, since, time.Time{}, progress)
+}
+
+// reconcileSince is ReconcileSince that, with a wall time, passes over the directories
+// unchanged since it (on stores that know, the local disk) without reading their names.
+func (a *Archive) reconcileSince(ctx context.Context, since, wall time.Time, progress func(done, total int)) (*ReconcileReport, error) {
 	w, ok := a.store.(storage.Walker)
 	if !ok {
 		return a.Reconcile(ctx, progress)
@@ -174,6 +193,13 @@ func (a *Archive) ReconcileSince(ctx context.Context, since time.Time, progress 
 			return nil, fmt.Errorf("list %s: %w", f, err)
 		}
 		for _, y := range years {
+			if ct, ok := a.store.(storage.ChangeTimer); ok && !wall.IsZero() {
+				if changed, err := ct.ChangedSince(ctx, y, wall); err != nil {
+					return nil, err
+				} else if !changed {
+					continue // nothing added since the mark: its names are not read
+				}
+			}
 			err := w.ListAfter(ctx, y, y+after, func(o storage.ObjectInfo) error {
 				rep.ObjectCount++
 				if !strings.HasSuffix(o.Key, ".eep") || a.index.Orphan(o.Key) {

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -222,4 +226,37 @@ func testRetainer(t *testing.T, st ObjectStore, r Retainer) {
 			t.Fatalf("delete after the hold was released: %v", err)
 		}
 	})
+}
+
+// A write interrupted by a crash leaves its temporary file in the staging directory, which
+// the next open empties without walking the objects; the staging directory and an older
+// store's stray temporary files are never listed as objects.
+func TestFSTemporaryFilesAfterACrash(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := st.Put(ctx, "packages/a/1.eep", strings.NewReader("one"), 3, PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(dir, staging, ".tmp-123")
+	stray := filepath.Join(dir, "packages", "a", ".tmp-456") // where an older dangan wrote them
+	os.WriteFile(left, []byte("half a package"), 0o644)
+	os.WriteFile(stray, []byte("half a package"), 0o644)
+	if st, err = OpenFS(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the leftover temporary file survived the open: %v", err)
+	}
+	var keys []string
+	st.List(ctx, "", func(o ObjectInfo) error { keys = append(keys, o.Key); return nil })
+	if fmt.Sprint(keys) != "[packages/a/1.eep]" {
+		t.Fatalf("listed %v", keys)
+	}
+	if dirs, _ := st.Dirs(ctx, "packages/"); fmt.Sprint(dirs) != "[packages/a/]" {
+		t.Fatalf("dirs %v", dirs)
+	}
 }

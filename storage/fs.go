@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // FS is the local-filesystem ObjectStore: each object is a file under the root directory.
@@ -54,18 +55,21 @@ func OpenFSShared(dir string) (*FS, error) {
 // Root is the directory the store lives in.
 func (s *FS) Root() string { return s.root }
 
+// staging is the directory under the root where objects are written before they are
+// linked into place: a crash leaves its temporary files there, and only there, so opening
+// the store clears one directory instead of walking every object. (Its name is not a valid
+// key, and listings pass over it.)
+const staging = ".tmp-staging"
+
 func (s *FS) removeTemps() error {
-	return filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && strings.HasPrefix(d.Name(), ".tmp-") {
-			if err := os.Remove(p); err != nil {
-				return fmt.Errorf("remove leftover temporary file: %w", err)
-			}
-		}
-		return nil
-	})
+	dir := filepath.Join(s.root, staging)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove leftover temporary files: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		return fmt.Errorf("store staging directory: %w", err)
+	}
+	return nil
 }
 
 func (s *FS) path(key string) (string, error) {
@@ -90,7 +94,7 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64, _ Put
 	if _, err := os.Lstat(dst); err == nil {
 		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, ErrExists)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	tmp, err := os.CreateTemp(filepath.Join(s.root, staging), ".tmp-*")
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
 	}
@@ -298,11 +302,26 @@ func (s *FS) Dirs(ctx context.Context, prefix string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range es {
-		if e.IsDir() {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".tmp-") {
 			out = append(out, prefix+e.Name()+"/")
 		}
 	}
 	return out, nil
+}
+
+// ChangedSince implements ChangeTimer: linking an object into a directory sets the
+// directory's modification time.
+func (s *FS) ChangedSince(ctx context.Context, prefix string, t time.Time) (bool, error) {
+	if !strings.HasSuffix(prefix, "/") || CheckKey(strings.TrimSuffix(prefix, "/")) != nil {
+		return false, fmt.Errorf("changed since %q: %w", prefix, ErrBadKey)
+	}
+	fi, err := os.Stat(filepath.Join(s.root, filepath.FromSlash(prefix)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("changed since %q: %w", prefix, err)
+	}
+	return !fi.ModTime().Before(t), nil
 }
 
 // ListAfter implements Walker. It reads the names of the directories the range touches and
@@ -331,6 +350,9 @@ func (s *FS) ListAfter(ctx context.Context, prefix, after string, fn func(Object
 			return err
 		}
 		key := filepath.ToSlash(rel)
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".tmp-") {
+			return filepath.SkipDir // the staging directory
+		}
 		if d.IsDir() {
 			// A directory whose every key sorts before after is passed over whole.
 			if p != start && key+"/" < after && !strings.HasPrefix(after, key+"/") {

@@ -77,6 +77,15 @@ type Walker interface {
 	ListAfter(ctx context.Context, prefix, after string, fn func(ObjectInfo) error) error
 }
 
+// ChangeTimer is implemented by stores that know when a "directory" last had an object
+// added (the local disk: a directory's modification time). A reconciliation passes over a
+// directory unchanged since its mark without reading its names.
+type ChangeTimer interface {
+	// ChangedSince reports whether an object may have been added under prefix (which ends
+	// in "/") at t or later.
+	ChangedSince(ctx context.Context, prefix string, t time.Time) (bool, error)
+}
+
 // Retainer is implemented by stores that enforce retention themselves (MinIO's object
 // lock in compliance mode): a retained or held object cannot be deleted or overwritten, by
 // anyone, until the date.

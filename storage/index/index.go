@@ -681,11 +681,16 @@ func (db *DB) ForEachPackage(fn func(*Package) error) error {
 	})
 }
 
-// Count returns the number of packages.
+// Count returns the number of packages, destroyed ones included, from the archive's
+// statistics counters: each package counts once, in the total or as destroyed. Two keys
+// read, at any size.
 func (db *DB) Count() (int, error) {
 	n := 0
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bPackages).Stats().KeyN
+		b := tx.Bucket(bStats)
+		for _, k := range []string{AllDepartments + "\x00" + DimTotal + "\x00", AllDepartments + "\x00" + DimState + "\x00destroyed"} {
+			n += int(decodeCounter(b.Get([]byte(k))).Count)
+		}
 		return nil
 	})
 	return n, err

@@ -191,6 +191,11 @@ func TestStatisticsEqualARecount(t *testing.T) {
 	if got, _ := db.Statistics(AllDepartments); got["state"]["destroyed"].Count != 1 || got["total"][""].Count != 8 {
 		t.Errorf("holdings %v", got)
 	}
+	records := 0
+	db.ForEachPackage(func(*Package) error { records++; return nil })
+	if n, err := db.Count(); n != 9 || records != 9 || err != nil {
+		t.Errorf("Count says %d (%v), the records are %d, want 9 with the destroyed one", n, err, records)
+	}
 }
 
 // An index written by the layout before secondary indexes (records with their documents,
