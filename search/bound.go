@@ -1,6 +1,8 @@
 package search
 
 import (
+	"context"
+
 	"github.com/blevesearch/bleve/v2/analysis/lang/cjk"
 )
 
@@ -28,24 +30,12 @@ func (b *Bleve) upperBound(q Query) (bound uint64, ok bool) {
 		fields = append(append([]string{}, wordFields...), "applicant_name")
 	}
 	df := func(field, term string) uint64 {
-		d, err := r.FieldDictRange(field, []byte(term), []byte(term))
+		tfr, err := r.TermFieldReader(context.Background(), []byte(term), field, false, false, false)
 		if err != nil {
 			return ^uint64(0)
 		}
-		defer d.Close()
-		var n uint64
-		for {
-			e, err := d.Next()
-			if err != nil {
-				return ^uint64(0)
-			}
-			if e == nil {
-				return n
-			}
-			if e.Term == term {
-				n += e.Count
-			}
-		}
+		defer tfr.Close()
+		return tfr.Count()
 	}
 	for _, words := range append([]string{q.Words}, q.Within...) {
 		phrases, singles, err := terms(words)
