@@ -62,6 +62,7 @@ func New(a Archive, opts Options) http.Handler {
 	mux.Handle("GET "+Prefix+"packages/{id}/documents/{n}/{k}", c.signedIn(c.document))
 	mux.Handle("GET "+Prefix+"packages/{id}/eep", c.signedIn(c.eep))
 	mux.Handle("GET "+Prefix+"packages/{id}/view/{n}/{k}", c.signedIn(c.viewer))
+	mux.Handle("POST "+Prefix+"packages/{id}/verify", c.signedIn(c.verifyNow))
 	mux.Handle("GET "+Prefix+"disposal", c.signedIn(c.disposal))
 	mux.Handle("POST "+Prefix+"disposal/decide", c.signedIn(c.decide))
 	mux.Handle("POST "+Prefix+"disposal/{id}/approve", c.signedIn(c.approve))

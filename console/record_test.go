@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -44,6 +45,11 @@ func TestRecordPage(t *testing.T) {
 		if resp, _ := send(t, "GET", srv.URL+path, nil, ckB, nil); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("department B, %s: %d", path, resp.StatusCode)
 		}
+	}
+	// Verify now: the stored package checks out, and the report is on the page.
+	resp, body = send(t, "POST", srv.URL+"/console/packages/"+id+"/verify", url.Values{}, ckA, nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `id="report"`) || !strings.Contains(body, "验证通过") || strings.Contains(body[strings.Index(body, `id="report"`):], ">未通过<") {
+		t.Fatalf("verify now: %d %s", resp.StatusCode, body)
 	}
 	// The archive: 不予共享 needs a purpose.
 	resp, body = send(t, "GET", srv.URL+"/console/packages/"+id, nil, ckArch, nil)
