@@ -273,6 +273,39 @@ func (a *Archive) Decisions(ctx context.Context, who Principal, cursor string, l
 	return listTimed(a.index, index.Disposals, "", "", time.Time{}, time.Time{}, cursor, limit, func(Decision) (time.Time, bool) { return time.Time{}, true })
 }
 
+// PendingDecisions lists the destructions waiting for approval (at most limit, 1–1,000), read
+// through their own lookup: the cost is theirs, not the decisions'.
+func (a *Archive) PendingDecisions(ctx context.Context, who Principal, limit int) ([]Decision, error) {
+	if err := a.archivistOrAuditor(who); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > maxPage {
+		return nil, fieldErr("limit", fmt.Errorf("%w: limit is 1 to %d", ErrInvalidCase, maxPage))
+	}
+	var ids []string
+	err := a.index.ForEachRecord(index.DisposalPending, "", "", func(_ string, data []byte) error {
+		var id string
+		if json.Unmarshal(data, &id) == nil && id != "" {
+			ids = append(ids, id)
+		}
+		if len(ids) == limit {
+			return index.ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Decision, 0, len(ids))
+	for _, id := range ids { // after the walk: no read inside another
+		var d Decision
+		if err := a.index.Record(index.Disposals, id, &d); err == nil && d.Status == DisposalPending {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
 // Approve is the second archivist's word on a pending destruction: approve destroys the
 // package now (its retention has ended: that made it a candidate); refuse closes the
 // decision. The decider cannot approve their own decision.

@@ -28,7 +28,7 @@ type Archive interface {
 	ReadLog(ctx context.Context, who archive.Principal, f archive.ReadFilter) ([]archive.Read, string, error)
 	Candidates(ctx context.Context, who archive.Principal, dept, cursor string, limit int) (*archive.CandidatePage, error)
 	Decide(ctx context.Context, who archive.Principal, req archive.DecisionRequest) (*archive.Decision, error)
-	Decisions(ctx context.Context, who archive.Principal, cursor string, limit int) ([]archive.Decision, string, error)
+	PendingDecisions(ctx context.Context, who archive.Principal, limit int) ([]archive.Decision, error)
 	Approve(ctx context.Context, who archive.Principal, id string, approve bool, note string) (*archive.Decision, error)
 	Register(ctx context.Context, who archive.Principal) ([]byte, error)
 	RegisterPDF(ctx context.Context, who archive.Principal) ([]byte, error)

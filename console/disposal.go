@@ -36,20 +36,8 @@ func (c *console) disposalPage(w http.ResponseWriter, r *http.Request, status in
 	if page1.Next != "" {
 		d.Next = Prefix + "disposal?cursor=" + urlQueryEscape(page1.Next)
 	}
-	cursor := ""
-	for range 20 { // the pending decisions: at most 20 pages of the decisions
-		decs, next, err := c.a.Decisions(r.Context(), s.Who, cursor, 500)
-		if err != nil {
-			break
-		}
-		for _, dec := range decs {
-			if dec.Status == archive.DisposalPending {
-				d.Pending = append(d.Pending, dec)
-			}
-		}
-		if cursor = next; cursor == "" {
-			break
-		}
+	if pending, err := c.a.PendingDecisions(r.Context(), s.Who, 200); err == nil {
+		d.Pending = pending
 	}
 	d.Mine = s.Who.TokenID
 	c.render(w, r, status, "disposal", page{Title: "disposal", Error: msg, Data: d})
