@@ -102,25 +102,25 @@ func checkPassword(hash, password string) bool {
 
 func checkAccount(acc Account, password string) error {
 	if !userName.MatchString(acc.Name) {
-		return fmt.Errorf("%w: name: 2 to 32 of a-z, 0-9, '.', '_', '-', starting with a letter", ErrInvalidCase)
+		return fieldErr("name", fmt.Errorf("%w: 2 to 32 of a-z, 0-9, '.', '_', '-', starting with a letter", ErrInvalidCase))
 	}
 	if strings.TrimSpace(acc.Display) == "" {
-		return fmt.Errorf("%w: display: a display name is needed", ErrInvalidCase)
+		return fieldErr("display", fmt.Errorf("%w: a display name is needed", ErrInvalidCase))
 	}
 	switch acc.Role {
 	case RoleDepartment, RoleIssuer:
 		if err := CheckUSCC(acc.Department); err != nil {
-			return fmt.Errorf("%w: department: %v", ErrInvalidCase, err)
+			return fieldErr("department", fmt.Errorf("%w: %v", ErrInvalidCase, err))
 		}
 	case RoleArchive, RoleAuditor, RoleAdmin:
 		if acc.Department != "" {
-			return fmt.Errorf("%w: department: only for the department and issuer roles", ErrInvalidCase)
+			return fieldErr("department", fmt.Errorf("%w: only for the department and issuer roles", ErrInvalidCase))
 		}
 	default:
-		return fmt.Errorf("%w: role: department, issuer, archive, auditor or admin", ErrInvalidCase)
+		return fieldErr("role", fmt.Errorf("%w: department, issuer, archive, auditor or admin", ErrInvalidCase))
 	}
 	if n := len([]rune(password)); n < 12 || n > 256 {
-		return fmt.Errorf("%w: password: 12 to 256 characters", ErrInvalidCase)
+		return fieldErr("password", fmt.Errorf("%w: 12 to 256 characters", ErrInvalidCase))
 	}
 	return nil
 }
@@ -141,7 +141,7 @@ func (a *Archive) CreateAccount(who Principal, acc Account, password string) (*A
 	rec := accountRecord{Account: acc, Hash: hash}
 	err = a.index.UpdateRecord(index.Accounts, acc.Name, func(old []byte) (any, error) {
 		if old != nil {
-			return nil, fmt.Errorf("%w: the account %s exists", ErrState, acc.Name)
+			return nil, fieldErr("name", fmt.Errorf("%w: the account %s exists", ErrState, acc.Name))
 		}
 		return rec, nil
 	})

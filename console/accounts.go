@@ -46,12 +46,7 @@ func (c *console) createAccount(w http.ResponseWriter, r *http.Request) {
 		d := accountsData{Form: acc}
 		switch {
 		case errors.Is(err, archive.ErrInvalidCase):
-			for _, f := range []string{"name", "display", "role", "department", "password"} {
-				if strings.Contains(err.Error(), f+":") {
-					d.Field = f
-					break
-				}
-			}
+			d.Field = fieldOf(err)
 			c.accountsPage(w, r, http.StatusUnprocessableEntity, d, "accountBad."+d.Field)
 		case errors.Is(err, archive.ErrState):
 			d.Field = "name"
