@@ -53,15 +53,24 @@ type sessionRecord struct {
 	Seen    time.Time `json:"seen"`
 }
 
-// PasswordCost are the Argon2id parameters new hashes get (RFC 9106's second
-// recommendation by default: 3 passes over 64 MiB); a hash keeps the parameters it was made
-// with.
+// PasswordCost are the Argon2id parameters new hashes get (by default OWASP's: 2 passes over
+// 19 MiB, one lane); a hash keeps the parameters it was made with. At most two hashes are
+// computed at once, so logins cannot hold more than twice that memory.
 type PasswordCost struct {
 	Time, MemoryKiB uint32
 	Threads         uint8
 }
 
-var defaultPasswordCost = PasswordCost{Time: 3, MemoryKiB: 64 * 1024, Threads: 2}
+var defaultPasswordCost = PasswordCost{Time: 2, MemoryKiB: 19 * 1024, Threads: 1}
+
+// hashing bounds the Argon2id computations running at once.
+var hashing = make(chan struct{}, 2)
+
+func argon2id(password, salt []byte, c PasswordCost, n uint32) []byte {
+	hashing <- struct{}{}
+	defer func() { <-hashing }()
+	return argon2.IDKey(password, salt, c.Time, c.MemoryKiB, c.Threads, n)
+}
 
 var userName = regexp.MustCompile(`^[a-z][a-z0-9._-]{1,31}$`)
 
@@ -77,7 +86,7 @@ func hashPassword(password string, c PasswordCost) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, c.Time, c.MemoryKiB, c.Threads, 32)
+	key := argon2id([]byte(password), salt, c, 32)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, c.MemoryKiB, c.Time, c.Threads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
@@ -96,7 +105,10 @@ func checkPassword(hash, password string) bool {
 	if err1 != nil || err2 != nil || len(want) == 0 {
 		return false
 	}
-	got := argon2.IDKey([]byte(password), salt, c.Time, c.MemoryKiB, c.Threads, uint32(len(want)))
+	if c.MemoryKiB > 1<<20 || c.Time > 16 || c.Threads == 0 {
+		return false // not a cost dangan makes: refused rather than computed
+	}
+	got := argon2id([]byte(password), salt, c, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 

@@ -24,6 +24,7 @@ func TestPasswordHashReferenceVector(t *testing.T) {
 		{ref, "passwore"},
 		{strings.Replace(ref, "t=2", "t=3", 1), "password"},
 		{strings.Replace(ref, "argon2id", "argon2i", 1), "password"},
+		{strings.Replace(ref, "m=65536", "m=4194304", 1), "password"}, // 4 GiB: refused, not computed
 		{"$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$", "password"},
 		{"", "password"},
 	} {

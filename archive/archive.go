@@ -96,8 +96,8 @@ func (p Principal) String() string {
 // Config configures an archive.
 type Config struct {
 	DataDir string
-	// PasswordCost are the Argon2id parameters of new password hashes (zero: 3 passes over
-	// 64 MiB). LockAfter wrong passwords in a row (default 5) lock an account for LockFor
+	// PasswordCost are the Argon2id parameters of new password hashes (zero: 2 passes over
+	// 19 MiB, OWASP's). LockAfter wrong passwords in a row (default 5) lock an account for LockFor
 	// (default 15 minutes). A session ends SessionIdle after its last use (default 30
 	// minutes) and SessionMax after its login (default 12 hours).
 	PasswordCost            PasswordCost
