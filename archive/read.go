@@ -264,3 +264,23 @@ func (a *Archive) CanAudit(who Principal) error {
 	}
 	return fmt.Errorf("%w: the event log is read by auditors and the archive", ErrForbidden)
 }
+
+// CaseSteps is how a case was handled, as its record keeps it for the search: the steps with
+// their actors, the opinions and the decision. It carries no personal data of the applicant.
+type CaseSteps struct {
+	Decision string
+	Opinions []string
+	Steps    []string // "step actor"
+}
+
+// Steps returns a package's case steps for who may read its description.
+func (a *Archive) Steps(ctx context.Context, who Principal, id string) (*CaseSteps, error) {
+	if _, err := a.lookup(who, id, useDescription); err != nil {
+		return nil, err
+	}
+	ct, err := a.index.CaseText(id)
+	if err != nil || ct == nil {
+		return &CaseSteps{}, err
+	}
+	return &CaseSteps{Decision: ct.Decision, Opinions: ct.Opinions, Steps: ct.Steps}, nil
+}

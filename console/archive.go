@@ -44,6 +44,7 @@ type Archive interface {
 	TransferStatus(ctx context.Context, who archive.Principal, batch string) (*archive.Transfer, error)
 	RetryTransfer(ctx context.Context, who archive.Principal, batch string) (*archive.Transfer, error)
 	Accessions(ctx context.Context, who archive.Principal, cursor string, limit int) ([]*archive.Accession, string, error)
+	Steps(ctx context.Context, who archive.Principal, id string) (*archive.CaseSteps, error)
 	Evidence(ctx context.Context, who archive.Principal, id string) (*archive.Evidence, error)
 	VerifyUpload(ctx context.Context, body io.Reader, ev *archive.Evidence, max int64) (*archive.Report, error)
 	Search(ctx context.Context, who archive.Principal, q archive.SearchQuery) (*archive.SearchResult, error)

@@ -24,6 +24,7 @@ type recordData struct {
 	Reads     []archive.Read
 	ShowReads bool
 	Report    *archive.Report // "verify now": the package checked as it is stored
+	Steps     *archive.CaseSteps
 }
 
 type docView struct {
@@ -102,6 +103,9 @@ func (c *console) recordPage(w http.ResponseWriter, r *http.Request, rep *archiv
 			dv.Files = append(dv.Files, f)
 		}
 		d.Docs = append(d.Docs, dv)
+	}
+	if steps, err := c.a.Steps(r.Context(), s.Who, p.ID); err == nil {
+		d.Steps = steps
 	}
 	if seesReads(s.Who.Role) {
 		d.ShowReads = true

@@ -31,6 +31,11 @@ func TestRecordPage(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "食品经营许可申请表") || !strings.Contains(body, "R-1") || strings.Contains(body, `id="reads"`) {
 		t.Fatalf("the owner's record page: %d %s", resp.StatusCode, body)
 	}
+	steps := body[strings.Index(body, `id="steps"`):]
+	steps = steps[:strings.Index(steps, "</section>")]
+	if !strings.Contains(steps, "<li>受理 窗口</li>") || !strings.Contains(steps, "准予许可") || !strings.Contains(steps, "材料齐全") || strings.Contains(steps, "申请人") {
+		t.Fatalf("the case's steps: %s", steps)
+	}
 	link := "/console/packages/" + id + "/documents/1/1"
 	if !strings.Contains(body, link) {
 		t.Fatalf("no link to the document's archival copy: %s", body)
