@@ -367,3 +367,26 @@ func (a *Archive) EnsureAdminAccount() (string, error) {
 	}
 	return path, nil
 }
+
+// TokenInfo is an API token as the admin lists it: never the token, only the start of its
+// hash, which the logs and decisions name it by.
+type TokenInfo struct {
+	ID      string    `json:"id"`
+	Role    string    `json:"role"`
+	Org     string    `json:"org,omitempty"`
+	Created time.Time `json:"created"`
+	Note    string    `json:"note,omitempty"`
+}
+
+// Tokens lists the API tokens (admin only).
+func (a *Archive) Tokens(who Principal) ([]TokenInfo, error) {
+	if who.Role != RoleAdmin {
+		return nil, fmt.Errorf("%w: tokens are listed for the admin", ErrForbidden)
+	}
+	var out []TokenInfo
+	err := a.index.ForEachToken(func(hash string, t index.Token) error {
+		out = append(out, TokenInfo{ID: hash[:min(12, len(hash))], Role: t.Role, Org: t.Org, Created: t.Created, Note: t.Note})
+		return nil
+	})
+	return out, err
+}

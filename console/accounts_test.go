@@ -57,3 +57,35 @@ func TestAccountsPage(t *testing.T) {
 		t.Fatalf("a removed account's session still opens pages: %d", resp.StatusCode)
 	}
 }
+
+// 系统管理 · 令牌与信任根: the admin makes an API token from the form and sees it once, on the
+// answer, never again on the list (which names it by the start of its hash); the token
+// authenticates; a bad one is refused; the trust roots are shown; no other role gets in.
+func TestTokensPage(t *testing.T) {
+	a, srv := newConsole(t)
+	if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, archive.Account{Name: "root", Display: "管理员", Role: archive.RoleAdmin}, "long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	admin := loginAs(t, srv.URL, "root", "long enough password")
+	if resp, _ := send(t, "POST", srv.URL+"/console/admin/tokens", url.Values{"role": {"department"}, "org": {"not a USCC"}}, admin, nil); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("a bad token: %d", resp.StatusCode)
+	}
+	resp, body := send(t, "POST", srv.URL+"/console/admin/tokens", url.Values{"role": {"auditor"}, "note": {"年度审计"}}, admin, nil)
+	i := strings.Index(body, `id="new-token"`)
+	if resp.StatusCode != 200 || i < 0 {
+		t.Fatalf("make a token: %d %s", resp.StatusCode, body)
+	}
+	tok := body[i:]
+	tok = tok[strings.Index(tok, "<pre>")+5 : strings.Index(tok, "</pre>")]
+	who, err := a.Authenticate(tok)
+	if err != nil || who.Role != archive.RoleAuditor {
+		t.Fatalf("the token shown does not authenticate: %q %v", tok, err)
+	}
+	_, body = send(t, "GET", srv.URL+"/console/admin/tokens", nil, admin, nil)
+	if strings.Contains(body, tok) || !strings.Contains(body, "<code>"+who.TokenID+"</code>") || !strings.Contains(body, "年度审计") || !strings.Contains(body, "BEGIN CERTIFICATE") {
+		t.Fatalf("the token list: %s", body)
+	}
+	if resp, _ := send(t, "GET", srv.URL+"/console/admin/tokens", nil, loginAs(t, srv.URL, "wang", "long enough password"), nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("an archivist on the tokens page: %d", resp.StatusCode)
+	}
+}

@@ -17,6 +17,9 @@ type Archive interface {
 	Accounts(who archive.Principal) ([]archive.Account, error)
 	CreateAccount(who archive.Principal, acc archive.Account, password string) (*archive.Account, error)
 	RemoveAccount(who archive.Principal, name string) error
+	Tokens(who archive.Principal) ([]archive.TokenInfo, error)
+	CreateToken(role, org, note string) (string, error)
+	TrustPEM() []byte
 	Statistics(ctx context.Context, who archive.Principal, dept string) (*archive.StatisticsReport, error)
 	Schedule(ctx context.Context, who archive.Principal, q archive.ScheduleQuery) (*archive.Schedule, error)
 	AuditRunStatus(who archive.Principal) (*archive.AuditRun, error)

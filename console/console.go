@@ -77,6 +77,8 @@ func New(a Archive, opts Options) http.Handler {
 	mux.Handle("POST "+Prefix+"certificates", c.signedIn(c.issueCertificate))
 	mux.Handle("POST "+Prefix+"certificates/{id}/revoke", c.signedIn(c.revokeCertificate))
 	mux.Handle("GET "+Prefix+"certificates/{id}/{format}", c.signedIn(c.certificateFile))
+	mux.Handle("GET "+Prefix+"admin/tokens", c.signedIn(c.tokens))
+	mux.Handle("POST "+Prefix+"admin/tokens", c.signedIn(c.createToken))
 	mux.Handle("GET "+Prefix+"admin/accounts", c.signedIn(c.accounts))
 	mux.Handle("POST "+Prefix+"admin/accounts", c.signedIn(c.createAccount))
 	mux.Handle("POST "+Prefix+"admin/accounts/{name}/remove", c.signedIn(c.removeAccount))
