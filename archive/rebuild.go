@@ -402,7 +402,7 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 			people[ag.ID] = ag.Name
 		}
 	}
-	for _, st := range scan.Steps {
+	for _, st := range scan.Businesses {
 		name, ok := people[st.AgentID]
 		if !ok {
 			continue

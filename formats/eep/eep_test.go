@@ -85,7 +85,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	if got := s.Fields[entity+"内容描述/题名"]; got != "食品经营许可证核发 & 变更" {
 		t.Fatalf("title %q", got)
 	}
-	if s.Fields[entity+"档号/保管期限"] != "D30" || s.Businesses != 1 || len(s.Agents) != 1 || len(s.Signatures) != 1 || s.Lock == nil {
+	if s.Fields[entity+"档号/保管期限"] != "D30" || len(s.Businesses) != 1 || len(s.Agents) != 1 || len(s.Signatures) != 1 || s.Lock == nil {
 		t.Fatalf("metadata: %+v", s)
 	}
 	if len(s.Documents) != 3 {

@@ -100,14 +100,6 @@ type Business struct {
 	Description string // 行为描述
 }
 
-// Step is what a reader keeps of a 业务实体: its action, who did it and the description
-// (a step's opinion).
-type Step struct {
-	Action      string // 业务行为
-	AgentID     string // 机构人员标识符
-	Description string // 行为描述
-}
-
 // Agent is a 机构人员实体.
 type Agent struct {
 	ID       string // 机构人员标识符

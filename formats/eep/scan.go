@@ -98,10 +98,9 @@ type Scan struct {
 	Findings   []Finding
 	Fields     map[string]string // first text of each element path under 被签名对象, e.g. "封装内容/文件实体块/文件实体/档号/年度"
 	Documents  []ScannedDocument
-	Notes      []string // every 附注 of the 文件实体, in order
-	Agents     []Agent  // every 机构人员实体
-	Steps      []Step   // every 业务实体's action, agent and description, in order
-	Businesses int
+	Notes      []string   // every 附注 of the 文件实体, in order
+	Agents     []Agent    // every 机构人员实体
+	Businesses []Business // every 业务实体, in order: its id, agent, state, action, basis and description
 	Signatures []*ScannedSignature
 	Lock       *ScannedSignature
 	SignedSM3  []byte // SM3 of the bytes of 被签名对象
@@ -268,8 +267,7 @@ func (s *Scan) parse(dec *xml.Decoder, lx *lexer) error {
 					enc = &doc.Encodings[len(doc.Encodings)-1]
 				}
 			case "业务实体":
-				s.Businesses++
-				s.Steps = append(s.Steps, Step{})
+				s.Businesses = append(s.Businesses, Business{})
 			case "机构人员实体":
 				s.Agents = append(s.Agents, Agent{})
 			}
@@ -300,15 +298,23 @@ func (s *Scan) parse(dec *xml.Decoder, lx *lexer) error {
 						a.Position = val
 					}
 				}
-				if n := len(s.Steps); n > 0 && len(stack) >= 2 && stack[len(stack)-2] == "业务实体" {
-					st := &s.Steps[n-1]
+				if n := len(s.Businesses); n > 0 && len(stack) >= 2 && stack[len(stack)-2] == "业务实体" {
+					b := &s.Businesses[n-1]
 					switch name {
-					case "业务行为":
-						st.Action = val
+					case "业务标识符":
+						b.ID = val
 					case "机构人员标识符":
-						st.AgentID = val
+						b.AgentID = val
+					case "文件标识符":
+						b.RecordNo = val
+					case "业务状态":
+						b.State = val
+					case "业务行为":
+						b.Action = val
+					case "行为依据":
+						b.Basis = val
 					case "行为描述":
-						st.Description = val
+						b.Description = val
 					}
 				}
 				if name == "附注" && path == entity+"附注" {
@@ -402,7 +408,7 @@ func (s *Scan) checkMetadata() {
 		s.add(Finding{Code: CodeMandatory, Item: "必填元数据项", Status: Pass, Detail: fmt.Sprintf("%d mandatory elements present", len(mandatory)+1)})
 	}
 	var incomplete []string
-	if s.Businesses == 0 {
+	if len(s.Businesses) == 0 {
 		incomplete = append(incomplete, "no 业务实体")
 	}
 	if len(s.Agents) == 0 {
@@ -414,7 +420,7 @@ func (s *Scan) checkMetadata() {
 	if len(incomplete) > 0 {
 		s.add(Finding{Code: CodeMetaComplete, Item: "元数据完整", Status: Fail, Expected: "业务实体, 机构人员实体 and 电子签名 present", Found: strings.Join(incomplete, "; ")})
 	} else {
-		s.add(Finding{Code: CodeMetaComplete, Item: "元数据完整", Status: Pass, Detail: fmt.Sprintf("%d 业务实体, %d 机构人员实体, %d 电子签名", s.Businesses, len(s.Agents), len(s.Signatures))})
+		s.add(Finding{Code: CodeMetaComplete, Item: "元数据完整", Status: Pass, Detail: fmt.Sprintf("%d 业务实体, %d 机构人员实体, %d 电子签名", len(s.Businesses), len(s.Agents), len(s.Signatures))})
 	}
 }
 
