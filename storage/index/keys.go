@@ -42,6 +42,9 @@ const (
 	ByLate        Family = 'L' // holdings archived after their deadline, by finishing time
 )
 
+// families are every family, for work over all of them (migrations).
+var families = []Family{ByIngest, ByYear, ByItem, ByState, ByRetainEnd, ByTransferDue, ByCopyKeep, ByAuditDue, ByLate}
+
 // ErrBadCursor is returned for a cursor that is not one this index handed out for the list.
 var ErrBadCursor = errors.New("invalid cursor")
 
@@ -316,18 +319,26 @@ func (m *spanCursor) next() []byte {
 // familyScopes are the departments with keys in a family: one seek each.
 func familyScopes(tx *bolt.Tx, f Family) []string {
 	var out []string
-	c := tx.Bucket(bIdx).Cursor()
-	prefix := []byte{byte(f)}
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
-		i := bytes.IndexByte(k, 0)
-		if i < 1 {
-			break
-		}
-		scope := string(k[1:i])
+	for _, scope := range scopesUnder(tx.Bucket(bIdx).Cursor(), []byte{byte(f)}) {
 		if scope != AllDepartments { // a layout 2 copy not yet migrated away
 			out = append(out, scope)
 		}
-		k, _ = c.Seek(append([]byte{byte(f)}, append([]byte(scope), 1)...))
+	}
+	return out
+}
+
+// scopesUnder lists the distinct scopes of the keys prefix ‖ scope ‖ 0 ‖ …, in order, with
+// one seek each: past a scope's keys to the next scope's.
+func scopesUnder(c *bolt.Cursor, prefix []byte) []string {
+	var out []string
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
+		i := bytes.IndexByte(k[len(prefix):], 0)
+		if i < 0 {
+			break
+		}
+		scope := string(k[len(prefix) : len(prefix)+i])
+		out = append(out, scope)
+		k, _ = c.Seek(append(append(append([]byte{}, prefix...), scope...), 1))
 	}
 	return out
 }

@@ -135,18 +135,17 @@ func (db *DB) migrate(opts Options) error {
 // dropArchiveCopies deletes layout 2's archive-wide copies of the secondary keys, a few
 // thousand a transaction; stopped, it resumes by deleting what is left.
 func (db *DB) dropArchiveCopies(opts Options) error {
-	total := 0
-	db.bolt.View(func(tx *bolt.Tx) error {
-		total = tx.Bucket(bPackages).Stats().KeyN
-		return nil
-	})
+	total, err := db.Count() // for the progress only
+	if err != nil {
+		return err
+	}
 	done := 0
 	for {
 		n := 0
 		err := db.bolt.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bIdx)
 			var todo [][]byte
-			for _, f := range []Family{ByIngest, ByYear, ByItem, ByState, ByRetainEnd, ByTransferDue, ByCopyKeep, ByAuditDue, ByLate} {
+			for _, f := range families {
 				prefix := []byte(string(f) + AllDepartments + "\x00")
 				c := b.Cursor()
 				for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(todo) < 20000; k, _ = c.Next() {

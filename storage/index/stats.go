@@ -147,13 +147,7 @@ func (db *DB) Statistics(scope string) (Statistics, error) {
 func (db *DB) Scopes() ([]string, error) {
 	var out []string
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bStats).Cursor()
-		for k, _ := c.First(); k != nil; {
-			i := bytes.IndexByte(k, 0)
-			scope := string(k[:i])
-			out = append(out, scope)
-			k, _ = c.Seek(append([]byte(scope), 1)) // past this scope's keys
-		}
+		out = scopesUnder(tx.Bucket(bStats).Cursor(), nil)
 		return nil
 	})
 	return out, err
