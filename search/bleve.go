@@ -14,6 +14,7 @@ import (
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/numeric"
 	"github.com/blevesearch/bleve/v2/search/query"
+	index "github.com/blevesearch/bleve_index_api"
 )
 
 // Bleve is the embedded search index: a Bleve (scorch) index in a directory.
@@ -180,12 +181,18 @@ func anyTerm(field string, values []string) query.Query {
 	return bleve.NewDisjunctionQuery(qs...)
 }
 
+// wordFieldsFor are the fields a query's words are looked for in: with personal data
+// allowed, the applicant's name too.
+func wordFieldsFor(personal bool) []string {
+	if personal {
+		return append(append([]string{}, wordFields...), "applicant_name")
+	}
+	return wordFields
+}
+
 func (q Query) build() (query.Query, error) {
 	var must []query.Query
-	fieldsFor := wordFields
-	if q.Personal {
-		fieldsFor = append(append([]string{}, wordFields...), "applicant_name")
-	}
+	fieldsFor := wordFieldsFor(q.Personal)
 	for _, words := range append([]string{q.Words}, q.Within...) {
 		phrases, singles, err := terms(words)
 		if err != nil {
@@ -298,12 +305,8 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 	}
 	// A search whose words are rare is ordered in full at once: the dictionary bounds its
 	// hits without a search of its own, and the page's search counts them.
-	if bound, ok := b.upperBound(q); (ok && bound <= b.sample) || q.ExactFacets {
-		out, matched, err := b.page(ctx, q, bq, after, 0, q.Facets)
-		if err == nil {
-			out.Total = matched
-		}
-		return out, err
+	if bound, ok := b.upperBound(ctx, q); (ok && bound <= b.sample) || q.ExactFacets {
+		return b.page(ctx, q, bq, after, q.Facets)
 	}
 	count := bleve.NewSearchRequestOptions(bq, 0, 0, false)
 	count.Score = "none"
@@ -313,8 +316,7 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 	}
 	total := cres.Total
 	if total <= b.sample {
-		out, _, err := b.page(ctx, q, bq, after, total, q.Facets)
-		return out, err
+		return b.page(ctx, q, bq, after, q.Facets)
 	}
 	all, err := b.ix.DocCount()
 	if err != nil {
@@ -343,7 +345,9 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 			var out *Result
 			var matched uint64
 			if after == nil {
-				out, matched, err = b.page(ctx, q, fq, nil, total, true)
+				if out, err = b.page(ctx, q, fq, nil, true); err == nil {
+					matched, out.Total = out.Total, total
+				}
 			} else {
 				req := bleve.NewSearchRequestOptions(fq, 0, 0, false)
 				req.Score = "none"
@@ -379,21 +383,18 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if whole {
-			if out, _, err = b.page(ctx, q, bq, after, total, false); err != nil {
-				return nil, err
-			}
-			break
+		wq := bq
+		if !whole {
+			wq = bleve.NewConjunctionQuery(bq, ingestedSince(since))
 		}
-		wq := bleve.NewConjunctionQuery(bq, ingestedSince(since))
-		if out, _, err = b.page(ctx, q, wq, after, total, false); err != nil {
+		if out, err = b.page(ctx, q, wq, after, false); err != nil {
 			return nil, err
 		}
-		if len(out.Hits) == q.Limit && out.Next != "" {
-			break // a full page and one more: the window held it
+		if whole || (len(out.Hits) == q.Limit && out.Next != "") {
+			break // the whole archive, or a full page and one more: the window held it
 		}
 	}
-	out.Facets, out.FacetsOf = facets, facetsOf
+	out.Total, out.Facets, out.FacetsOf = total, facets, facetsOf
 	return out, nil
 }
 
@@ -417,9 +418,9 @@ func cursorTime(after []string) string {
 	return after[0]
 }
 
-// page runs the ordered search for one page of bq after the cursor values.
-// matched is how many hits bq has.
-func (b *Bleve) page(ctx context.Context, q Query, bq query.Query, after []string, total uint64, facets bool) (out *Result, matched uint64, err error) {
+// page runs the ordered search for one page of bq after the cursor values; its Total is
+// how many hits bq has.
+func (b *Bleve) page(ctx context.Context, q Query, bq query.Query, after []string, facets bool) (*Result, error) {
 	req := bleve.NewSearchRequestOptions(bq, q.Limit+1, 0, false)
 	req.SortBy([]string{"-ingested", "_id"})
 	req.Score = "none" // the order is by field: no relevance to compute
@@ -433,9 +434,9 @@ func (b *Bleve) page(ctx context.Context, q Query, bq query.Query, after []strin
 	}
 	res, err := b.ix.SearchInContext(ctx, req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("search: %w", err)
+		return nil, fmt.Errorf("search: %w", err)
 	}
-	out = &Result{Total: total, Hits: []Hit{}}
+	out := &Result{Total: res.Total, Hits: []Hit{}}
 	for i, h := range res.Hits {
 		if i == q.Limit {
 			raw, _ := json.Marshal(res.Hits[i-1].Sort)
@@ -458,7 +459,21 @@ func (b *Bleve) page(ctx context.Context, q Query, bq query.Query, after []strin
 	if facets {
 		out.Facets = facetCounts(res)
 	}
-	return out, res.Total, nil
+	return out, nil
+}
+
+// reader is a read snapshot of the index, for what Bleve's searches do not offer (the
+// term dictionary); the caller closes it.
+func (b *Bleve) reader() (index.IndexReader, error) {
+	adv, err := b.ix.Advanced()
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	r, err := adv.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	return r, nil
 }
 
 func addFacets(req *bleve.SearchRequest) {

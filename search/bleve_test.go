@@ -229,11 +229,11 @@ func TestBroadSearchPagesAsAFullOrdering(t *testing.T) {
 		{Query{Words: "许可", Within: []string{"采伐"}}, 800, 801},
 		{Query{Words: "无此词"}, 0, 1},
 	} {
-		if b, ok := ix.upperBound(c.q); !ok || b < c.atLeast || b >= c.below {
+		if b, ok := ix.upperBound(ctx, c.q); !ok || b < c.atLeast || b >= c.below {
 			t.Errorf("bound of %+v: %d %v", c.q, b, ok)
 		}
 	}
-	if _, ok := ix.upperBound(Query{Exact: "X-1"}); ok {
+	if _, ok := ix.upperBound(ctx, Query{Exact: "X-1"}); ok {
 		t.Error("a query without words has a bound")
 	}
 	res, err := ix.Search(ctx, Query{Words: "食品经营许可", Limit: 10, Facets: true})

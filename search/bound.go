@@ -11,26 +11,19 @@ import (
 // so a word matches at most as many cases as its rarest term, summed over the fields it is
 // looked for in, and the query at most as many as its rarest word. ok is false for a query
 // without words (an exact number or filters alone), which the count answers.
-func (b *Bleve) upperBound(q Query) (bound uint64, ok bool) {
+func (b *Bleve) upperBound(ctx context.Context, q Query) (bound uint64, ok bool) {
 	an := b.ix.Mapping().AnalyzerNamed(cjk.AnalyzerName)
 	if an == nil {
 		return 0, false
 	}
-	adv, err := b.ix.Advanced()
-	if err != nil {
-		return 0, false
-	}
-	r, err := adv.Reader()
+	r, err := b.reader()
 	if err != nil {
 		return 0, false
 	}
 	defer r.Close()
-	fields := wordFields
-	if q.Personal {
-		fields = append(append([]string{}, wordFields...), "applicant_name")
-	}
+	fields := wordFieldsFor(q.Personal)
 	df := func(field, term string) uint64 {
-		tfr, err := r.TermFieldReader(context.Background(), []byte(term), field, false, false, false)
+		tfr, err := r.TermFieldReader(ctx, []byte(term), field, false, false, false)
 		if err != nil {
 			return ^uint64(0)
 		}

@@ -19,13 +19,9 @@ const precisionStep = 4
 // Counts include updated cases' older copies not yet merged away, so the window is at
 // worst somewhat smaller than asked; callers widen it when it does not hold their hits.
 func (b *Bleve) windowStart(docs uint64, before string) (t time.Time, whole bool, err error) {
-	adv, err := b.ix.Advanced()
+	r, err := b.reader()
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("search: %w", err)
-	}
-	r, err := adv.Reader()
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("search: %w", err)
+		return time.Time{}, false, err
 	}
 	defer r.Close()
 	ub := uint64(math.MaxUint64) // in sortable form: the value with its sign bit flipped
