@@ -219,6 +219,9 @@ func (a *Archive) Login(name, password, addr string) (string, Principal, error) 
 	now := a.now().UTC()
 	var rec accountRecord
 	if err := a.index.Record(index.Accounts, name, &rec); err != nil {
+		if !errors.Is(err, index.ErrNotFound) {
+			return "", Principal{}, fmt.Errorf("%w: read account %s: %v", ErrUnavailable, name, err)
+		}
 		// The same work as a real check, so that a missing account answers as slowly.
 		checkPassword(dummyHash(), password)
 		a.log.Warn("login failed", "account", name, "address", addr, "reason", "no such account")
@@ -231,7 +234,7 @@ func (a *Archive) Login(name, password, addr string) (string, Principal, error) 
 	if !checkPassword(rec.Hash, password) {
 		var failures int
 		var locked bool
-		a.index.UpdateRecord(index.Accounts, name, func(old []byte) (any, error) {
+		err := a.index.UpdateRecord(index.Accounts, name, func(old []byte) (any, error) {
 			var r accountRecord
 			if old == nil || json.Unmarshal(old, &r) != nil {
 				return nil, nil
@@ -243,6 +246,11 @@ func (a *Archive) Login(name, password, addr string) (string, Principal, error) 
 			failures = r.Failures
 			return r, nil
 		})
+		if err != nil {
+			// A failure that cannot be counted would escape the lock: refused as unavailable.
+			a.log.Error("login failed and was not counted", "account", name, "address", addr, "err", err)
+			return "", Principal{}, fmt.Errorf("%w: count the failed login: %v", ErrUnavailable, err)
+		}
 		a.log.Warn("login failed", "account", name, "address", addr, "reason", "wrong password", "failures", failures, "locked", locked)
 		time.Sleep(min(time.Duration(failures)*250*time.Millisecond, 2*time.Second))
 		if locked {
@@ -309,7 +317,9 @@ func (a *Archive) Session(id string) (Principal, Account, error) {
 		most = 12 * time.Hour
 	}
 	if now.Sub(s.Seen) > idle || now.Sub(s.Created) > most {
-		a.index.PutRecords(index.Rec{Bucket: index.Sessions, Key: key})
+		if err := a.index.PutRecords(index.Rec{Bucket: index.Sessions, Key: key}); err != nil {
+			a.log.Warn("an expired session was not deleted", "account", s.Account, "err", err)
+		}
 		a.log.Info("session expired", "account", s.Account)
 		return Principal{}, Account{}, ErrUnauthorized
 	}
@@ -319,7 +329,9 @@ func (a *Archive) Session(id string) (Principal, Account, error) {
 	}
 	if now.Sub(s.Seen) > time.Minute { // marked at most once a minute: no write per page
 		s.Seen = now
-		a.index.BatchRecords(index.Rec{Bucket: index.Sessions, Key: key, Value: s})
+		if err := a.index.BatchRecords(index.Rec{Bucket: index.Sessions, Key: key, Value: s}); err != nil {
+			a.log.Warn("a session's last use was not recorded", "account", s.Account, "err", err)
+		}
 	}
 	return rec.principal(), rec.Account, nil
 }

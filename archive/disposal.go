@@ -299,7 +299,12 @@ func (a *Archive) PendingDecisions(ctx context.Context, who Principal, limit int
 	out := make([]Decision, 0, len(ids))
 	for _, id := range ids { // after the walk: no read inside another
 		var d Decision
-		if err := a.index.Record(index.Disposals, id, &d); err == nil && d.Status == DisposalPending {
+		if err := a.index.Record(index.Disposals, id, &d); errors.Is(err, index.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		if d.Status == DisposalPending {
 			out = append(out, d)
 		}
 	}
