@@ -58,19 +58,7 @@ func (a *Archive) startCommitter() {
 	go func() {
 		defer close(logged)
 		for first := range a.commits {
-			batch := []*commitReq{first}
-		gather:
-			for len(batch) < maxBatch {
-				select {
-				case r, ok := <-a.commits:
-					if !ok {
-						break gather
-					}
-					batch = append(batch, r)
-				default:
-					break gather
-				}
-			}
+			batch := gather(a.commits, first, func(*commitReq) int { return 1 })
 			if g := a.logStage(batch, p); g != nil {
 				logged <- g
 			}
@@ -79,24 +67,27 @@ func (a *Archive) startCommitter() {
 	go func() {
 		defer close(a.committerDone)
 		for g := range logged {
-			groups := []*commitGroup{g}
-			n := len(g.reqs)
-		drain:
-			for n < maxBatch {
-				select {
-				case g, ok := <-logged:
-					if !ok {
-						break drain
-					}
-					groups = append(groups, g)
-					n += len(g.reqs)
-				default:
-					break drain
-				}
-			}
-			a.indexStage(groups, p)
+			a.indexStage(gather(logged, g, func(g *commitGroup) int { return len(g.reqs) }), p)
 		}
 	}()
+}
+
+// gather is first and what ch holds now, taken without waiting, up to maxBatch packages
+// (size counts those of one item) or until ch is closed.
+func gather[T any](ch <-chan T, first T, size func(T) int) []T {
+	batch, n := []T{first}, size(first)
+	for n < maxBatch {
+		select {
+		case x, ok := <-ch:
+			if !ok {
+				return batch
+			}
+			batch, n = append(batch, x), n+size(x)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commitGroup is a group of packages whose events are logged, on its way to the index.
