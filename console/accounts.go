@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/dangan-archive/dangan/archive"
@@ -56,7 +57,7 @@ func (c *console) createAccount(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	http.Redirect(w, r, Prefix+"admin/accounts?made="+urlQueryEscape(acc.Name), http.StatusSeeOther)
+	http.Redirect(w, r, Prefix+"admin/accounts?made="+url.QueryEscape(acc.Name), http.StatusSeeOther)
 }
 
 func (c *console) removeAccount(w http.ResponseWriter, r *http.Request) {

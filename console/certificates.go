@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -79,7 +80,7 @@ func (c *console) issueCertificate(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, Prefix+"certificates?done="+urlQueryEscape(cert.Identifier), http.StatusSeeOther)
+	http.Redirect(w, r, Prefix+"certificates?done="+url.QueryEscape(cert.Identifier), http.StatusSeeOther)
 }
 
 func (c *console) revokeCertificate(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +94,7 @@ func (c *console) revokeCertificate(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, Prefix+"certificates?done="+urlQueryEscape(cert.Identifier+" "+cert.Status), http.StatusSeeOther)
+	http.Redirect(w, r, Prefix+"certificates?done="+url.QueryEscape(cert.Identifier+" "+cert.Status), http.StatusSeeOther)
 }
 
 // certificateFile serves a certificate's PDF or OFD.

@@ -42,7 +42,7 @@ type console struct {
 	a     Archive
 	opts  Options
 	log   *slog.Logger
-	pages map[string]*template.Template
+	pages map[string]map[string]*template.Template // language → page
 }
 
 // New returns the console's handler for the paths under Prefix.

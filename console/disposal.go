@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -34,7 +35,7 @@ func (c *console) disposalPage(w http.ResponseWriter, r *http.Request, status in
 	}
 	d.Candidates = page1.Candidates
 	if page1.Next != "" {
-		d.Next = Prefix + "disposal?cursor=" + urlQueryEscape(page1.Next)
+		d.Next = Prefix + "disposal?cursor=" + url.QueryEscape(page1.Next)
 	}
 	if pending, err := c.a.PendingDecisions(r.Context(), s.Who, 200); err == nil {
 		d.Pending = pending
@@ -109,7 +110,7 @@ func (c *console) approve(w http.ResponseWriter, r *http.Request) {
 		c.disposalPage(w, r, status, disposalData{}, msg)
 		return
 	}
-	http.Redirect(w, r, Prefix+"disposal?done="+urlQueryEscape(dec.ArchivalCode+" "+dec.Status), http.StatusSeeOther)
+	http.Redirect(w, r, Prefix+"disposal?done="+url.QueryEscape(dec.ArchivalCode+" "+dec.Status), http.StatusSeeOther)
 }
 
 // register serves the destruction register, as XML or as PDF.

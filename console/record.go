@@ -1,11 +1,11 @@
 package console
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -93,8 +93,8 @@ func (c *console) recordPage(w http.ResponseWriter, r *http.Request, rep *archiv
 			link := fmt.Sprintf("%spackages/%s/documents/%d/%d", Prefix, p.ID, doc.N, k+1)
 			view := fmt.Sprintf("%spackages/%s/view/%d/%d", Prefix, p.ID, doc.N, k+1)
 			if d.Purpose != "" {
-				link += "?purpose=" + urlQueryEscape(d.Purpose)
-				view += "?purpose=" + urlQueryEscape(d.Purpose)
+				link += "?purpose=" + url.QueryEscape(d.Purpose)
+				view += "?purpose=" + url.QueryEscape(d.Purpose)
 			}
 			f := fileView{Encoding: e, Size: humanBytes(e.Size), Link: link}
 			if e.MIME == "application/pdf" {
@@ -174,27 +174,6 @@ func (c *console) eep(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// fail answers an archive error as a page: another department's record is a 404 like a
-// missing one; a read that needs a purpose goes back to the record to ask for it.
-func (c *console) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, msg := http.StatusInternalServerError, "unavailable"
-	switch {
-	case errors.Is(err, archive.ErrNotFound):
-		status, msg = http.StatusNotFound, "notFound"
-	case errors.Is(err, archive.ErrForbidden):
-		status, msg = http.StatusForbidden, "forbidden"
-	case errors.Is(err, archive.ErrGone):
-		status, msg = http.StatusGone, "gone"
-	case errors.Is(err, archive.ErrInvalidCase):
-		status, msg = http.StatusUnprocessableEntity, "needPurpose"
-	case errors.Is(err, archive.ErrUnavailable):
-		status = http.StatusServiceUnavailable
-	default:
-		c.log.Error("console", "path", r.URL.Path, "err", err)
-	}
-	c.render(w, r, status, "error", page{Title: msg, Data: msg})
-}
-
 // viewerData is the PDF viewer's page: the document it draws.
 type viewerData struct {
 	Title, FileName, Src string
@@ -218,7 +197,7 @@ func (c *console) viewer(w http.ResponseWriter, r *http.Request) {
 	e := p.Documents[n-1].Encoded[k-1]
 	src := fmt.Sprintf("%spackages/%s/documents/%d/%d", Prefix, id, n, k)
 	if why := strings.TrimSpace(r.URL.Query().Get("purpose")); why != "" {
-		src += "?purpose=" + urlQueryEscape(why)
+		src += "?purpose=" + url.QueryEscape(why)
 	}
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; "+
 		"style-src 'self'; img-src 'self' data: blob:; font-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")

@@ -162,5 +162,3 @@ func (c *console) search(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, http.StatusOK, "search", page{Title: "search", Data: d})
 }
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
