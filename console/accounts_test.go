@@ -14,9 +14,7 @@ import (
 // role reaches the page.
 func TestAccountsPage(t *testing.T) {
 	a, srv := newConsole(t)
-	if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, archive.Account{Name: "root", Display: "管理员", Role: archive.RoleAdmin}, "long enough password"); err != nil {
-		t.Fatal(err)
-	}
+	addAccounts(t, a, archive.Account{Name: "root", Display: "管理员", Role: archive.RoleAdmin})
 	admin := loginAs(t, srv.URL, "root", "long enough password")
 	dept := uscc(t, 5)
 	form := func(name, role, department string) url.Values {
@@ -63,9 +61,7 @@ func TestAccountsPage(t *testing.T) {
 // authenticates; a bad one is refused; the trust roots are shown; no other role gets in.
 func TestTokensPage(t *testing.T) {
 	a, srv := newConsole(t)
-	if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, archive.Account{Name: "root", Display: "管理员", Role: archive.RoleAdmin}, "long enough password"); err != nil {
-		t.Fatal(err)
-	}
+	addAccounts(t, a, archive.Account{Name: "root", Display: "管理员", Role: archive.RoleAdmin})
 	admin := loginAs(t, srv.URL, "root", "long enough password")
 	if resp, _ := send(t, "POST", srv.URL+"/console/admin/tokens", url.Values{"role": {"department"}, "org": {"not a USCC"}}, admin, nil); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("a bad token: %d", resp.StatusCode)

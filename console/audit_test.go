@@ -63,9 +63,7 @@ func TestAuditPage(t *testing.T) {
 	if !strings.Contains(fails, p.ArchivalCode) || !strings.Contains(fails, `class="chip bad"`) {
 		t.Fatalf("the failure: %s", fails)
 	}
-	if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, archive.Account{Name: "clerk", Display: "丙", Role: archive.RoleDepartment, Department: dept}, "long enough password"); err != nil {
-		t.Fatal(err)
-	}
+	addAccounts(t, a, archive.Account{Name: "clerk", Display: "丙", Role: archive.RoleDepartment, Department: dept})
 	if resp, _ := send(t, "GET", srv.URL+"/console/audit", nil, loginAs(t, srv.URL, "clerk", "long enough password"), nil); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("a department account on the audit page: %d", resp.StatusCode)
 	}

@@ -154,16 +154,7 @@ func TestConsoleInChromium(t *testing.T) {
 	logout()
 	login("clerk.a", "a long password 1")
 	// 检索 for 许可 (in the decision's text and the title), then the record, then its PDF.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if ready, queued, n := a.SearchStatus(); ready && queued == 0 && n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("not indexed")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitIndexed(t, a, 2)
 	step("search",
 		chromedp.Navigate(srv.URL+"/console/search"),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="q"]`)),

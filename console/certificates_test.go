@@ -18,12 +18,8 @@ import (
 func TestCertificatesPage(t *testing.T) {
 	a, srv := newConsole(t)
 	dept := uscc(t, 9)
-	for _, acc := range []archive.Account{{Name: "issuer", Display: "发证员", Role: archive.RoleIssuer, Department: dept},
-		{Name: "clerk", Display: "丙", Role: archive.RoleDepartment, Department: dept}} {
-		if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, acc, "long enough password"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addAccounts(t, a, []archive.Account{{Name: "issuer", Display: "发证员", Role: archive.RoleIssuer, Department: dept},
+		{Name: "clerk", Display: "丙", Role: archive.RoleDepartment, Department: dept}}...)
 	issuer := loginAs(t, srv.URL, "issuer", "long enough password")
 	const idNumber = "11010519491231002X"
 	form := url.Values{"type_code": {"11100000000013338W009"}, "title": {"残疾人证"}, "number": {"43010219800101001X42"},

@@ -31,12 +31,38 @@ func newConsoleIn(t *testing.T, dir string) (*archive.Archive, *httptest.Server)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, archive.Account{Name: "wang", Display: "王档案", Role: archive.RoleArchive}, "long enough password"); err != nil {
-		t.Fatal(err)
-	}
+	addAccounts(t, a, archive.Account{Name: "wang", Display: "王档案", Role: archive.RoleArchive})
 	srv := httptest.NewServer(New(a, Options{Logger: quiet()}))
 	t.Cleanup(srv.Close)
 	return a, srv
+}
+
+// password is every test account's.
+const password = "long enough password"
+
+// addAccounts makes accounts with the test password.
+func addAccounts(t *testing.T, a *archive.Archive, accs ...archive.Account) {
+	t.Helper()
+	for _, acc := range accs {
+		if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, acc, password); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitIndexed waits until the search index holds n cases and nothing is queued.
+func waitIndexed(t *testing.T, a *archive.Archive, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if ready, queued, have := a.SearchStatus(); ready && queued == 0 && have == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the search index did not reach %d cases", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -17,12 +17,8 @@ import (
 func TestDisposalPages(t *testing.T) {
 	a, srv := newConsole(t)
 	dept := uscc(t, 6)
-	for _, acc := range []archive.Account{{Name: "li", Display: "李档案", Role: archive.RoleArchive},
-		{Name: "clerk", Display: "丙", Role: archive.RoleDepartment, Department: dept}} {
-		if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, acc, "long enough password"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addAccounts(t, a, []archive.Account{{Name: "li", Display: "李档案", Role: archive.RoleArchive},
+		{Name: "clerk", Display: "丙", Role: archive.RoleDepartment, Department: dept}}...)
 	old := time.Now().AddDate(-12, 0, 0)
 	ids := []string{ingestCase(t, a, dept, "OLD-1", "旧档一", "甲", "D10", old), ingestCase(t, a, dept, "OLD-2", "旧档二", "乙", "D10", old),
 		ingestCase(t, a, dept, "OLD-3", "旧档三", "丙", "D10", old)}

@@ -16,12 +16,8 @@ import (
 func TestRecordPage(t *testing.T) {
 	a, srv := newConsole(t)
 	deptA, deptB := uscc(t, 3), uscc(t, 4)
-	for _, acc := range []archive.Account{{Name: "clerk.a", Display: "甲", Role: archive.RoleDepartment, Department: deptA},
-		{Name: "clerk.b", Display: "乙", Role: archive.RoleDepartment, Department: deptB}} {
-		if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, acc, "long enough password"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addAccounts(t, a, []archive.Account{{Name: "clerk.a", Display: "甲", Role: archive.RoleDepartment, Department: deptA},
+		{Name: "clerk.b", Display: "乙", Role: archive.RoleDepartment, Department: deptB}}...)
 	id := ingest(t, a, deptA, "R-1", "食品经营许可", "经营场所位于人民路十八号")
 	ckA := loginAs(t, srv.URL, "clerk.a", "long enough password")
 	ckB := loginAs(t, srv.URL, "clerk.b", "long enough password")

@@ -72,25 +72,12 @@ func loginAs(t *testing.T, base, name, password string) *http.Cookie {
 func TestSearchPage(t *testing.T) {
 	a, srv := newConsole(t)
 	deptA, deptB := uscc(t, 1), uscc(t, 2)
-	for _, acc := range []archive.Account{{Name: "clerk.a", Display: "甲", Role: archive.RoleDepartment, Department: deptA},
-		{Name: "clerk.b", Display: "乙", Role: archive.RoleDepartment, Department: deptB}} {
-		if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, acc, "long enough password"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addAccounts(t, a, []archive.Account{{Name: "clerk.a", Display: "甲", Role: archive.RoleDepartment, Department: deptA},
+		{Name: "clerk.b", Display: "乙", Role: archive.RoleDepartment, Department: deptB}}...)
 	ingest(t, a, deptA, "A-1", "食品经营许可", "经营场所位于人民路十八号，符合食品安全要求")
 	ingest(t, a, deptA, "A-2", "户外广告设置许可<script>alert(1)</script>", "广告牌设于人民路口")
 	ingest(t, a, deptB, "B-1", "食品经营许可", "经营场所位于解放路")
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if ready, queued, n := a.SearchStatus(); ready && queued == 0 && n == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cases were not indexed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitIndexed(t, a, 3)
 	ckA, ckB := loginAs(t, srv.URL, "clerk.a", "long enough password"), loginAs(t, srv.URL, "clerk.b", "long enough password")
 	get := func(ck *http.Cookie, q string) string {
 		t.Helper()
