@@ -317,6 +317,14 @@ func runBenchScale(o scaleOptions, progress io.Writer) (*ScaleResult, error) {
 }
 
 // scaleQueries measures each kind of request through the public API on loopback.
+// scaleKind is one kind of request the bench measures: an API path with its client, or
+// (c nil) a console page with the bench's session.
+type scaleKind struct {
+	name string
+	c    *apiClient
+	path func() string
+}
+
 func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]ScaleQuery, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -358,11 +366,7 @@ func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]S
 		ids = append(ids, p.ID)
 	}
 	rng := rand.New(rand.NewPCG(1, uint64(size)))
-	kinds := []struct {
-		name string
-		c    *apiClient
-		path func() string
-	}{
+	kinds := []scaleKind{
 		{"search_nothing", own, func() string { return "/api/v1/search?q=" + url.QueryEscape("无此词组") }},
 		{"search_rare_word", arch, func() string { return "/api/v1/search?q=" + url.QueryEscape(rareWord(rng.IntN(max(size/10, 1)))) }},
 		// A common word: an item's name, held by one case in fifteen.
@@ -413,25 +417,13 @@ func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]S
 		}
 		return nil
 	}
-	pages := []struct {
-		name string
-		path func() string
-	}{
-		{"console_home", func() string { return "/console/" }},
-		{"console_search_common_word", func() string { return "/console/search?q=" + url.QueryEscape(scaleItems[rng.IntN(len(scaleItems))]) }},
-		{"console_record", func() string { return "/console/packages/" + ids[rng.IntN(len(ids))] }},
-		{"console_disposal", func() string { return "/console/disposal" }},
-		{"console_audit", func() string { return "/console/audit" }},
-		{"console_log_proof", func() string { return "/console/log?index=" + fmt.Sprint(rng.IntN(max(size/2, 1))) }},
-	}
-	for _, p := range pages {
-		path := p.path
-		kinds = append(kinds, struct {
-			name string
-			c    *apiClient
-			path func() string
-		}{p.name, nil, path})
-	}
+	kinds = append(kinds,
+		scaleKind{"console_home", nil, func() string { return "/console/" }},
+		scaleKind{"console_search_common_word", nil, func() string { return "/console/search?q=" + url.QueryEscape(scaleItems[rng.IntN(len(scaleItems))]) }},
+		scaleKind{"console_record", nil, func() string { return "/console/packages/" + ids[rng.IntN(len(ids))] }},
+		scaleKind{"console_disposal", nil, func() string { return "/console/disposal" }},
+		scaleKind{"console_audit", nil, func() string { return "/console/audit" }},
+		scaleKind{"console_log_proof", nil, func() string { return "/console/log?index=" + fmt.Sprint(rng.IntN(max(size/2, 1))) }})
 	out := map[string]ScaleQuery{}
 	for _, kind := range kinds {
 		var lat []float64
