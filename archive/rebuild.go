@@ -166,15 +166,11 @@ func (a *Archive) markClean() error {
 	return a.index.PutRecord(index.State, reconcileMarkKey, reconcileMark{At: a.now(), Wall: time.Now()})
 }
 
-// ReconcileSince adopts (or moves aside) the package objects without an index entry whose
+// reconcileSince adopts (or moves aside) the package objects without an index entry whose
 // ids are from since on: those a crash can have left since the last reconciliation. It
-// reads the names of the objects written since, not the archive's.
-func (a *Archive) ReconcileSince(ctx context.Context, since time.Time, progress func(done, total int)) (*ReconcileReport, error) {
-	return a.reconcileSince(ctx, since, time.Time{}, progress)
-}
-
-// reconcileSince is ReconcileSince that, with a wall time, passes over the directories
-// unchanged since it (on stores that know, the local disk) without reading their names.
+// reads the names of the objects written since, not the archive's. With a wall time it also
+// passes over the directories unchanged since then (on stores that know, the local disk)
+// without reading their names.
 func (a *Archive) reconcileSince(ctx context.Context, since, wall time.Time, progress func(done, total int)) (*ReconcileReport, error) {
 	w, ok := a.store.(storage.Walker)
 	if !ok {

@@ -265,7 +265,7 @@ func TestStartupReconcilesFromTheLastMark(t *testing.T) {
 	if _, err := st.Stat(ctx, stale); err != nil {
 		t.Errorf("the start-up looked at an object older than its mark: %v", err)
 	}
-	rep, err := a.ReconcileSince(ctx, time.Now(), nil)
+	rep, err := a.reconcileSince(ctx, time.Now(), time.Time{}, nil)
 	if err != nil || rep.ObjectCount != 0 {
 		t.Fatalf("a reconciliation since now looked at %d objects: %v", rep.ObjectCount, err)
 	}
