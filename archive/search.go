@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/dangan-archive/dangan/formats/text"
 	"github.com/dangan-archive/dangan/search"
@@ -45,7 +43,17 @@ func (a *Archive) openSearch(dir string) error {
 	s := &searcher{}
 	_, statErr := os.Stat(dir)
 	ix, err := search.OpenBleve(dir)
-	if err != nil {
+	if errors.Is(err, search.ErrOldMapping) {
+		// Derived, and made by an earlier dangan: built again, the old one removed.
+		a.log.Warn("the search index was made by an earlier version: rebuilding it", "err", err)
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove the earlier search index: %w", err)
+		}
+		if ix, err = search.OpenBleve(dir); err != nil {
+			return err
+		}
+		statErr = os.ErrNotExist
+	} else if err != nil {
 		aside := dir + ".damaged-" + time.Now().UTC().Format("20060102T150405")
 		a.log.Error("the search index does not open: it is set aside and rebuilt", "err", err, "aside", aside)
 		if err := os.Rename(dir, aside); err != nil {
@@ -290,41 +298,11 @@ func (a *Archive) Search(ctx context.Context, who Principal, q SearchQuery) (*Se
 		if err != nil {
 			continue // gone since it was indexed
 		}
-		ct, _ := a.index.CaseText(h.ID)
-		out.Hits = append(out.Hits, SearchHit{Package: p, Highlights: maskPersonal(h.Highlights, ct)})
+		out.Hits = append(out.Hits, SearchHit{Package: p, Highlights: h.Highlights})
 	}
 	a.log.Info("records searched", "who", who.String(), "department", q.Department, "words", sq.Words != "",
 		"exact", sq.Exact != "", "applicant_id", sq.ApplicantID != "", "total", res.Total, "returned", len(out.Hits))
 	return out, nil
-}
-
-// idNumberRE matches what looks like a resident ID number (GB 11643, or the older 15
-// digits) standing alone, masked in fragments.
-var idNumberRE = regexp.MustCompile(`\b(?:[0-9]{17}[0-9Xx]|[0-9]{15})\b`)
-
-// maskPersonal takes the applicant's name and ID number, and anything shaped like an ID
-// number, out of the fragments a hit shows: a document's text can hold them (an
-// application form does), and a list of hits is not the place to show them.
-func maskPersonal(frags map[string][]string, ct *index.CaseText) map[string][]string {
-	var names []string
-	if ct != nil {
-		for _, s := range []string{ct.Applicant, ct.ApplicantID} {
-			if utf8.RuneCountInString(s) >= 2 {
-				names = append(names, s)
-			}
-		}
-	}
-	for field, fs := range frags {
-		for i, f := range fs {
-			f = idNumberRE.ReplaceAllString(f, "＊＊＊")
-			for _, n := range names {
-				f = strings.ReplaceAll(f, n, "＊＊＊")
-			}
-			fs[i] = f
-		}
-		frags[field] = fs
-	}
-	return frags
 }
 
 // SearchStatus says whether the search index is ready and how many packages wait for it.

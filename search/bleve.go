@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis/lang/cjk"
@@ -65,11 +67,31 @@ func newMapping() mapping.IndexMapping {
 	return im
 }
 
-// OpenBleve opens the index in dir, creating it when dir does not exist.
+// mappingVersion names what the index holds, kept in the index. It changes when the same
+// cases would be indexed differently: 2 has the personal data masked in the words field.
+const (
+	mappingKey     = "dangan-mapping"
+	mappingVersion = "2"
+)
+
+// OpenBleve opens the index in dir, creating it when dir does not exist. An index made
+// with an earlier mapping is closed and reported as ErrOldMapping.
 func OpenBleve(dir string) (*Bleve, error) {
 	ix, err := bleve.Open(dir)
 	if err == bleve.ErrorIndexPathDoesNotExist {
-		ix, err = bleve.New(dir, newMapping())
+		if ix, err = bleve.New(dir, newMapping()); err == nil {
+			if err = ix.SetInternal([]byte(mappingKey), []byte(mappingVersion)); err != nil {
+				ix.Close()
+			}
+		}
+	} else if err == nil {
+		var v []byte
+		if v, err = ix.GetInternal([]byte(mappingKey)); err == nil && string(v) != mappingVersion {
+			err = fmt.Errorf("%w (version %q, this dangan makes %s)", ErrOldMapping, v, mappingVersion)
+		}
+		if err != nil {
+			ix.Close()
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("search index %s: %w", dir, err)
@@ -94,7 +116,18 @@ func fields(d Doc) map[string]any {
 	return m
 }
 
-// words is the text a case's words are found in: one paragraph per part.
+// idNumberRE matches what looks like a resident ID number (GB 11643, or the older 15
+// digits) standing alone.
+var idNumberRE = regexp.MustCompile(`\b(?:[0-9]{17}[0-9Xx]|[0-9]{15})\b`)
+
+// personalMask replaces personal data in the words field.
+const personalMask = "＊＊＊"
+
+// words is the text a case's words are found in: one paragraph per part. It holds no
+// personal data: the applicant's name and ID number, and anything shaped like an ID number,
+// are masked before indexing, so that a caller not allowed to see them cannot find a case
+// by them, and no hit's fragments show them (a document's text can hold them: an
+// application form does). The applicant's name is found through its own field instead.
 func words(d Doc) string {
 	parts := []string{d.Title, d.ItemName, d.Decision}
 	parts = append(parts, d.Opinions...)
@@ -109,7 +142,13 @@ func words(d Doc) string {
 			b.WriteString(p)
 		}
 	}
-	return b.String()
+	w := idNumberRE.ReplaceAllString(b.String(), personalMask)
+	for _, n := range []string{d.ApplicantName, d.ApplicantID} {
+		if utf8.RuneCountInString(n) >= 2 {
+			w = strings.ReplaceAll(w, n, personalMask)
+		}
+	}
+	return w
 }
 
 // Put indexes docs in one batch.
@@ -305,7 +344,19 @@ func (b *Bleve) Search(ctx context.Context, q Query) (*Result, error) {
 	}
 	// A search whose words are rare is ordered in full at once: the dictionary bounds its
 	// hits without a search of its own, and the page's search counts them.
-	if bound, ok := b.upperBound(ctx, q); (ok && bound <= b.sample) || q.ExactFacets {
+	bound, ok := b.upperBound(ctx, q)
+	if ok && bound == 0 {
+		// A word with a character pair no case holds: nothing to search.
+		out := &Result{Hits: []Hit{}}
+		if q.Facets {
+			out.Facets = map[string][]FacetCount{}
+			for _, f := range Facets {
+				out.Facets[f] = []FacetCount{}
+			}
+		}
+		return out, nil
+	}
+	if (ok && bound <= b.sample) || q.ExactFacets {
 		return b.page(ctx, q, bq, after, q.Facets)
 	}
 	count := bleve.NewSearchRequestOptions(bq, 0, 0, false)

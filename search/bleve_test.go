@@ -2,8 +2,11 @@ package search
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -94,6 +97,96 @@ func TestChineseWordsPhrasesAndFilters(t *testing.T) {
 	if len(res.Hits) != 1 || len(res.Hits[0].Highlights) != 0 {
 		t.Errorf("a match on the applicant's name returned fragments: %v", res.Hits[0].Highlights)
 	}
+}
+
+// A word one of whose character pairs no case holds is answered from the term dictionary,
+// as the full search answers it: no hits, a total of 0, every facet empty.
+func TestAWordNoCaseHolds(t *testing.T) {
+	ix := openTest(t)
+	ctx := context.Background()
+	if err := ix.Put(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	for _, words := range []string{"龘龘", "许可 龘龘", "\"许可龘\""} {
+		q := Query{Words: words, Facets: true, Limit: 10}
+		got, err := ix.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bq, _ := q.build()
+		full, err := ix.page(ctx, q, bq, nil, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full.Total != 0 || !reflect.DeepEqual(got, full) {
+			t.Errorf("%s: %+v, the full search %+v", words, got, full)
+		}
+	}
+}
+
+// A document's text can hold the applicant's name and ID number (an application form does).
+// The words field is indexed with them masked: nobody finds the case by them there, and no
+// fragment shows them; the name is still found through its own field by a caller allowed to.
+func TestPersonalDataIsMaskedInWords(t *testing.T) {
+	ix := openTest(t)
+	ctx := context.Background()
+	form := Doc{ID: "f1", Department: "A", Title: "食品经营许可申请", ApplicantName: "李晓明", ApplicantID: "61010219900101123X",
+		Text: "申请人李晓明，身份证号码61010219900101123X，许可证编号JY16108300012345，旧证号610102900101123，联系人张三身份证610102198001011111。"}
+	if err := ix.Put(ctx, []Doc{form}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ix.Search(ctx, Query{Words: "许可证编号", Personal: true, Limit: 10})
+	if err != nil || len(res.Hits) != 1 {
+		t.Fatalf("%v %v", err, res)
+	}
+	frag := strings.Join(res.Hits[0].Highlights["words"], " ")
+	for _, personal := range []string{"李晓明", "61010219900101123X", "610102900101123", "610102198001011111"} {
+		if strings.Contains(frag, personal) {
+			t.Errorf("the fragment shows %s: %s", personal, frag)
+		}
+	}
+	if !strings.Contains(frag, "JY16108300012345") || !strings.Contains(frag, "申请人＊＊＊") {
+		t.Errorf("the fragment lost more than the personal data: %s", frag)
+	}
+	for _, c := range []struct {
+		q    Query
+		want int
+	}{
+		{Query{Words: "李晓明"}, 0},
+		{Query{Words: "李晓明", Personal: true}, 1},
+		{Query{Words: "610102198001011111", Personal: true}, 0},
+		{Query{Words: "JY16108300012345"}, 1},
+	} {
+		c.q.Limit = 10
+		if res, err := ix.Search(ctx, c.q); err != nil || len(res.Hits) != c.want {
+			t.Errorf("%+v: %v %d hits, want %d", c.q, err, len(res.Hits), c.want)
+		}
+	}
+}
+
+// An index made with an earlier mapping (before version 2, with personal data in its words)
+// is not used: OpenBleve says so, and the caller builds it again.
+func TestEarlierMappingIsReported(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "search")
+	ix, err := OpenBleve(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.ix.DeleteInternal([]byte(mappingKey)) // as version 1 left it: no version
+	ix.Close()
+	if _, err := OpenBleve(dir); !errors.Is(err, ErrOldMapping) {
+		t.Fatalf("an index of the earlier mapping opened: %v", err)
+	}
+	os.RemoveAll(dir)
+	ix, err = OpenBleve(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	if ix, err = OpenBleve(dir); err != nil {
+		t.Fatalf("an index of this mapping does not open again: %v", err)
+	}
+	ix.Close()
 }
 
 func TestFacetsAndCursor(t *testing.T) {

@@ -24,6 +24,9 @@ import (
 var (
 	ErrBadQuery = errors.New("invalid search")
 	ErrNotReady = errors.New("the search index is being rebuilt")
+	// ErrOldMapping is returned by OpenBleve for an index made with an earlier mapping: it
+	// is derived, so the caller builds it again.
+	ErrOldMapping = errors.New("the search index was made with an earlier mapping")
 	// ErrBadCursor is an ErrBadQuery: a cursor this index did not hand out.
 	ErrBadCursor = fmt.Errorf("%w: the cursor is not one this search handed out", ErrBadQuery)
 )
