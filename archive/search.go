@@ -135,7 +135,7 @@ func (a *Archive) runSearchIndexer(ctx context.Context) {
 			continue
 		}
 		if !a.search.ready.Load() {
-			if left, _ := a.index.SearchQueueLen(); left == 0 {
+			if left, err := a.index.SearchQueue(1); err == nil && len(left) == 0 {
 				a.index.PutRecord(index.State, searchRebuildKey, false)
 				a.search.ready.Store(true)
 				a.log.Info("the search index is ready", "cases", a.search.indexed.Load())

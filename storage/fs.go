@@ -119,6 +119,7 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64, _ Put
 	if err := tmp.Sync(); err != nil {
 		return ObjectInfo{}, fmt.Errorf("put %s: fsync: %w", key, err)
 	}
+	dropCached(tmp)
 	if err := tmp.Close(); err != nil {
 		return ObjectInfo{}, fmt.Errorf("put %s: close: %w", key, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"sync"
@@ -66,8 +67,9 @@ func cmdBenchScale(args []string) error {
 	workers := fs.Int("workers", 8, "concurrent ingests")
 	queries := fs.Int("queries", 200, "requests of each kind measured")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the last packages' ingest (the rate near --packages) to this file")
+	traceOut := fs.String("trace", "", "write an execution trace of the last packages' ingest to this file (go tool trace -pprof=syscall shows where it waits)")
 	fs.Parse(args)
-	res, err := runBenchScale(scaleOptions{Packages: *n, MeasureAt: *at, Data: *data, Workers: *workers, Queries: *queries, CPUProfile: *cpuProfile}, os.Stderr)
+	res, err := runBenchScale(scaleOptions{Packages: *n, MeasureAt: *at, Data: *data, Workers: *workers, Queries: *queries, CPUProfile: *cpuProfile, Trace: *traceOut}, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -76,7 +78,7 @@ func cmdBenchScale(args []string) error {
 
 type scaleOptions struct {
 	Packages, MeasureAt, Workers, Queries int
-	Data, CPUProfile                      string
+	Data, CPUProfile, Trace               string
 }
 
 // scaleDepartments are the benchmark's departments: valid USCCs, 20 of them.
@@ -165,7 +167,7 @@ func runBenchScale(o scaleOptions, progress io.Writer) (*ScaleResult, error) {
 		var done atomic.Int64
 		window := min(2000, max(to/10, 100))
 		var lastStart, emptyEnd time.Time
-		var profiling *os.File
+		var profiling, tracing *os.File
 		var mu sync.Mutex
 		start := time.Now()
 		var firstErr error
@@ -201,6 +203,11 @@ func runBenchScale(o scaleOptions, progress io.Writer) (*ScaleResult, error) {
 								profiling = f
 							}
 						}
+						if o.Trace != "" && to == o.Packages {
+							if f, err := os.Create(o.Trace); err == nil && trace.Start(f) == nil {
+								tracing = f
+							}
+						}
 						mu.Unlock()
 					}
 					c, form := scaleCase(i, depts)
@@ -233,6 +240,10 @@ func runBenchScale(o scaleOptions, progress io.Writer) (*ScaleResult, error) {
 		if profiling != nil {
 			pprof.StopCPUProfile()
 			profiling.Close()
+		}
+		if tracing != nil {
+			trace.Stop()
+			tracing.Close()
 		}
 		if firstErr != nil {
 			return 0, firstErr
@@ -318,11 +329,12 @@ func runBenchScale(o scaleOptions, progress io.Writer) (*ScaleResult, error) {
 
 // scaleQueries measures each kind of request through the public API on loopback.
 // scaleKind is one kind of request the bench measures: an API path with its client, or
-// (c nil) a console page with the bench's session.
+// (c nil) a console page with a session.
 type scaleKind struct {
-	name string
-	c    *apiClient
-	path func() string
+	name    string
+	c       *apiClient
+	session *http.Cookie
+	path    func() string
 }
 
 func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]ScaleQuery, error) {
@@ -366,44 +378,55 @@ func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]S
 		ids = append(ids, p.ID)
 	}
 	rng := rand.New(rand.NewPCG(1, uint64(size)))
+	api := func(name string, c *apiClient, path func() string) scaleKind {
+		return scaleKind{name: name, c: c, path: path}
+	}
 	kinds := []scaleKind{
-		{"search_nothing", own, func() string { return "/api/v1/search?q=" + url.QueryEscape("无此词组") }},
-		{"search_rare_word", arch, func() string { return "/api/v1/search?q=" + url.QueryEscape(rareWord(rng.IntN(max(size/10, 1)))) }},
+		api("search_nothing", own, func() string { return "/api/v1/search?q=" + url.QueryEscape("无此词组") }),
+		api("search_rare_word", arch, func() string { return "/api/v1/search?q=" + url.QueryEscape(rareWord(rng.IntN(max(size/10, 1)))) }),
 		// A common word: an item's name, held by one case in fifteen.
-		{"search_common_word_facets", arch, func() string {
+		api("search_common_word_facets", arch, func() string {
 			return "/api/v1/search?facets=true&q=" + url.QueryEscape(scaleItems[rng.IntN(len(scaleItems))])
-		}},
+		}),
 		// The worst case: a word every case holds.
-		{"search_word_in_every_case_facets", arch, func() string { return "/api/v1/search?facets=true&q=" + url.QueryEscape("审核通过") }},
-		{"search_exact_case_no", arch, func() string { return "/api/v1/search?exact=" + fmt.Sprintf("BENCH-%08d", rng.IntN(size)) }},
-		{"list_department_first_page", own, func() string { return "/api/v1/packages?limit=50" }},
-		{"list_department_deep_page", own, func() string { return "/api/v1/packages?limit=50&cursor=" + deep }},
-		{"package_status", arch, func() string { return "/api/v1/packages/" + ids[rng.IntN(len(ids))] }},
-		{"schedule_department", arch, func() string { return "/api/v1/schedule?limit=50&department=" + dept }},
-		{"candidates_department", arch, func() string { return "/api/v1/disposals/candidates?limit=50&department=" + dept }},
-		{"statistics", own, func() string { return "/api/v1/statistics" }},
+		api("search_word_in_every_case_facets", arch, func() string { return "/api/v1/search?facets=true&q=" + url.QueryEscape("审核通过") }),
+		api("search_exact_case_no", arch, func() string { return "/api/v1/search?exact=" + fmt.Sprintf("BENCH-%08d", rng.IntN(size)) }),
+		api("list_department_first_page", own, func() string { return "/api/v1/packages?limit=50" }),
+		api("list_department_deep_page", own, func() string { return "/api/v1/packages?limit=50&cursor=" + deep }),
+		api("package_status", arch, func() string { return "/api/v1/packages/" + ids[rng.IntN(len(ids))] }),
+		api("schedule_department", arch, func() string { return "/api/v1/schedule?limit=50&department=" + dept }),
+		api("candidates_department", arch, func() string { return "/api/v1/disposals/candidates?limit=50&department=" + dept }),
+		api("statistics", own, func() string { return "/api/v1/statistics" }),
 	}
-	// The console's pages, as an archivist signed in to it sees them.
-	if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, archive.Account{Name: "bench", Display: "bench", Role: archive.RoleArchive},
-		"bench scale password"); err != nil && !errors.Is(err, archive.ErrState) {
-		return nil, err
-	}
+	// The console's pages, as the archive's archivist and the administrator signed in to it
+	// see them.
 	noFollow := &http.Client{Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noFollow.PostForm(base+"/console/login", url.Values{"name": {"bench"}, "password": {"bench scale password"}})
+	login := func(name, role string) (*http.Cookie, error) {
+		if _, err := a.CreateAccount(archive.Principal{Role: archive.RoleAdmin}, archive.Account{Name: name, Display: name, Role: role},
+			"bench scale password"); err != nil && !errors.Is(err, archive.ErrState) {
+			return nil, err
+		}
+		resp, err := noFollow.PostForm(base+"/console/login", url.Values{"name": {name}, "password": {"bench scale password"}})
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		for _, c := range resp.Cookies() {
+			if c.Name == "dangan_session" {
+				return c, nil
+			}
+		}
+		return nil, fmt.Errorf("console login as %s: %s", name, resp.Status)
+	}
+	archivist, err := login("bench", archive.RoleArchive)
 	if err != nil {
 		return nil, err
 	}
-	resp.Body.Close()
-	var session *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == "dangan_session" {
-			session = c
-		}
+	admin, err := login("bench-admin", archive.RoleAdmin)
+	if err != nil {
+		return nil, err
 	}
-	if session == nil {
-		return nil, fmt.Errorf("console login: %s", resp.Status)
-	}
-	page := func(path string) error {
+	page := func(session *http.Cookie, path string) error {
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		req.AddCookie(session)
 		resp, err := noFollow.Do(req)
@@ -417,13 +440,21 @@ func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]S
 		}
 		return nil
 	}
+	console := func(name string, as *http.Cookie, path func() string) scaleKind {
+		return scaleKind{name: name, session: as, path: path}
+	}
+	fixed := func(path string) func() string { return func() string { return path } }
 	kinds = append(kinds,
-		scaleKind{"console_home", nil, func() string { return "/console/" }},
-		scaleKind{"console_search_common_word", nil, func() string { return "/console/search?q=" + url.QueryEscape(scaleItems[rng.IntN(len(scaleItems))]) }},
-		scaleKind{"console_record", nil, func() string { return "/console/packages/" + ids[rng.IntN(len(ids))] }},
-		scaleKind{"console_disposal", nil, func() string { return "/console/disposal" }},
-		scaleKind{"console_audit", nil, func() string { return "/console/audit" }},
-		scaleKind{"console_log_proof", nil, func() string { return "/console/log?index=" + fmt.Sprint(rng.IntN(max(size/2, 1))) }})
+		console("console_home", archivist, fixed("/console/")),
+		console("console_search_common_word", archivist, func() string { return "/console/search?q=" + url.QueryEscape(scaleItems[rng.IntN(len(scaleItems))]) }),
+		console("console_record", archivist, func() string { return "/console/packages/" + ids[rng.IntN(len(ids))] }),
+		console("console_disposal", archivist, fixed("/console/disposal")),
+		console("console_transfers", archivist, fixed("/console/transfers")),
+		console("console_audit", archivist, fixed("/console/audit")),
+		console("console_certificates", archivist, fixed("/console/certificates")),
+		console("console_log_proof", archivist, func() string { return "/console/log?index=" + fmt.Sprint(rng.IntN(max(size/2, 1))) }),
+		console("console_admin_accounts", admin, fixed("/console/admin/accounts")),
+		console("console_admin_tokens", admin, fixed("/console/admin/tokens")))
 	out := map[string]ScaleQuery{}
 	for _, kind := range kinds {
 		var lat []float64
@@ -435,7 +466,7 @@ func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]S
 			t := time.Now()
 			var body json.RawMessage // read whole, so the connection is kept
 			if kind.c == nil {
-				if err := page(kind.path()); err != nil {
+				if err := page(kind.session, kind.path()); err != nil {
 					return nil, fmt.Errorf("%s: %w", kind.name, err)
 				}
 			} else if err := kind.c.do(http.MethodGet, kind.path(), nil, &body); err != nil {

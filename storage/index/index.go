@@ -37,7 +37,7 @@ var (
 	bItems     = []byte("items")     // series \x00 item number (uint64) → package id
 	bTokens    = []byte("tokens")    // hex SM3 of the token → Token JSON
 	bOrphans   = []byte("orphans")   // object key → why it was not adopted
-	allBuckets = [][]byte{bPackages, bDocs, bIdx, bStats, bSearchQueue, bCaseText, bCases, bItems, bTokens, bOrphans,
+	allBuckets = [][]byte{bPackages, bDocs, bIdx, bStats, bSearchQueue, bQueueCount, bCaseText, bCases, bItems, bTokens, bOrphans,
 		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(DisposalPending), []byte(Audits), []byte(AuditKeys), []byte(ReadKeys), []byte(Reads), []byte(State),
 		[]byte(Certificates), []byte(CertificateKeys), []byte(Accounts), []byte(Sessions)}
 )
@@ -75,7 +75,7 @@ func OpenWith(path string, opts Options) (*DB, error) {
 				return err
 			}
 		}
-		return nil
+		return countSearchQueue(tx)
 	})
 	if err != nil {
 		b.Close()
@@ -358,13 +358,15 @@ func (db *DB) CommitPackages(ps []*Package) ([]CommitResult, error) {
 				results[i] = CommitResult{Existing: existing, Err: ErrCaseExists}
 				continue
 			}
-			if err := tx.Bucket(bItems).Put(seriesKey(p.Series, p.ItemNo), []byte(p.ID)); err != nil {
+			ib, cb := tx.Bucket(bItems), tx.Bucket(bCases)
+			ib.FillPercent, cb.FillPercent = appendFill, appendFill
+			if err := ib.Put(seriesKey(p.Series, p.ItemNo), []byte(p.ID)); err != nil {
 				return err
 			}
 			if err := putPackage(tx, nil, p); err != nil {
 				return err
 			}
-			if err := tx.Bucket(bCases).Put(ck, []byte(p.ID)); err != nil {
+			if err := cb.Put(ck, []byte(p.ID)); err != nil {
 				return err
 			}
 		}
@@ -447,6 +449,14 @@ type stored struct {
 // putPackage writes a package's compact record and its documents (when they changed), and
 // moves its secondary keys and its share of the statistics from was (nil: a new package)
 // to p.
+// appendFill is how full a page of the buckets written in key order is left when it
+// splits. Package ids begin with their ingest time, and every secondary key ends with it
+// within its range, so new keys land at the right of their page and the page left behind is
+// not written again. bbolt's default (one half) left the secondary keys' and documents'
+// pages about a tenth emptier (measured by bench scale at 20,000 and 110,000 packages); a
+// package record is a third of a page, so its pages are full either way.
+const appendFill = 0.9
+
 func putPackage(tx *bolt.Tx, was *stored, p *Package) error {
 	rec := *p
 	rec.Documents = nil
@@ -454,7 +464,9 @@ func putPackage(tx *bolt.Tx, was *stored, p *Package) error {
 	if err != nil {
 		return fmt.Errorf("encode package %s: %w", p.ID, err)
 	}
-	if err := tx.Bucket(bPackages).Put([]byte(p.ID), v); err != nil {
+	pb := tx.Bucket(bPackages)
+	pb.FillPercent = appendFill
+	if err := pb.Put([]byte(p.ID), v); err != nil {
 		return err
 	}
 	d, err := json.Marshal(p.Documents)
@@ -467,7 +479,9 @@ func putPackage(tx *bolt.Tx, was *stored, p *Package) error {
 		d = nil // unchanged: not written again
 	}
 	if d != nil {
-		if err := tx.Bucket(bDocs).Put([]byte(p.ID), d); err != nil {
+		docs := tx.Bucket(bDocs)
+		docs.FillPercent = appendFill
+		if err := docs.Put([]byte(p.ID), d); err != nil {
 			return err
 		}
 	}

@@ -15,7 +15,11 @@ import (
 // crash between the two leaves the id queued: it is indexed again, never lost.
 var (
 	bSearchQueue = []byte("search-queue") // package id → sequence (uint64)
-	bCaseText    = []byte("case-text")    // package id → CaseText JSON
+	// bQueueCount holds the search queue's length under queueCountKey, moved with it, so
+	// that the length costs one read and not a walk of the queue.
+	bQueueCount   = []byte("search-queue-count")
+	queueCountKey = []byte("n")
+	bCaseText     = []byte("case-text") // package id → CaseText JSON
 )
 
 // CaseText is what the full-text search indexes of a case besides its record and its
@@ -36,9 +40,15 @@ type Queued struct {
 
 func enqueueSearch(tx *bolt.Tx, p *Package) error {
 	b := tx.Bucket(bSearchQueue)
+	b.FillPercent = appendFill
 	n, err := b.NextSequence()
 	if err != nil {
 		return err
+	}
+	if b.Get([]byte(p.ID)) == nil {
+		if err := moveQueueCount(tx, 1); err != nil {
+			return err
+		}
 	}
 	v := make([]byte, 8)
 	binary.BigEndian.PutUint64(v, n)
@@ -50,9 +60,32 @@ func enqueueSearch(tx *bolt.Tx, p *Package) error {
 		if err != nil {
 			return fmt.Errorf("encode case text of %s: %w", p.ID, err)
 		}
-		return tx.Bucket(bCaseText).Put([]byte(p.ID), ct)
+		ctb := tx.Bucket(bCaseText)
+		ctb.FillPercent = appendFill
+		return ctb.Put([]byte(p.ID), ct)
 	}
 	return nil
+}
+
+// moveQueueCount adds d to the search queue's length.
+func moveQueueCount(tx *bolt.Tx, d int64) error {
+	b := tx.Bucket(bQueueCount)
+	n := int64(0)
+	if v := b.Get(queueCountKey); len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	v := make([]byte, 8)
+	binary.BigEndian.PutUint64(v, uint64(max(n+d, 0)))
+	return b.Put(queueCountKey, v)
+}
+
+// countSearchQueue sets the queue's length from the queue itself, for an index made before
+// the length was kept: once, when it is opened.
+func countSearchQueue(tx *bolt.Tx) error {
+	if tx.Bucket(bQueueCount).Get(queueCountKey) != nil {
+		return nil
+	}
+	return moveQueueCount(tx, int64(tx.Bucket(bSearchQueue).Stats().KeyN))
 }
 
 // SearchQueue returns up to limit queued package ids.
@@ -77,6 +110,9 @@ func (db *DB) SearchIndexed(done []Queued) error {
 				if err := b.Delete([]byte(q.ID)); err != nil {
 					return err
 				}
+				if err := moveQueueCount(tx, -1); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -86,7 +122,12 @@ func (db *DB) SearchIndexed(done []Queued) error {
 // SearchQueueLen is the number of packages waiting for the search indexer.
 func (db *DB) SearchQueueLen() (int, error) {
 	n := 0
-	err := db.bolt.View(func(tx *bolt.Tx) error { n = tx.Bucket(bSearchQueue).Stats().KeyN; return nil })
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bQueueCount).Get(queueCountKey); len(v) == 8 {
+			n = int(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
 	return n, err
 }
 
