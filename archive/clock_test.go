@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dangan-archive/dangan/formats/eep"
+	"github.com/dangan-archive/dangan/search"
 )
 
 // TestPinnedClockFarFromTheRealOne runs an archive on clocks 25 years before and after the
@@ -79,4 +80,51 @@ func failing(fs []eep.Finding) []eep.Finding {
 		}
 	}
 	return out
+}
+
+// Cases archived within one second (ingest times are kept in whole seconds) are still
+// ordered as they were archived: by their ids, whose milliseconds come from the clock. The
+// search shows the newest first, and the lists keep the same order.
+func TestCasesOfOneSecondKeepTheirOrder(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 3, 2, 10, 0, 0, 100e6, time.UTC)}
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), Now: clk.Now, NoBackgroundAudit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var ids []string
+	for i := range 3 {
+		res, err := a.Ingest(t.Context(), dept, caseFinished(fmt.Sprintf("SEC-%d", i), "D30", clk.Now().AddDate(0, -1, 0)), oneDoc(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.Package.ID)
+		clk.Add(400 * time.Millisecond)
+	}
+	if !(ids[0] < ids[1] && ids[1] < ids[2]) {
+		t.Fatalf("ids of one second out of their order: %v", ids)
+	}
+	waitSearchReady(t, a, 3)
+	res, err := a.Search(t.Context(), dept, SearchQuery{Query: search.Query{Words: "食品经营许可证核发"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, h := range res.Hits {
+		got = append(got, h.Package.ID)
+	}
+	if want := []string{ids[2], ids[1], ids[0]}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("search order %v, want newest first %v", got, want)
+	}
+	page, err := a.List(t.Context(), dept, ListQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, p := range page.Packages {
+		got = append(got, p.ID)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(ids) && fmt.Sprint(got) != fmt.Sprint([]string{ids[2], ids[1], ids[0]}) {
+		t.Errorf("list order %v, archived as %v", got, ids)
+	}
 }

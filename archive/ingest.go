@@ -247,7 +247,9 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 			}
 		}
 	}()
-	id, err := newID(now)
+	// The id's milliseconds come from the clock, not from now (whole seconds): lists and
+	// searches order cases of the same second by id, newest first.
+	id, err := newID(a.now())
 	if err != nil {
 		return nil, err
 	}

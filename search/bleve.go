@@ -183,6 +183,14 @@ func (b *Bleve) Count() (uint64, error) { return b.ix.DocCount() }
 // Close closes the index.
 func (b *Bleve) Close() error { return b.ix.Close() }
 
+// Merging reports whether the index is folding its segments together in the background (a
+// merge started and not ended, or planned and not done).
+func (b *Bleve) Merging() bool {
+	st, _ := b.ix.StatsMap()["index"].(map[string]any)
+	n := func(name string) uint64 { v, _ := st[name].(uint64); return v }
+	return n("TotFileMergeZapBeg") != n("TotFileMergeZapEnd") || n("TotFileMergePlanTasks") != n("TotFileMergePlanTasksDone")
+}
+
 // terms splits words into "quoted phrases" and single words.
 func terms(words string) (phrases, singles []string, err error) {
 	for {
@@ -310,7 +318,9 @@ func (q Query) build() (query.Query, error) {
 	return bleve.NewConjunctionQuery(must...), nil
 }
 
-// Search answers a query, newest ingest first (ties by id), a page after q.Cursor. The
+// Search answers a query, newest ingest first (ties by id, descending: a package id begins
+// with its ingest time in milliseconds, and ingest times are kept in whole seconds), a page
+// after q.Cursor. The
 // order is a stable one so that a cursor continues exactly where the page ended (Bleve
 // cannot continue after a score).
 //
@@ -473,7 +483,7 @@ func cursorTime(after []string) string {
 // how many hits bq has.
 func (b *Bleve) page(ctx context.Context, q Query, bq query.Query, after []string, facets bool) (*Result, error) {
 	req := bleve.NewSearchRequestOptions(bq, q.Limit+1, 0, false)
-	req.SortBy([]string{"-ingested", "_id"})
+	req.SortBy([]string{"-ingested", "-_id"})
 	req.Score = "none" // the order is by field: no relevance to compute
 	if after != nil {
 		req.SetSearchAfter(after)

@@ -195,7 +195,7 @@ func TestFacetsAndCursor(t *testing.T) {
 	var many []Doc
 	for i := 0; i < 45; i++ {
 		many = append(many, Doc{ID: fmt.Sprintf("p%02d", i), Department: []string{"A", "B", "C"}[i%3], Title: "营业执照变更登记",
-			IngestedAt: time.Date(2025, 1, 1, 0, 0, i/2, 0, time.UTC), // pairs at the same time: ties by id
+			IngestedAt: time.Date(2025, 1, 1, 0, 0, i/2, 0, time.UTC), // pairs at the same time: ties by id, descending
 			Year:       2020 + i%5, Retention: "D30", State: "archived", Formats: []string{"fmt/95"}})
 	}
 	if err := ix.Put(ctx, many); err != nil {
@@ -241,8 +241,8 @@ func TestFacetsAndCursor(t *testing.T) {
 	if len(seen) != 45 || pages != 4 {
 		t.Errorf("%d hits over %d pages", len(seen), pages+1)
 	}
-	if order[0] != "p44" || order[1] != "p42" || order[2] != "p43" {
-		t.Errorf("not newest first, ties by id: %v", order[:3])
+	if order[0] != "p44" || order[1] != "p43" || order[2] != "p42" {
+		t.Errorf("not newest first, ties by id descending: %v", order[:3])
 	}
 	if _, err := ix.Search(ctx, Query{Words: "登记", Cursor: "bm90IGEgY3Vyc29y", Limit: 10}); err == nil {
 		t.Error("a made-up cursor was accepted")
@@ -276,7 +276,7 @@ func TestBroadSearchPagesAsAFullOrdering(t *testing.T) {
 		case i < 1000:
 			title = "林木采伐许可" // only in the oldest third: the window widens
 		}
-		// Three cases share each second: ties are ordered by id.
+		// Three cases share each second: ties are ordered by id, descending.
 		batch = append(batch, Doc{ID: fmt.Sprintf("c%05d", i), Department: fmt.Sprintf("D%d", i%4), Title: title, Year: 2020 + i%5,
 			Retention: "D30", State: "archived", IngestedAt: base.Add(time.Duration(i/3) * time.Second)})
 	}
