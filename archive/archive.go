@@ -140,6 +140,9 @@ type Config struct {
 	// NoBackgroundAudit leaves auditing to explicit runs (commands that open the archive
 	// briefly, tests).
 	NoBackgroundAudit bool
+	// SearchPatience is how long the search indexer leaves its queue alone while ingests
+	// run without a gap (default 5 minutes; see runSearchIndexer).
+	SearchPatience time.Duration
 	// LogOrigin names this archive's event log in its checkpoints; default "dangan/" and
 	// the start of the SM3 fingerprint of the root certificate.
 	LogOrigin string

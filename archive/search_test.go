@@ -36,6 +36,57 @@ func pdfUpload(t *testing.T, path string) func() (*Upload, error) {
 	}
 }
 
+// Ingest comes first: while an ingest is in flight, a case archived meanwhile waits on the
+// search queue (the indexer of before took a batch every two seconds) until the patience has
+// passed; then it is indexed though the ingest still runs, and the rest once it ends.
+func TestSearchIndexerWaitsForIngests(t *testing.T) {
+	const patience = 6 * time.Second
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), NoBackgroundAudit: true, SearchPatience: patience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	pdf := "../examples/case-001/decision.pdf"
+	if _, err := a.Ingest(ctx, dept, benchCaseFor("SP-0"), pdfUpload(t, pdf)); err != nil {
+		t.Fatal(err)
+	}
+	waitSearchReady(t, a, 1) // no ingest running: indexed at once
+	release := make(chan struct{})
+	held := make(chan error, 1)
+	inner := pdfUpload(t, pdf)
+	go func() {
+		_, err := a.Ingest(ctx, dept, benchCaseFor("SP-HELD"), func() (*Upload, error) {
+			u, err := inner()
+			if err == nil {
+				<-release // the ingest stays in flight
+			}
+			return u, err
+		})
+		held <- err
+	}()
+	for len(a.slots) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	began := time.Now()
+	if _, err := a.Ingest(ctx, dept, benchCaseFor("SP-1"), pdfUpload(t, pdf)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2*searchYield + 500*time.Millisecond)
+	if _, queued, indexed := a.SearchStatus(); queued != 1 || indexed != 1 {
+		t.Fatalf("while an ingest runs: %d queued, %d indexed, want 1 and 1", queued, indexed)
+	}
+	waitSearchReady(t, a, 2)
+	if len(a.slots) == 0 || time.Since(began) < patience-time.Second {
+		t.Fatalf("indexed %v after the ingest began, with %d ingests running", time.Since(began), len(a.slots))
+	}
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	waitSearchReady(t, a, 3)
+}
+
 // waitSearchReady waits until the search index is ready and holds n cases.
 func waitSearchReady(t *testing.T, a *Archive, n uint64) {
 	t.Helper()
