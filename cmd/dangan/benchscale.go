@@ -35,18 +35,25 @@ type ScaleQuery struct {
 
 // ScaleMeasure is what `dangan bench scale` measures at one size.
 type ScaleMeasure struct {
-	Packages         int                   `json:"packages"`
-	Queries          map[string]ScaleQuery `json:"queries"`
-	StartupSeconds   float64               `json:"startup_s"`
-	IndexBytesPer    float64               `json:"index_bytes_per_package"`
-	SearchBytesPer   float64               `json:"search_bytes_per_package"`
-	IngestPerS       float64               `json:"ingest_per_s"` // over the last packages before this size
-	SearchIndexPerS  float64               `json:"search_index_per_s"`
-	RawFsyncPerS     float64               `json:"raw_fsync_per_s"` // this disk, measured in the same run
-	IngestVsEmpty    float64               `json:"ingest_vs_empty"`
-	EmptyIngestPerS  float64               `json:"empty_ingest_per_s"`
-	SecondsToBuild   float64               `json:"build_s"`
-	SearchQueueAfter int                   `json:"search_queue_after"`
+	Packages        int                   `json:"packages"`
+	Queries         map[string]ScaleQuery `json:"queries"`
+	StartupSeconds  float64               `json:"startup_s"`
+	IndexBytesPer   float64               `json:"index_bytes_per_package"`
+	SearchBytesPer  float64               `json:"search_bytes_per_package"`
+	IngestPerS      float64               `json:"ingest_per_s"`       // near this size, in turns with an empty archive
+	BuildIngestPerS float64               `json:"build_ingest_per_s"` // over the last packages of the build
+	SearchIndexPerS float64               `json:"search_index_per_s"`
+	RawFsyncPerS    float64               `json:"raw_fsync_per_s"` // this disk, measured in the same run
+	IngestVsEmpty   float64               `json:"ingest_vs_empty"`
+	// EmptyIngestPerS is an empty archive's rate, in turns with IngestPerS (compareRates);
+	// FirstIngestPerS the rate of the first packages of this archive, when this run built
+	// them (a cold process, at another time).
+	EmptyIngestPerS  float64   `json:"empty_ingest_per_s"`
+	FirstIngestPerS  float64   `json:"first_ingest_per_s,omitempty"`
+	IngestTurns      []float64 `json:"ingest_turns_per_s,omitempty"`
+	EmptyTurns       []float64 `json:"empty_turns_per_s,omitempty"`
+	SecondsToBuild   float64   `json:"build_s"`
+	SearchQueueAfter int       `json:"search_queue_after"`
 }
 
 // ScaleResult is the final JSON line: the measure at --measure-at (when given) and at
@@ -121,9 +128,192 @@ func scaleCase(i int, depts []string) (*archive.Case, []byte) {
 	return c, form
 }
 
-// benchState is kept in the bench archive so that a resumed run knows the empty rate.
+// benchState is kept in the bench archive so that a resumed run knows the rate of its
+// first packages.
 type benchState struct {
-	EmptyIngestPerS float64 `json:"empty_ingest_per_s"`
+	FirstIngestPerS float64 `json:"empty_ingest_per_s"`
+}
+
+// ingestRun is one run of ingests: cases from..to-1 of the bench's generator, from workers
+// goroutines.
+type ingestRun struct {
+	a                    *archive.Archive
+	depts                []string
+	from, to             int
+	workers, window      int    // window: how many of the first and of the last cases are timed
+	cpuProfile, traceOut string // of the last window, when not empty
+	progress             io.Writer
+}
+
+// run ingests the cases and returns the rates of the first and of the last window.
+func (r ingestRun) run() (first, last float64, err error) {
+	var next, done atomic.Int64
+	next.Store(int64(r.from))
+	var lastStart, firstEnd time.Time
+	var profiling, tracing *os.File
+	var mu sync.Mutex
+	start := time.Now()
+	var firstErr error
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	if r.progress != nil {
+		go func() {
+			t := time.NewTicker(5 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					d := done.Load()
+					fmt.Fprintf(r.progress, "bench scale: %d/%d packages, %.0f/s\n", int64(r.from)+d, r.to, float64(d)/time.Since(start).Seconds())
+				}
+			}
+		}()
+	}
+	for w := 0; w < r.workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= r.to {
+					return
+				}
+				if i == r.to-r.window {
+					mu.Lock()
+					lastStart = time.Now()
+					if r.cpuProfile != "" {
+						if f, err := os.Create(r.cpuProfile); err == nil && pprof.StartCPUProfile(f) == nil {
+							profiling = f
+						}
+					}
+					if r.traceOut != "" {
+						if f, err := os.Create(r.traceOut); err == nil && trace.Start(f) == nil {
+							tracing = f
+						}
+					}
+					mu.Unlock()
+				}
+				c, form := scaleCase(i, r.depts)
+				sent := false
+				_, err := r.a.Ingest(context.Background(), archive.Principal{Role: archive.RoleDepartment, Org: c.Department.USCC}, c, func() (*archive.Upload, error) {
+					if sent {
+						return nil, io.EOF
+					}
+					sent = true
+					return &archive.Upload{Part: "form", FileName: "form.json", Body: strings.NewReader(string(form))}, nil
+				})
+				if err != nil && !errors.Is(err, archive.ErrBusy) {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("ingest %d: %w", i, err)
+					}
+					mu.Unlock()
+					return
+				}
+				if d := done.Add(1); int(d) == r.window {
+					mu.Lock()
+					firstEnd = time.Now()
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	if profiling != nil {
+		pprof.StopCPUProfile()
+		profiling.Close()
+	}
+	if tracing != nil {
+		trace.Stop()
+		tracing.Close()
+	}
+	if firstErr != nil {
+		return 0, 0, firstErr
+	}
+	if !firstEnd.IsZero() {
+		first = float64(r.window) / firstEnd.Sub(start).Seconds()
+	}
+	if lastStart.IsZero() {
+		return first, float64(r.to-r.from) / time.Since(start).Seconds(), nil
+	}
+	return first, float64(r.window) / time.Since(lastStart).Seconds(), nil
+}
+
+// scaleTurns is how many turns of ingest each archive takes in compareRates.
+const scaleTurns = 7
+
+// settle waits until the archives' search indexes have nothing left to do (what the last
+// turn queued indexed, and its merges done), as an archive is between bursts of ingest.
+func settle(archives ...*archive.Archive) error {
+	deadline := time.Now().Add(10 * time.Minute)
+	quiet := 0
+	for quiet < 5 { // a second without work: not the pause between two merges
+		quiet++
+		for _, a := range archives {
+			if !a.SearchSettled() {
+				quiet = 0
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the search indexes did not settle in 10 minutes")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return nil
+}
+
+// compareRates measures ingest into the bench archive a, holding `from` packages, against
+// ingest into an empty archive, by the same warm process and in turns: the machine's speed
+// drifts by more than the difference measured (a virtual machine's neighbours; ±40 % between
+// runs of a few seconds here), and turns see the same drift. Each archive takes `rounds`
+// turns of `per` cases after the empty one has warmed up (its first 2,000 cases are slower:
+// new directories, a small index file growing), each turn beginning when both archives'
+// search indexes have settled, as an archive is between bursts of ingest. It returns each
+// turn's rate.
+func compareRates(a *archive.Archive, cfg archive.Config, depts []string, from, workers, rounds, per int) (nears, empties []float64, err error) {
+	dir, err := os.MkdirTemp(filepath.Dir(cfg.DataDir), "dangan-bench-empty-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	cfg.DataDir = dir
+	e, err := archive.Open(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer e.Close()
+	warm := 2000
+	if _, _, err := (ingestRun{a: e, depts: depts, from: 0, to: warm, workers: workers, window: warm}).run(); err != nil {
+		return nil, nil, err
+	}
+	for i := range rounds {
+		rn := ingestRun{a: a, depts: depts, from: from + i*per, to: from + (i+1)*per, workers: workers, window: per}
+		re := ingestRun{a: e, depts: depts, from: warm + i*per, to: warm + (i+1)*per, workers: workers, window: per}
+		if err := settle(a, e); err != nil {
+			return nil, nil, err
+		}
+		_, n, err := rn.run()
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := settle(a, e); err != nil {
+			return nil, nil, err
+		}
+		_, m, err := re.run()
+		if err != nil {
+			return nil, nil, err
+		}
+		nears, empties = append(nears, n), append(empties, m)
+	}
+	return nears, empties, nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	return s[len(s)/2]
 }
 
 func runBenchScale(o scaleOptions, progress io.Writer) (*ScaleResult, error) {
@@ -154,133 +344,71 @@ func runBenchScale(o scaleOptions, progress io.Writer) (*ScaleResult, error) {
 	}
 	res := &ScaleResult{Cores: runtime.NumCPU(), Workers: o.Workers}
 	built := time.Now()
-	grow := func(to int) (float64, error) {
+	// grow ingests up to `to` packages and returns the rate of the last ones.
+	grow := func(to int) (near float64, err error) {
 		have, err := a.Index().Count()
+		if err != nil || have >= to {
+			return 0, err
+		}
+		window := min(2000, max(to/10, 100))
+		r := ingestRun{a: a, depts: depts, from: int(have), to: to, workers: o.Workers, window: window, progress: progress}
+		if to == o.Packages {
+			r.cpuProfile, r.traceOut = o.CPUProfile, o.Trace
+		}
+		first, near, err := r.run()
 		if err != nil {
 			return 0, err
 		}
-		if have >= to {
-			return 0, nil
-		}
-		var next atomic.Int64
-		next.Store(int64(have))
-		var done atomic.Int64
-		window := min(2000, max(to/10, 100))
-		var lastStart, emptyEnd time.Time
-		var profiling, tracing *os.File
-		var mu sync.Mutex
-		start := time.Now()
-		var firstErr error
-		var wg sync.WaitGroup
-		stop := make(chan struct{})
-		go func() {
-			t := time.NewTicker(5 * time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					d := done.Load()
-					fmt.Fprintf(progress, "bench scale: %d/%d packages, %.0f/s\n", int64(have)+d, to, float64(d)/time.Since(start).Seconds())
-				}
-			}
-		}()
-		for w := 0; w < o.Workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= to {
-						return
-					}
-					if i == to-window {
-						mu.Lock()
-						lastStart = time.Now()
-						if o.CPUProfile != "" && to == o.Packages {
-							if f, err := os.Create(o.CPUProfile); err == nil && pprof.StartCPUProfile(f) == nil {
-								profiling = f
-							}
-						}
-						if o.Trace != "" && to == o.Packages {
-							if f, err := os.Create(o.Trace); err == nil && trace.Start(f) == nil {
-								tracing = f
-							}
-						}
-						mu.Unlock()
-					}
-					c, form := scaleCase(i, depts)
-					sent := false
-					_, err := a.Ingest(context.Background(), archive.Principal{Role: archive.RoleDepartment, Org: c.Department.USCC}, c, func() (*archive.Upload, error) {
-						if sent {
-							return nil, io.EOF
-						}
-						sent = true
-						return &archive.Upload{Part: "form", FileName: "form.json", Body: strings.NewReader(string(form))}, nil
-					})
-					if err != nil && !errors.Is(err, archive.ErrBusy) {
-						mu.Lock()
-						if firstErr == nil {
-							firstErr = fmt.Errorf("ingest %d: %w", i, err)
-						}
-						mu.Unlock()
-						return
-					}
-					if d := done.Add(1); have == 0 && int(d) == window {
-						mu.Lock()
-						emptyEnd = time.Now()
-						mu.Unlock()
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(stop)
-		if profiling != nil {
-			pprof.StopCPUProfile()
-			profiling.Close()
-		}
-		if tracing != nil {
-			trace.Stop()
-			tracing.Close()
-		}
-		if firstErr != nil {
-			return 0, firstErr
-		}
-		if !emptyEnd.IsZero() {
-			st.EmptyIngestPerS = float64(window) / emptyEnd.Sub(start).Seconds()
+		if have == 0 && first > 0 {
+			st.FirstIngestPerS = first
 			b, _ := json.Marshal(st)
 			os.WriteFile(statePath, b, 0o644)
 		}
-		if lastStart.IsZero() {
-			return float64(to-have) / time.Since(start).Seconds(), nil
-		}
-		return float64(window) / time.Since(lastStart).Seconds(), nil
+		return near, nil
 	}
 	measure := func(size int, rate float64) (*ScaleMeasure, error) {
-		m := &ScaleMeasure{Packages: size, IngestPerS: rate, EmptyIngestPerS: st.EmptyIngestPerS, SecondsToBuild: time.Since(built).Seconds()}
-		if st.EmptyIngestPerS > 0 && rate > 0 {
-			m.IngestVsEmpty = rate / st.EmptyIngestPerS
+		m := &ScaleMeasure{Packages: size, FirstIngestPerS: st.FirstIngestPerS, SecondsToBuild: time.Since(built).Seconds()}
+		// The search index catches up before the ingest turns and before the queries.
+		catchUp := func() (time.Duration, int, error) {
+			t0 := time.Now()
+			q0, _ := a.Index().SearchQueueLen()
+			for {
+				if _, queued, _ := a.SearchStatus(); queued == 0 {
+					return time.Since(t0), q0, nil
+				}
+				if time.Since(t0) > 30*time.Minute {
+					return 0, 0, fmt.Errorf("the search index did not catch up")
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
 		}
-		// The search index catches up before its queries are measured.
-		t0, q0 := time.Now(), 0
-		q0, _ = a.Index().SearchQueueLen()
-		for {
-			_, queued, _ := a.SearchStatus()
-			if queued == 0 {
-				break
-			}
-			if time.Since(t0) > 30*time.Minute {
-				return nil, fmt.Errorf("the search index did not catch up: %d queued", queued)
-			}
-			time.Sleep(200 * time.Millisecond)
+		took, q0, err := catchUp()
+		if err != nil {
+			return nil, err
 		}
 		if q0 > 0 {
-			m.SearchIndexPerS = float64(q0) / time.Since(t0).Seconds()
+			m.SearchIndexPerS = float64(q0) / took.Seconds()
+		}
+		// Ingest near this size against an empty archive's, in turns, now that this archive
+		// is idle; the queries below see the few more packages.
+		if rate > 0 {
+			per := min(2000, max(size/10, 100))
+			have, err := a.Index().Count()
+			if err != nil {
+				return nil, err
+			}
+			if m.IngestTurns, m.EmptyTurns, err = compareRates(a, cfg, depts, int(have), o.Workers, scaleTurns, per); err != nil {
+				return nil, err
+			}
+			m.IngestPerS, m.EmptyIngestPerS = median(m.IngestTurns), median(m.EmptyTurns)
+			m.IngestVsEmpty, m.BuildIngestPerS = m.IngestPerS/m.EmptyIngestPerS, rate
+			size = int(have) + scaleTurns*per
+			m.Packages = size
+			if _, _, err := catchUp(); err != nil {
+				return nil, err
+			}
 		}
 		m.RawFsyncPerS = fsyncRate(dir)
-		var err error
 		if m.Queries, err = scaleQueries(a, depts, size, o.Queries); err != nil {
 			return nil, err
 		}
