@@ -277,8 +277,15 @@ func TestWitnessOverHTTP(t *testing.T) {
 }
 
 // envFor serves an open archive, with department A's token.
-func envFor(t *testing.T, a *archive.Archive) *env {
-	srv := httptest.NewServer(New(a, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+func envFor(t *testing.T, a *archive.Archive) *env { return envBehind(t, a, nil) }
+
+// envBehind serves a's API through wrap (nil: directly).
+func envBehind(t *testing.T, a *archive.Archive, wrap func(http.Handler) http.Handler) *env {
+	var h http.Handler = New(a, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
 	e := &env{t: t, a: a, srv: srv}
 	e.tokA, _ = a.CreateToken(archive.RoleDepartment, deptA, "")
 	return e

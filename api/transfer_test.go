@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,8 @@ type pair struct {
 	deptEnv, countyEnv *env
 	deptDir, countyDir string
 	countyTok          string
+	// countyDown, while set, makes the county archive answer 503 to everything.
+	countyDown atomic.Bool
 }
 
 func newPair(t *testing.T, now func() time.Time) *pair {
@@ -41,7 +44,16 @@ func newPair(t *testing.T, now func() time.Time) *pair {
 	d0.Close()
 	c0.Close()
 	p.county = open(p.countyDir, nil)
-	p.countyEnv = envFor(t, p.county)
+	p.countyEnv = envBehind(t, p.county, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p.countyDown.Load() {
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "down for the test", http.StatusServiceUnavailable)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
 	t.Cleanup(p.countyEnv.close)
 	p.countyTok, _ = p.county.CreateToken(archive.RoleDepartment, deptA, "transfers of dept A")
 	p.dept = open(p.deptDir, &archive.Peer{URL: p.countyEnv.srv.URL, Token: p.countyTok})

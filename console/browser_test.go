@@ -62,7 +62,8 @@ func ingestExample(t *testing.T, a *archive.Archive, dept, caseNo string) string
 // found and sees the first page of its PDF decision drawn by the console's own pdf.js
 // (checked on the page's canvas, not by fetching the file); another department's record is
 // 页面不存在; the session cookie is HttpOnly and SameSite=Strict; logging out ends the
-// session. Screenshots of the pages are saved as test output.
+// session. Two archivists of the archive: one decides a destruction and cannot approve it,
+// the other approves it. Screenshots of every page are saved as test output.
 func TestConsoleInChromium(t *testing.T) {
 	a, err := archive.Open(archive.Config{DataDir: t.TempDir(), Logger: quiet(), NoBackgroundAudit: true,
 		PasswordCost: archive.PasswordCost{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}})
@@ -76,13 +77,17 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	pw, _ := os.ReadFile(path)
 	deptA, deptB := uscc(t, 11), uscc(t, 12)
-	ingestExample(t, a, deptA, "BR-1")
+	expired := ingestCase(t, a, deptA, "BR-3", "旧档", "保管期满", "D10", time.Now().AddDate(-12, 0, 0))
+	ingestExample(t, a, deptA, "BR-1") // newest: the first hit
 	other := ingestExample(t, a, deptB, "BR-2")
 	mux := http.NewServeMux()
 	mux.Handle(Prefix, New(a, Options{Logger: quiet()}))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	ctx := testenv.Browser(t, 90*time.Second)
+	ctx := testenv.Browser(t, 180*time.Second)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil { // the browser starts under ctx, not a step's
+		t.Fatal(err)
+	}
 	shots := filepath.Join(os.TempDir(), "dangan-console-screenshots")
 	os.MkdirAll(shots, 0o755)
 	shot := func(name string) {
@@ -93,7 +98,9 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second) // leaves time for the screenshot
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
 			shot("failed")
 			t.Fatalf("%s: %v", what, err)
 		}
@@ -118,7 +125,7 @@ func TestConsoleInChromium(t *testing.T) {
 	shot("home")
 	heading, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
 	holdings, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("holdings")))
-	if heading != "首页" || !strings.Contains(holdings, "2 件") {
+	if heading != "首页" || !strings.Contains(holdings, "3 件") {
 		t.Fatalf("home: %q, holdings %q", heading, holdings)
 	}
 	res, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (network.GetCookiesResult, error) {
@@ -139,22 +146,30 @@ func TestConsoleInChromium(t *testing.T) {
 	if !found {
 		t.Fatalf("no session cookie in %+v", res.Cookies)
 	}
-	// 系统管理: a department archivist.
-	step("make an account",
-		chromedp.Navigate(srv.URL+"/console/admin/accounts"),
-		chromedp.WaitVisible(chromedp.ID("new-account")),
-		chromedp.SendKeys(chromedp.CSS(`#new-account input[name="name"]`), "clerk.a"),
-		chromedp.SendKeys(chromedp.CSS(`#new-account input[name="display"]`), "部门档案员甲"),
-		chromedp.SetValue(chromedp.CSS(`#new-account select[name="role"]`), "department"),
-		chromedp.SendKeys(chromedp.CSS(`#new-account input[name="department"]`), deptA),
-		chromedp.SendKeys(chromedp.CSS(`#new-account input[name="password"]`), "a long password 1"),
-		chromedp.Submit(chromedp.CSS(`#new-account`)),
-		chromedp.WaitVisible(chromedp.CSS(`p.ok`)))
+	// 系统管理: a department archivist and two of the archive's archivists.
+	for _, acct := range []struct{ name, display, role, dept string }{
+		{"clerk.a", "部门档案员甲", "department", deptA}, {"wang", "档案员王", "archive", ""}, {"li", "档案员李", "archive", ""}} {
+		actions := []chromedp.Action[chromedp.Void]{
+			chromedp.Navigate(srv.URL + "/console/admin/accounts"),
+			chromedp.WaitVisible(chromedp.ID("new-account")),
+			chromedp.SendKeys(chromedp.CSS(`#new-account input[name="name"]`), acct.name),
+			chromedp.SendKeys(chromedp.CSS(`#new-account input[name="display"]`), acct.display),
+			chromedp.SetValue(chromedp.CSS(`#new-account select[name="role"]`), acct.role)}
+		if acct.dept != "" {
+			actions = append(actions, chromedp.SendKeys(chromedp.CSS(`#new-account input[name="department"]`), acct.dept))
+		}
+		step("make the account "+acct.name, append(actions,
+			chromedp.SendKeys(chromedp.CSS(`#new-account input[name="password"]`), "a long password 1"),
+			chromedp.Submit(chromedp.CSS(`#new-account`)),
+			chromedp.WaitVisible(chromedp.CSS(`p.ok`)))...)
+	}
 	shot("accounts")
+	step("the tokens page", chromedp.Navigate(srv.URL+"/console/admin/tokens"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	shot("tokens")
 	logout()
 	login("clerk.a", "a long password 1")
 	// 检索 for 许可 (in the decision's text and the title), then the record, then its PDF.
-	waitIndexed(t, a, 2)
+	waitIndexed(t, a, 3)
 	step("search",
 		chromedp.Navigate(srv.URL+"/console/search"),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="q"]`)),
@@ -163,7 +178,7 @@ func TestConsoleInChromium(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("hits")))
 	shot("search")
 	total, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("total")))
-	if !strings.Contains(total, "共找到 1 件") {
+	if !strings.Contains(total, "共找到 2 件") { // the decision's case and the expired one
 		t.Fatalf("department A's search: %q", total)
 	}
 	step("open the record", chromedp.Click(chromedp.CSS(`#hits a.title`)), chromedp.WaitVisible(chromedp.ID("documents")))
@@ -187,7 +202,51 @@ func TestConsoleInChromium(t *testing.T) {
 	if msg, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("p.error"))); msg != "页面不存在。" {
 		t.Fatalf("another department's record: %q", msg)
 	}
-	step("home again", chromedp.Navigate(srv.URL+"/console/"), chromedp.WaitVisible(chromedp.ID("holdings")))
+	logout()
+
+	// 鉴定与销毁: wang decides to destroy the expired record; the page does not offer wang the
+	// approval, and the server refuses it when wang asks anyway; li approves it.
+	login("wang", "a long password 1")
+	step("the disposal page", chromedp.Navigate(srv.URL+"/console/disposal"), chromedp.WaitVisible(chromedp.CSS(`#candidates input[value="`+expired+`"]`)))
+	shot("disposal")
+	step("decide the destruction",
+		chromedp.Click(chromedp.CSS(`#candidates input[value="`+expired+`"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#decide input[name="reason"]`), "保管期满，无继续保存价值"),
+		chromedp.Submit(chromedp.CSS(`#decide`)),
+		chromedp.WaitVisible(chromedp.ID("pending")))
+	pending, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("pending")))
+	approvals, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#pending form[action$="/approve"]').length`))
+	if !strings.Contains(pending, "本人所作鉴定") || approvals != 0 {
+		t.Fatalf("the decider's queue offers %d approvals: %q", approvals, pending)
+	}
+	decs, _, err := a.Decisions(t.Context(), archive.Principal{Role: archive.RoleArchive}, "", 10)
+	if err != nil || len(decs) != 1 {
+		t.Fatalf("decisions %v %v", decs, err)
+	}
+	refused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch("/console/disposal/`+decs[0].ID+`/approve", {method: "POST",
+		headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "approve=1"}).then(async r => r.status + " " + await r.text())`, chromedp.EvalAwaitPromise))
+	if err != nil || !strings.HasPrefix(refused, "403 ") || !strings.Contains(refused, "不能审批本人所作的销毁鉴定") {
+		t.Fatalf("the decider approving their own decision: %.200q %v", refused, err)
+	}
+	logout()
+	login("li", "a long password 1")
+	step("approve as the second archivist",
+		chromedp.Navigate(srv.URL+"/console/disposal"),
+		chromedp.WaitVisible(chromedp.CSS(`#pending form[action="/console/disposal/`+decs[0].ID+`/approve"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#pending input[name="note"]`), "同意销毁"),
+		chromedp.Click(chromedp.CSS(`#pending button[value="1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.ok`)))
+	shot("disposal-approved")
+	if p, err := a.Package(t.Context(), archive.Principal{Role: archive.RoleArchive}, expired); err != nil || p.Tombstone == nil {
+		t.Fatalf("the approved destruction did not happen: %v", err)
+	}
+	// The other pages an archivist works on, each drawn.
+	for _, pg := range []struct{ path, visible string }{
+		{"/console/audit", "#run"}, {"/console/certificates", "h1"}, {"/console/log", "h1"}, {"/console/transfers", "#batches"},
+		{"/console/packages/" + expired, "#documents"}} {
+		step("open "+pg.path, chromedp.Navigate(srv.URL+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.visible)))
+		shot(strings.ReplaceAll(strings.Trim(pg.path, "/"), "/", "-"))
+	}
 	logout()
 	step("after logout", chromedp.Navigate(srv.URL+"/console/"), chromedp.WaitVisible(chromedp.CSS(`input[name="password"]`)))
 	t.Logf("screenshots in %s", shots)
