@@ -2,6 +2,7 @@ package archive
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 
 	"github.com/dangan-archive/dangan/formats"
@@ -43,3 +44,34 @@ func (a *Archive) openConverters() error {
 	}
 	return nil
 }
+
+// FormatPolicy is the format policy this archive applies (its configured rules before the
+// shipped ones) and, for each tool the policy names, whether it is here: the version or
+// "installed", "built in", or "" when it is not installed. For the administrator.
+func (a *Archive) FormatPolicy(who Principal) (*formats.Policy, map[string]string, error) {
+	if who.Role != RoleAdmin {
+		return nil, nil, fmt.Errorf("%w: the format policy is for the administrator", ErrForbidden)
+	}
+	tools := map[string]string{}
+	for _, r := range a.tools.Policy.Rules {
+		switch r.Tool {
+		case "":
+		case formats.ToolGhostscript, formats.ToolImageGS:
+			if a.tools.PDFA != nil {
+				tools[r.Tool] = a.tools.PDFA.Version()
+			} else {
+				tools[r.Tool] = ""
+			}
+		case formats.ToolLibreOffice:
+			if a.tools.Office != nil {
+				tools[r.Tool] = "installed"
+			} else {
+				tools[r.Tool] = ""
+			}
+		default:
+			tools[r.Tool] = "built in"
+		}
+	}
+	return a.tools.Policy, tools, nil
+}
+

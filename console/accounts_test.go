@@ -2,7 +2,10 @@ package console
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -83,5 +86,39 @@ func TestTokensPage(t *testing.T) {
 	}
 	if resp, _ := send(t, "GET", srv.URL+"/console/admin/tokens", nil, loginAs(t, srv.URL, "wang", "long enough password"), nil); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("an archivist on the tokens page: %d", resp.StatusCode)
+	}
+}
+
+// 系统管理 · 格式策略: the rules in the order they decide, a configured one first, with whether
+// each tool is installed here; for the administrator only.
+func TestFormatPolicyPage(t *testing.T) {
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.json")
+	os.WriteFile(policy, []byte(`{"format": "dangan-format-policy/1", "rules": [{"name": "本县规定：WordPerfect 文档拒收", "match": ["x-fmt/394"], "action": "refuse"}]}`), 0o644)
+	a, err := archive.Open(archive.Config{DataDir: filepath.Join(dir, "data"), Logger: quiet(), NoBackgroundAudit: true, FormatPolicy: policy,
+		PasswordCost: archive.PasswordCost{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	addAccounts(t, a, archive.Account{Name: "root", Display: "管理员", Role: archive.RoleAdmin}, archive.Account{Name: "wang", Display: "王档案", Role: archive.RoleArchive})
+	srv := httptest.NewServer(New(a, Options{Logger: quiet()}))
+	defer srv.Close()
+	resp, body := send(t, "GET", srv.URL+"/console/admin/formats", nil, loginAs(t, srv.URL, "root", "long enough password"), nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	rules := body[strings.Index(body, `id="rules"`):]
+	first := strings.Index(rules, "本县规定")
+	if first < 0 || first > strings.Index(rules, "<code>fmt/") || !strings.Contains(rules, "拒收") {
+		t.Fatalf("the configured rule is not first: %s", rules)
+	}
+	for _, tool := range []string{"libreoffice · <span class=\"ok\">installed", "ghostscript · <span class=\"ok\">"} {
+		if !strings.Contains(rules, tool) {
+			t.Errorf("%q not shown: %s", tool, rules)
+		}
+	}
+	if resp, _ := send(t, "GET", srv.URL+"/console/admin/formats", nil, loginAs(t, srv.URL, "wang", "long enough password"), nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("an archivist on the format policy page: %d", resp.StatusCode)
 	}
 }

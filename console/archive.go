@@ -6,6 +6,7 @@ import (
 
 	"github.com/dangan-archive/dangan/archive"
 	"github.com/dangan-archive/dangan/archive/eventlog"
+	"github.com/dangan-archive/dangan/formats"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
@@ -20,6 +21,7 @@ type Archive interface {
 	Tokens(who archive.Principal) ([]archive.TokenInfo, error)
 	CreateToken(role, org, note string) (string, error)
 	TrustPEM() []byte
+	FormatPolicy(who archive.Principal) (*formats.Policy, map[string]string, error)
 	Statistics(ctx context.Context, who archive.Principal, dept string) (*archive.StatisticsReport, error)
 	Schedule(ctx context.Context, who archive.Principal, q archive.ScheduleQuery) (*archive.Schedule, error)
 	AuditRunStatus(who archive.Principal) (*archive.AuditRun, error)

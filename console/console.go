@@ -80,6 +80,7 @@ func New(a Archive, opts Options) http.Handler {
 	mux.Handle("GET "+Prefix+"admin/tokens", c.signedIn(c.tokens))
 	mux.Handle("POST "+Prefix+"admin/tokens", c.signedIn(c.createToken))
 	mux.Handle("GET "+Prefix+"admin/accounts", c.signedIn(c.accounts))
+	mux.Handle("GET "+Prefix+"admin/formats", c.signedIn(c.formats))
 	mux.Handle("POST "+Prefix+"admin/accounts", c.signedIn(c.createAccount))
 	mux.Handle("POST "+Prefix+"admin/accounts/{name}/remove", c.signedIn(c.removeAccount))
 	mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
