@@ -61,6 +61,7 @@ func New(a Archive, opts Options) http.Handler {
 	mux.Handle("GET "+Prefix+"packages/{id}", c.signedIn(c.record))
 	mux.Handle("GET "+Prefix+"packages/{id}/documents/{n}/{k}", c.signedIn(c.document))
 	mux.Handle("GET "+Prefix+"packages/{id}/eep", c.signedIn(c.eep))
+	mux.Handle("GET "+Prefix+"packages/{id}/metadata", c.signedIn(c.metadata))
 	mux.Handle("GET "+Prefix+"packages/{id}/view/{n}/{k}", c.signedIn(c.viewer))
 	mux.Handle("POST "+Prefix+"packages/{id}/verify", c.signedIn(c.verifyNow))
 	mux.Handle("GET "+Prefix+"disposal", c.signedIn(c.disposal))

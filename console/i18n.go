@@ -62,6 +62,9 @@ var words = map[string]map[string]string{
 		"formatsTool": "工具", "formatsFallback": "工具缺失时", "formatsMissing": "未安装",
 		"formatAction.keep": "原样保存", "formatAction.pdfa": "转换为 PDF/A-2b", "formatAction.xml": "转换为 XML", "formatAction.refuse": "拒收",
 		"formatFallback.keep": "原样保存并警告", "formatFallback.pdf": "普通 PDF 并警告", "formatFallback.refuse": "拒收",
+		"metadata": "档案详情 · 元数据", "metadataNote": "数据包（EEP）所载元数据；读取已记入利用记录。", "metadataLink": "数据包元数据",
+		"agents": "机构人员", "agentKind": "类型", "orgCode": "组织机构代码", "position": "职位", "businesses": "业务行为", "basis": "行为依据",
+		"description": "行为描述", "fileName": "文件名", "size": "大小", "notes": "附注", "metadataFields": "全部元数据项",
 	},
 	"en": {
 		"appName": "dangan · electronic records", "home": "Home", "login": "Log in", "logout": "Log out", "name": "User name", "password": "Password",
@@ -120,6 +123,9 @@ var words = map[string]map[string]string{
 		"formatsTool": "Tool", "formatsFallback": "Without the tool", "formatsMissing": "not installed",
 		"formatAction.keep": "kept as it is", "formatAction.pdfa": "converted to PDF/A-2b", "formatAction.xml": "converted to XML", "formatAction.refuse": "refused",
 		"formatFallback.keep": "kept, with a warning", "formatFallback.pdf": "a plain PDF, with a warning", "formatFallback.refuse": "refused",
+		"metadata": "Record · metadata", "metadataNote": "the metadata the package (EEP) holds; this read is in the read log.", "metadataLink": "Package metadata",
+		"agents": "Agents", "agentKind": "Kind", "orgCode": "Organisation code", "position": "Position", "businesses": "Business actions", "basis": "Basis",
+		"description": "Description", "fileName": "File name", "size": "Size", "notes": "Notes", "metadataFields": "Every metadata element",
 	},
 }
 

@@ -6,10 +6,12 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
@@ -202,4 +204,47 @@ func (c *console) viewer(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; "+
 		"style-src 'self'; img-src 'self' data: blob:; font-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	c.render(w, r, http.StatusOK, "viewer", page{Title: "viewer", Data: viewerData{Title: p.Documents[n-1].Title, FileName: e.FileName, Src: src}})
+}
+
+// metadataData is the package's metadata as its EEP holds it (档案详情 · 元数据).
+type metadataData struct {
+	P          *index.Package
+	Purpose    string
+	Fields     []metadataField
+	Agents     map[string]eep.Agent // by 机构人员标识符, for the businesses
+	AgentList  []eep.Agent
+	Businesses []eep.Business
+	Documents  []eep.ScannedDocument
+	Notes      []string
+}
+
+type metadataField struct{ Path, Value string }
+
+// metadata shows every element of the package's EEP under 被签名对象 with its text, its
+// agents and businesses, and its documents as the package describes them; read like the
+// package's content (with a purpose where it needs one) and logged.
+func (c *console) metadata(w http.ResponseWriter, r *http.Request) {
+	s, _ := current(r)
+	who := s.Who
+	who.Purpose = strings.TrimSpace(r.URL.Query().Get("purpose"))
+	id := r.PathValue("id")
+	p, err := c.a.Package(r.Context(), who, id)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	md, err := c.a.Metadata(r.Context(), who, id)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := metadataData{P: p, Purpose: who.Purpose, Agents: map[string]eep.Agent{}, AgentList: md.Agents, Businesses: md.Businesses, Documents: md.Documents, Notes: md.Notes}
+	for _, ag := range md.Agents {
+		d.Agents[ag.ID] = ag
+	}
+	for path, v := range md.Fields {
+		d.Fields = append(d.Fields, metadataField{Path: strings.ReplaceAll(path, "/", " › "), Value: v})
+	}
+	slices.SortFunc(d.Fields, func(x, y metadataField) int { return strings.Compare(x.Path, y.Path) })
+	c.render(w, r, http.StatusOK, "metadata", page{Title: "metadata", Data: d})
 }

@@ -69,3 +69,48 @@ func TestRecordPage(t *testing.T) {
 		t.Fatalf("the read log: %s", reads)
 	}
 }
+
+// 档案详情 · 元数据: the package's metadata as its EEP holds it (agents, business actions,
+// documents, every element), read like its content: the owner reads it, another department
+// gets a 404, the archive needs a purpose for a 不予共享 record, and each read is logged.
+func TestMetadataPage(t *testing.T) {
+	a, srv := newConsole(t)
+	deptA, deptB := uscc(t, 5), uscc(t, 6)
+	addAccounts(t, a, []archive.Account{{Name: "clerk.a", Display: "甲", Role: archive.RoleDepartment, Department: deptA},
+		{Name: "clerk.b", Display: "乙", Role: archive.RoleDepartment, Department: deptB}}...)
+	id := ingest(t, a, deptA, "M-1", "食品经营许可", "经营场所位于人民路十八号")
+	ckA := loginAs(t, srv.URL, "clerk.a", "long enough password")
+	_, body := send(t, "GET", srv.URL+"/console/packages/"+id, nil, ckA, nil)
+	if !strings.Contains(body, `href="/console/packages/`+id+`/metadata"`) {
+		t.Fatalf("no link to the metadata: %s", body)
+	}
+	resp, body := send(t, "GET", srv.URL+"/console/packages/"+id+"/metadata", nil, ckA, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	for _, want := range []string{"<td>单位</td><td>测试部门</td>", "<td>受理</td><td>窗口</td>", "食品经营许可申请表", "档号 › 年度", "form.xml", "不予共享"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the metadata page lacks %q", want)
+		}
+	}
+	if resp, _ := send(t, "GET", srv.URL+"/console/packages/"+id+"/metadata", nil, loginAs(t, srv.URL, "clerk.b", "long enough password"), nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another department: %d", resp.StatusCode)
+	}
+	arch := loginAs(t, srv.URL, "wang", "long enough password")
+	if resp, _ := send(t, "GET", srv.URL+"/console/packages/"+id+"/metadata", nil, arch, nil); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("the archive without a purpose: %d", resp.StatusCode)
+	}
+	if resp, _ := send(t, "GET", srv.URL+"/console/packages/"+id+"/metadata?purpose="+url.QueryEscape("编研"), nil, arch, nil); resp.StatusCode != 200 {
+		t.Errorf("the archive with a purpose: %d", resp.StatusCode)
+	}
+	reads, _, _ := a.ReadLog(t.Context(), archive.Principal{Role: archive.RoleArchive}, archive.ReadFilter{Package: id, Limit: 10})
+	n := 0
+	for _, r := range reads {
+		if r.What == "metadata" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d metadata reads logged, want 2: %+v", n, reads)
+	}
+}
