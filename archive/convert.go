@@ -74,4 +74,3 @@ func (a *Archive) FormatPolicy(who Principal) (*formats.Policy, map[string]strin
 	}
 	return a.tools.Policy, tools, nil
 }
-
