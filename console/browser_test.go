@@ -166,6 +166,8 @@ func TestConsoleInChromium(t *testing.T) {
 	shot("accounts")
 	step("the tokens page", chromedp.Navigate(srv.URL+"/console/admin/tokens"), chromedp.WaitVisible(chromedp.CSS("h1")))
 	shot("tokens")
+	step("the format policy", chromedp.Navigate(srv.URL+"/console/admin/formats"), chromedp.WaitVisible(chromedp.ID("rules")))
+	shot("formats")
 	logout()
 	login("clerk.a", "a long password 1")
 	// 检索 for 许可 (in the decision's text and the title), then the record, then its PDF.
@@ -183,6 +185,10 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	step("open the record", chromedp.Click(chromedp.CSS(`#hits a.title`)), chromedp.WaitVisible(chromedp.ID("documents")))
 	shot("record")
+	recordURL, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+	step("the record's metadata", chromedp.Click(chromedp.ID("metadata-link")), chromedp.WaitVisible(chromedp.ID("fields")))
+	shot("metadata")
+	step("back to the record", chromedp.Navigate(recordURL), chromedp.WaitVisible(chromedp.ID("documents")))
 	step("view the decision's PDF", chromedp.Click(chromedp.CSS(`#documents > li:last-child a.view`)), chromedp.WaitVisible(chromedp.CSS(`#viewer[data-drawn="1"]`)))
 	shot("viewer")
 	if title, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1"))); title != "准予行政许可决定书" {
