@@ -258,7 +258,7 @@ func TestStartupReconcilesFromTheLastMark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	defer func() { a.Close() }()
 	if _, err := st.Stat(ctx, "orphans/"+fresh); err != nil {
 		t.Errorf("the object written since the last start was not moved aside: %v", err)
 	}
@@ -272,5 +272,14 @@ func TestStartupReconcilesFromTheLastMark(t *testing.T) {
 	full, err := a.Reconcile(ctx, nil)
 	if err != nil || len(full.MovedAside) != 1 || full.MovedAside[0] != stale || full.ObjectCount < 30 {
 		t.Fatalf("full reconciliation: %v %+v", err, full)
+	}
+	// After a clean shutdown the start looks at nothing written before it, however recent.
+	ingestMany(t, a, 20)
+	a.Close()
+	if a, err = Open(Config{DataDir: dir, Logger: quiet(), SkipReconcile: true}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := a.ReconcileAtStart(ctx); err != nil || rep.ObjectCount != 0 {
+		t.Fatalf("the start after a clean shutdown looked at %d objects: %v", rep.ObjectCount, err)
 	}
 }
