@@ -9,7 +9,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/dangan-archive/dangan/archive"
 	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
@@ -21,22 +20,7 @@ import (
 func TestConsoleTransferInChromium(t *testing.T) {
 	p := newPair(t, nil)
 	p.countyDown.Store(true)
-	for i := range 3 {
-		c, parts := exampleCase(t)
-		c["case_no"] = "CB-" + string(rune('A'+i))
-		c["retention"] = "Y"
-		c["accepted_at"], c["finished_at"] = "2015-03-01T09:00:00+08:00", "2015-03-05T16:30:00+08:00"
-		if resp, body := p.deptEnv.ingest(p.deptEnv.tokA, c, parts); resp.StatusCode != 201 {
-			t.Fatalf("ingest: %d %s", resp.StatusCode, body)
-		}
-	}
-	admin := archive.Principal{Role: archive.RoleAdmin}
-	if _, err := p.dept.CreateAccount(admin, archive.Account{Name: "clerk", Display: "部门档案员", Role: archive.RoleDepartment, Department: deptA}, "long enough password"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.county.CreateAccount(admin, archive.Account{Name: "keeper", Display: "县档案馆档案员", Role: archive.RoleArchive}, "long enough password"); err != nil {
-		t.Fatal(err)
-	}
+	duePermanentCases(t, p, "CB-")
 	ctx := testenv.Browser(t, 3*time.Minute)
 	shots := filepath.Join(os.TempDir(), "dangan-console-screenshots")
 	os.MkdirAll(shots, 0o755)

@@ -29,6 +29,29 @@ func consoleLogin(t *testing.T, base, name, password string) *http.Cookie {
 	return nil
 }
 
+// duePermanentCases archives three permanent cases of 2015 (due for transfer) in the
+// department's archive, and makes the console accounts clerk (the department's) and keeper
+// (the county archive's), both with the password "long enough password".
+func duePermanentCases(t *testing.T, p *pair, prefix string) {
+	t.Helper()
+	for i := range 3 {
+		c, parts := exampleCase(t)
+		c["case_no"] = prefix + string(rune('A'+i))
+		c["retention"] = "Y"
+		c["accepted_at"], c["finished_at"] = "2015-03-01T09:00:00+08:00", "2015-03-05T16:30:00+08:00"
+		if resp, body := p.deptEnv.ingest(p.deptEnv.tokA, c, parts); resp.StatusCode != 201 {
+			t.Fatalf("ingest: %d %s", resp.StatusCode, body)
+		}
+	}
+	admin := archive.Principal{Role: archive.RoleAdmin}
+	if _, err := p.dept.CreateAccount(admin, archive.Account{Name: "clerk", Display: "部门档案员", Role: archive.RoleDepartment, Department: deptA}, "long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.county.CreateAccount(admin, archive.Account{Name: "keeper", Display: "县档案馆档案员", Role: archive.RoleArchive}, "long enough password"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func consoleDo(t *testing.T, method, u string, form url.Values, ck *http.Cookie) (int, string) {
 	t.Helper()
 	var body io.Reader
@@ -55,22 +78,7 @@ func consoleDo(t *testing.T, method, u string, form url.Values, ck *http.Cookie)
 // archive's signed receipt; the county archive's archivist sees the accession.
 func TestConsoleTransferToCountyArchive(t *testing.T) {
 	p := newPair(t, nil)
-	for i := range 3 {
-		c, parts := exampleCase(t)
-		c["case_no"] = "CT-" + string(rune('A'+i))
-		c["retention"] = "Y"
-		c["accepted_at"], c["finished_at"] = "2015-03-01T09:00:00+08:00", "2015-03-05T16:30:00+08:00"
-		if resp, body := p.deptEnv.ingest(p.deptEnv.tokA, c, parts); resp.StatusCode != 201 {
-			t.Fatalf("ingest: %d %s", resp.StatusCode, body)
-		}
-	}
-	admin := archive.Principal{Role: archive.RoleAdmin}
-	if _, err := p.dept.CreateAccount(admin, archive.Account{Name: "clerk", Display: "甲", Role: archive.RoleDepartment, Department: deptA}, "long enough password"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.county.CreateAccount(admin, archive.Account{Name: "keeper", Display: "县档案馆", Role: archive.RoleArchive}, "long enough password"); err != nil {
-		t.Fatal(err)
-	}
+	duePermanentCases(t, p, "CT-")
 	clerk := consoleLogin(t, p.deptEnv.srv.URL, "clerk", "long enough password")
 	status, body := consoleDo(t, "GET", p.deptEnv.srv.URL+"/console/transfers", nil, clerk)
 	if status != 200 || strings.Count(body[strings.Index(body, `id="due"`):strings.Index(body, `id="batches"`)], "/console/packages/") != 3 {
