@@ -485,9 +485,11 @@ func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]S
 	}
 	hc := &http.Client{Timeout: time.Minute}
 	arch, own := &apiClient{server: base, token: archTok, http: hc}, &apiClient{server: base, token: deptTok, http: hc}
-	// A deep page of the department's list: 40 pages of 50 in (or the last one).
+	// A deep page of the department's list: 40 pages of 50 in, or the last full one in a
+	// smaller archive (a short last page would cost less than a full one and flatter the
+	// comparison). A page is full when another follows it.
 	deep, cursor := "", ""
-	for p := 0; p < 40; p++ {
+	for p := 0; p <= 40; p++ {
 		var page struct{ Next string }
 		if err := own.do(http.MethodGet, "/api/v1/packages?limit=50&cursor="+cursor, nil, &page); err != nil {
 			return nil, err
@@ -495,7 +497,7 @@ func scaleQueries(a *archive.Archive, depts []string, size, k int) (map[string]S
 		if page.Next == "" {
 			break
 		}
-		deep, cursor = page.Next, page.Next
+		deep, cursor = cursor, page.Next
 	}
 	var list struct{ Packages []struct{ ID string } }
 	if err := arch.do(http.MethodGet, "/api/v1/packages?limit=200", nil, &list); err != nil {
