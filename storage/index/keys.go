@@ -87,8 +87,7 @@ func secondaryKeys(p *Package) [][]byte {
 
 // putKeys replaces the secondary keys a package had (none: a new package) by those of p.
 func putKeys(tx *bolt.Tx, had [][]byte, p *Package) error {
-	b := tx.Bucket(bIdx)
-	b.FillPercent = appendFill
+	b := appendBucket(tx, bIdx)
 	have := map[string]bool{}
 	for _, k := range had {
 		have[string(k)] = true

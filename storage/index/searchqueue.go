@@ -39,8 +39,7 @@ type Queued struct {
 }
 
 func enqueueSearch(tx *bolt.Tx, p *Package) error {
-	b := tx.Bucket(bSearchQueue)
-	b.FillPercent = appendFill
+	b := appendBucket(tx, bSearchQueue)
 	n, err := b.NextSequence()
 	if err != nil {
 		return err
@@ -60,9 +59,7 @@ func enqueueSearch(tx *bolt.Tx, p *Package) error {
 		if err != nil {
 			return fmt.Errorf("encode case text of %s: %w", p.ID, err)
 		}
-		ctb := tx.Bucket(bCaseText)
-		ctb.FillPercent = appendFill
-		return ctb.Put([]byte(p.ID), ct)
+		return appendBucket(tx, bCaseText).Put([]byte(p.ID), ct)
 	}
 	return nil
 }
