@@ -320,9 +320,8 @@ func (q Query) build() (query.Query, error) {
 
 // Search answers a query, newest ingest first (ties by id, descending: a package id begins
 // with its ingest time in milliseconds, and ingest times are kept in whole seconds), a page
-// after q.Cursor. The
-// order is a stable one so that a cursor continues exactly where the page ended (Bleve
-// cannot continue after a score).
+// after q.Cursor. The order is a stable one so that a cursor continues exactly where the
+// page ended (Bleve cannot continue after a score).
 //
 // A broad search does not order or facet every hit: Bleve spends a few microseconds a hit
 // on each, which at a million cases is seconds for a common word. The total is counted
