@@ -54,21 +54,20 @@ func (a *Archive) openSearch(dir string) error {
 	s := &searcher{}
 	_, statErr := os.Stat(dir)
 	ix, err := search.OpenBleve(dir)
-	if errors.Is(err, search.ErrOldMapping) {
-		// Derived, and made by an earlier dangan: built again, the old one removed.
-		a.log.Warn("the search index was made by an earlier version: rebuilding it", "err", err)
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("remove the earlier search index: %w", err)
-		}
-		if ix, err = search.OpenBleve(dir); err != nil {
-			return err
-		}
-		statErr = os.ErrNotExist
-	} else if err != nil {
-		aside := dir + ".damaged-" + time.Now().UTC().Format("20060102T150405")
-		a.log.Error("the search index does not open: it is set aside and rebuilt", "err", err, "aside", aside)
-		if err := os.Rename(dir, aside); err != nil {
-			return fmt.Errorf("set the damaged search index aside: %w", err)
+	if err != nil {
+		// Derived, so started again: an earlier dangan's index is removed, a damaged one set
+		// aside for a look.
+		if errors.Is(err, search.ErrOldMapping) {
+			a.log.Warn("the search index was made by an earlier version: rebuilding it", "err", err)
+			if err := os.RemoveAll(dir); err != nil {
+				return fmt.Errorf("remove the earlier search index: %w", err)
+			}
+		} else {
+			aside := dir + ".damaged-" + time.Now().UTC().Format("20060102T150405")
+			a.log.Error("the search index does not open: it is set aside and rebuilt", "err", err, "aside", aside)
+			if err := os.Rename(dir, aside); err != nil {
+				return fmt.Errorf("set the damaged search index aside: %w", err)
+			}
 		}
 		if ix, err = search.OpenBleve(dir); err != nil {
 			return err
@@ -76,7 +75,11 @@ func (a *Archive) openSearch(dir string) error {
 		statErr = os.ErrNotExist
 	}
 	s.ix = ix
-	n, _ := a.index.Count()
+	n, err := a.index.Count()
+	if err != nil {
+		ix.Close()
+		return fmt.Errorf("count the packages for the search index: %w", err)
+	}
 	rebuilding := false
 	a.index.Record(index.State, searchRebuildKey, &rebuilding)
 	if os.IsNotExist(statErr) && n > 0 {
