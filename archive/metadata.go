@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/emmansun/gmsm/sm3"
 
 	"github.com/dangan-archive/dangan/formats/eep"
+	"github.com/dangan-archive/dangan/storage/index"
 )
 
 // maxMetadata bounds the metadata of one package read for Metadata: the EEP without its
@@ -20,11 +22,11 @@ const maxMetadata = 8 << 20
 // with its text, the agents (机构人员), the businesses (业务) and the notes. Only the EEP's
 // bytes outside its documents' data are read from storage (the index knows where the data
 // lie), so the cost does not grow with the documents. It is content: read like the EEP,
-// with a purpose where the package needs one, and logged.
-func (a *Archive) Metadata(ctx context.Context, who Principal, id string) (*eep.Scan, error) {
+// with a purpose where the package needs one, and logged. The package's record comes with it.
+func (a *Archive) Metadata(ctx context.Context, who Principal, id string) (*index.Package, *eep.Scan, error) {
 	p, err := a.lookup(who, id, useContent)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var data [][2]int64
 	for _, d := range p.Documents {
@@ -32,7 +34,7 @@ func (a *Archive) Metadata(ctx context.Context, who Principal, id string) (*eep.
 			data = append(data, [2]int64{e.DataOffset, e.DataOffset + e.DataLength})
 		}
 	}
-	slices.SortFunc(data, func(x, y [2]int64) int { return int(x[0] - y[0]) })
+	slices.SortFunc(data, func(x, y [2]int64) int { return cmp.Compare(x[0], y[0]) })
 	var skeleton bytes.Buffer
 	at := int64(0)
 	read := func(from, to int64) error {
@@ -52,16 +54,16 @@ func (a *Archive) Metadata(ctx context.Context, who Principal, id string) (*eep.
 	}
 	for _, r := range data {
 		if err := read(at, r[0]); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		at = max(at, r[1])
 	}
 	if err := read(at, p.Size); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	scan, err := eep.Read(bytes.NewReader(skeleton.Bytes()), int64(skeleton.Len()), eep.ScanOptions{NewHash: sm3.New})
 	if err != nil {
-		return nil, fmt.Errorf("package %s metadata: %w", id, err)
+		return nil, nil, fmt.Errorf("package %s metadata: %w", id, err)
 	}
 	// What the scan computed of the data it was not given means nothing: each encoding
 	// carries the size and SM3 recorded when the package was made instead.
@@ -75,7 +77,7 @@ func (a *Archive) Metadata(ctx context.Context, who Principal, id string) (*eep.
 		}
 	}
 	if err := a.logRead(who, p, "metadata"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return scan, nil
+	return p, scan, nil
 }

@@ -25,9 +25,12 @@ func TestMetadataAsTheEEPHoldsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := res.Package
-	md, err := a.Metadata(t.Context(), dept, p.ID)
+	got, md, err := a.Metadata(t.Context(), dept, p.ID)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got.ID != p.ID {
+		t.Errorf("the record of %s came with %s's metadata", got.ID, p.ID)
 	}
 	const ent = "封装内容/文件实体块/文件实体/"
 	for path, want := range map[string]string{ent + "档号/年度": fmt.Sprint(p.Year), ent + "档号/全宗号": p.Fonds, ent + "档号/保管期限": p.Retention,
@@ -51,7 +54,7 @@ func TestMetadataAsTheEEPHoldsIt(t *testing.T) {
 	if err != nil || len(reads) != 1 || reads[0].What != "metadata" {
 		t.Errorf("the read log: %+v %v", reads, err)
 	}
-	if _, err := a.Metadata(t.Context(), deptB, p.ID); !errors.Is(err, ErrNotFound) {
+	if _, _, err := a.Metadata(t.Context(), deptB, p.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("another department read the metadata: %v", err)
 	}
 }

@@ -51,7 +51,7 @@ type Archive interface {
 	RetryTransfer(ctx context.Context, who archive.Principal, batch string) (*archive.Transfer, error)
 	Accessions(ctx context.Context, who archive.Principal, cursor string, limit int) ([]*archive.Accession, string, error)
 	Steps(ctx context.Context, who archive.Principal, id string) (*archive.CaseSteps, error)
-	Metadata(ctx context.Context, who archive.Principal, id string) (*eep.Scan, error)
+	Metadata(ctx context.Context, who archive.Principal, id string) (*index.Package, *eep.Scan, error)
 	Evidence(ctx context.Context, who archive.Principal, id string) (*archive.Evidence, error)
 	VerifyUpload(ctx context.Context, body io.Reader, ev *archive.Evidence, max int64) (*archive.Report, error)
 	Search(ctx context.Context, who archive.Principal, q archive.SearchQuery) (*archive.SearchResult, error)

@@ -211,14 +211,19 @@ type metadataData struct {
 	P          *index.Package
 	Purpose    string
 	Fields     []metadataField
-	Agents     map[string]eep.Agent // by 机构人员标识符, for the businesses
-	AgentList  []eep.Agent
-	Businesses []eep.Business
+	Agents     []eep.Agent
+	Businesses []businessView
 	Documents  []eep.ScannedDocument
 	Notes      []string
 }
 
 type metadataField struct{ Path, Value string }
+
+// businessView is a business action with the name of the agent who took it.
+type businessView struct {
+	eep.Business
+	Agent string
+}
 
 // metadata shows every element of the package's EEP under 被签名对象 with its text, its
 // agents and businesses, and its documents as the package describes them; read like the
@@ -227,20 +232,18 @@ func (c *console) metadata(w http.ResponseWriter, r *http.Request) {
 	s, _ := current(r)
 	who := s.Who
 	who.Purpose = strings.TrimSpace(r.URL.Query().Get("purpose"))
-	id := r.PathValue("id")
-	p, err := c.a.Package(r.Context(), who, id)
+	p, md, err := c.a.Metadata(r.Context(), who, r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	md, err := c.a.Metadata(r.Context(), who, id)
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	d := metadataData{P: p, Purpose: who.Purpose, Agents: map[string]eep.Agent{}, AgentList: md.Agents, Businesses: md.Businesses, Documents: md.Documents, Notes: md.Notes}
+	d := metadataData{P: p, Purpose: who.Purpose, Agents: md.Agents, Documents: md.Documents, Notes: md.Notes}
+	names := map[string]string{}
 	for _, ag := range md.Agents {
-		d.Agents[ag.ID] = ag
+		names[ag.ID] = ag.Name
+	}
+	for _, b := range md.Businesses {
+		d.Businesses = append(d.Businesses, businessView{Business: b, Agent: names[b.AgentID]})
 	}
 	for path, v := range md.Fields {
 		d.Fields = append(d.Fields, metadataField{Path: strings.ReplaceAll(path, "/", " › "), Value: v})
