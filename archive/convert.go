@@ -52,22 +52,22 @@ func (a *Archive) FormatPolicy(who Principal) (*formats.Policy, map[string]strin
 	if who.Role != RoleAdmin {
 		return nil, nil, fmt.Errorf("%w: the format policy is for the administrator", ErrForbidden)
 	}
+	gs := ""
+	if a.tools.PDFA != nil {
+		gs = a.tools.PDFA.Version()
+	}
+	office := ""
+	if a.tools.Office != nil {
+		office = "installed"
+	}
 	tools := map[string]string{}
 	for _, r := range a.tools.Policy.Rules {
 		switch r.Tool {
 		case "":
 		case formats.ToolGhostscript, formats.ToolImageGS:
-			if a.tools.PDFA != nil {
-				tools[r.Tool] = a.tools.PDFA.Version()
-			} else {
-				tools[r.Tool] = ""
-			}
+			tools[r.Tool] = gs
 		case formats.ToolLibreOffice:
-			if a.tools.Office != nil {
-				tools[r.Tool] = "installed"
-			} else {
-				tools[r.Tool] = ""
-			}
+			tools[r.Tool] = office
 		default:
 			tools[r.Tool] = "built in"
 		}
