@@ -177,20 +177,7 @@ func runBenchConvert(n, workers int, progress io.Writer) (*ConvertBenchResult, e
 		}()
 	}
 	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() { // memory, four times a second
-		defer close(sampled)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-t.C:
-				sample(int(done.Load()))
-			}
-		}
-	}()
+	sampled := every(250*time.Millisecond, stopSampling, func() { sample(int(done.Load())) }) // memory, four times a second
 	start = time.Now()
 	for i := range n {
 		select {

@@ -131,7 +131,7 @@ func scaleCase(i int, depts []string) (*archive.Case, []byte) {
 // benchState is kept in the bench archive so that a resumed run knows the rate of its
 // first packages.
 type benchState struct {
-	FirstIngestPerS float64 `json:"empty_ingest_per_s"`
+	FirstIngestPerS float64 `json:"empty_ingest_per_s"` // the name bench archives made before kept it under
 }
 
 // ingestRun is one run of ingests: cases from..to-1 of the bench's generator, from workers
@@ -157,19 +157,10 @@ func (r ingestRun) run() (first, last float64, err error) {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	if r.progress != nil {
-		go func() {
-			t := time.NewTicker(5 * time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					d := done.Load()
-					fmt.Fprintf(r.progress, "bench scale: %d/%d packages, %.0f/s\n", int64(r.from)+d, r.to, float64(d)/time.Since(start).Seconds())
-				}
-			}
-		}()
+		every(5*time.Second, stop, func() {
+			d := done.Load()
+			fmt.Fprintf(r.progress, "bench scale: %d/%d packages, %.0f/s\n", int64(r.from)+d, r.to, float64(d)/time.Since(start).Seconds())
+		})
 	}
 	for w := 0; w < r.workers; w++ {
 		wg.Add(1)

@@ -121,18 +121,9 @@ func postCase(client *http.Client, server, token, dir string, progress io.Writer
 	req.Header.Set("Authorization", "Bearer "+token)
 	stop := make(chan struct{})
 	if progress != nil {
-		go func() {
-			t := time.NewTicker(500 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					fmt.Fprintf(progress, "\ringest %s: %d/%d MiB sent", filepath.Base(dir), sent.Load()>>20, total>>20)
-				}
-			}
-		}()
+		every(500*time.Millisecond, stop, func() {
+			fmt.Fprintf(progress, "\ringest %s: %d/%d MiB sent", filepath.Base(dir), sent.Load()>>20, total>>20)
+		})
 	}
 	resp, err := client.Do(req)
 	close(stop)
