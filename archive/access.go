@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
@@ -38,6 +39,18 @@ func (a *Archive) logRead(who Principal, p *index.Package, what string) error {
 		index.Rec{Bucket: index.ReadKeys, Key: "p\x00" + r.Package + "\x00" + key},
 		index.Rec{Bucket: index.ReadKeys, Key: "w\x00" + r.Who + "\x00" + key}); err != nil {
 		return fmt.Errorf("%w: record the read: %v", ErrUnavailable, err)
+	}
+	if who.Role == RoleDepartment && who.Org != p.Department {
+		// A read under sharing is also an event: the owner and auditors see it in the log.
+		attrs := map[string]string{"reader": who.Org, "owner": p.Department, "what": what, "purpose": who.Purpose,
+			"sharing": SharingClass(p.Sharing)}
+		if g := a.granted(who.Org, p.ID); g != nil {
+			attrs["request"] = g.Request
+		}
+		if err := a.logEvent(context.Background(), eventlog.Event{Type: eventlog.TypeSharedRead, Actor: who.Person(), Subject: p.ID,
+			Digest: p.PackageSM3, Attrs: attrs}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

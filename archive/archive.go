@@ -185,6 +185,10 @@ type Archive struct {
 	// transfers (transfer_send.go)
 	transferMu sync.Mutex
 	disposalMu sync.Mutex
+	// use requests (use.go): decisions, revocations and expiries one at a time
+	useMu      sync.Mutex
+	expiryStop context.CancelFunc
+	expiryDone chan struct{}
 	// the auditor (audit.go)
 	auditMu      sync.Mutex
 	auditCancel  context.CancelFunc
@@ -476,6 +480,12 @@ func (a *Archive) startBackground() {
 		a.transferStop, a.transferDone = cancel, make(chan struct{})
 		go a.runTransfers(ctx)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.expiryStop, a.expiryDone = cancel, make(chan struct{})
+	go func() {
+		defer close(a.expiryDone)
+		a.runGrantExpiry(ctx)
+	}()
 }
 
 func (a *Archive) stopBackground() {
@@ -495,5 +505,10 @@ func (a *Archive) stopBackground() {
 		a.transferStop()
 		<-a.transferDone
 		a.transferStop = nil
+	}
+	if a.expiryStop != nil {
+		a.expiryStop()
+		<-a.expiryDone
+		a.expiryStop = nil
 	}
 }

@@ -177,6 +177,9 @@ func (c *Case) Validate(now time.Time) error {
 		bad("retention", "unknown retention code %q: use Y (永久), D30 or D10", c.Retention)
 	}
 	text("sharing.scope", c.Sharing.Scope, true, 100)
+	if _, err := sharingOf(c.Sharing.Scope); c.Sharing.Scope != "" && err != nil {
+		bad("sharing.scope", "is %q: use %s, %s or %s", c.Sharing.Scope, SharingOpen, SharingConditional, SharingNone)
+	}
 	text("sharing.conditions", c.Sharing.Conditions, false, 1000)
 	text("description", c.Description, false, 2000)
 	for i, s := range c.Steps {

@@ -304,7 +304,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 		FinishedAt: c.FinishedAt.Truncate(time.Second).In(eep.CST()), IngestedAt: now.UTC(),
 		Size: info.Size, PackageSM3: hex.EncodeToString(fileHash.Sums()[0]),
 		ContentDigest: digest, SignatureB64: base64.StdEncoding.EncodeToString(sig), Signer: dept.Cert.Subject.CommonName,
-		State: "archived", RetainUntil: retainUntil, Sharing: c.Sharing.Scope,
+		State: "archived", RetainUntil: retainUntil, Sharing: SharingClass(c.Sharing.Scope), SharingConditions: c.Sharing.Conditions,
 	}
 	rec.Documents = indexDocs(c, docs, res)
 	rec.ArchivedLate = a.archivedLate(rec)

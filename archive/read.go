@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/dangan-archive/dangan/archive/eventlog"
@@ -33,11 +34,14 @@ func (a *Archive) lookup(who Principal, id string, u use) (*index.Package, error
 	} else if err != nil {
 		return nil, err
 	}
+	shared := false
 	switch {
 	case who.Role == RoleArchive, who.Role == RoleDepartment && who.Org == p.Department,
 		who.Role == RoleAuditor && u == useEvidence:
 	case who.Role == RoleAuditor && u == useDescription:
 		return nil, fmt.Errorf("%w: auditors read evidence, not package descriptions", ErrForbidden)
+	case who.Role == RoleDepartment && a.sharedWith(who.Org, p):
+		shared = true
 	default:
 		return nil, fmt.Errorf("package %s: %w", id, ErrNotFound)
 	}
@@ -47,11 +51,23 @@ func (a *Archive) lookup(who Principal, id string, u use) (*index.Package, error
 	if u == useContent && p.Sharing == SharingNone && who.Role != RoleDepartment && who.Purpose == "" {
 		return nil, fieldErr("purpose", fmt.Errorf("%w: package %s is 不予共享: say why it is read (?purpose=)", ErrInvalidCase, id))
 	}
+	if shared && u != useDescription && strings.TrimSpace(who.Purpose) == "" {
+		return nil, fieldErr("purpose", fmt.Errorf("%w: package %s is another department's, shared: say why it is read (?purpose=)", ErrInvalidCase, id))
+	}
 	return p, nil
 }
 
-// SharingNone is the sharing scope of records not shared beyond their department.
-const SharingNone = "不予共享"
+// sharedWith says whether a department other than the owner may read the package: one
+// shared unconditionally, or one it holds a running grant for.
+func (a *Archive) sharedWith(dept string, p *index.Package) bool {
+	switch SharingClass(p.Sharing) {
+	case SharingOpen:
+		return true
+	case SharingConditional:
+		return a.granted(dept, p.ID) != nil
+	}
+	return false
+}
 
 // Package returns a package description for who (see lookup for who may read what).
 func (a *Archive) Package(ctx context.Context, who Principal, id string) (*index.Package, error) {

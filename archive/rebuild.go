@@ -390,7 +390,8 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 		ItemNo: item, Year: year, Retention: ret, ItemCode: note("事项编码"), ItemName: note("事项名称"), Title: f[ent+"内容描述/题名"],
 		FinishedAt: finished, IngestedAt: created.UTC(), Size: size, PackageSM3: hex.EncodeToString(scan.PackageSM3),
 		ContentDigest: note(noteDigest), SignatureB64: base64.StdEncoding.EncodeToString(sig.Value), Signer: signer,
-		LogIndex: ref.index, State: "archived", RetainUntil: a.RetentionEnd(ret, year), Sharing: note("共享范围"),
+		LogIndex: ref.index, State: "archived", RetainUntil: a.RetentionEnd(ret, year),
+		Sharing: SharingClass(note("共享范围")), SharingConditions: note("共享条件"),
 	}
 	if ref.event.Type == eventlog.TypeTransferReceived {
 		rec.Source = "transfer:" + ref.event.Attrs["batch"]

@@ -217,7 +217,8 @@ func (a *Archive) indexSearchBatch(ctx context.Context, n int) (int, error) {
 func (a *Archive) searchDoc(ctx context.Context, p *index.Package) search.Doc {
 	d := search.Doc{ID: p.ID, Department: p.Department, DepartmentName: p.DepartmentName, Fonds: p.Fonds,
 		ArchivalCode: p.ArchivalCode, CaseNo: p.CaseNo, Title: p.Title, ItemCode: p.ItemCode, ItemName: p.ItemName,
-		Year: p.Year, Retention: p.Retention, State: p.State, FinishedAt: p.FinishedAt, IngestedAt: p.IngestedAt}
+		Year: p.Year, Retention: p.Retention, State: p.State, FinishedAt: p.FinishedAt, IngestedAt: p.IngestedAt,
+		Sharing: SharingClass(p.Sharing)}
 	if ct, err := a.index.CaseText(p.ID); err == nil && ct != nil {
 		d.Decision, d.Opinions, d.Steps, d.ApplicantName, d.ApplicantID = ct.Decision, ct.Opinions, ct.Steps, ct.Applicant, ct.ApplicantID
 	}
@@ -265,6 +266,10 @@ func (a *Archive) searchDoc(ctx context.Context, p *index.Package) search.Doc {
 type SearchQuery struct {
 	search.Query
 	Department string // narrow to one department (the archive role); a department gets its own
+	// Shared (a department) searches the records other departments share with it too:
+	// those shared unconditionally and those it holds grants for. Such a search matches no
+	// personal data.
+	Shared bool
 }
 
 // SearchHit is one hit with its package's record.
@@ -295,10 +300,21 @@ func (a *Archive) Search(ctx context.Context, who Principal, q SearchQuery) (*Se
 	if dept != "" {
 		sq.Departments = []string{dept}
 	}
-	if fd := sq.Filters[search.FacetDepartment]; who.Role == RoleDepartment && len(fd) > 0 && (len(fd) != 1 || fd[0] != who.Org) {
+	if fd := sq.Filters[search.FacetDepartment]; who.Role == RoleDepartment && !q.Shared && len(fd) > 0 && (len(fd) != 1 || fd[0] != who.Org) {
 		return nil, fieldErr("department", fmt.Errorf("%w: a department searches only its own records", ErrForbidden))
 	}
 	sq.Personal = true
+	if q.Shared && who.Role == RoleDepartment {
+		ids, err := a.grantedIDs(who.Org)
+		if err != nil {
+			return nil, err
+		}
+		sq.Shared = &search.Shared{Classes: []string{SharingOpen}, IDs: ids}
+		sq.Personal = false
+		if sq.ApplicantID != "" {
+			return nil, fieldErr("applicant_id", fmt.Errorf("%w: a search of shared records does not take an ID number", ErrInvalidCase))
+		}
+	}
 	if sq.Limit == 0 {
 		sq.Limit = 20
 	}
@@ -327,7 +343,7 @@ func (a *Archive) Search(ctx context.Context, who Principal, q SearchQuery) (*Se
 		out.Hits = append(out.Hits, SearchHit{Package: p, Highlights: h.Highlights})
 	}
 	a.log.Info("records searched", "who", who.String(), "department", q.Department, "words", sq.Words != "",
-		"exact", sq.Exact != "", "applicant_id", sq.ApplicantID != "", "total", res.Total, "returned", len(out.Hits))
+		"exact", sq.Exact != "", "shared", sq.Shared != nil, "applicant_id", sq.ApplicantID != "", "total", res.Total, "returned", len(out.Hits))
 	return out, nil
 }
 

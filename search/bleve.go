@@ -49,7 +49,7 @@ func newMapping() mapping.IndexMapping {
 	for _, name := range []string{FacetDepartment, FacetYear, FacetRetention, FacetItem, FacetFormat, FacetState} {
 		dm.AddFieldMappingsAt(name, keyword(true))
 	}
-	for _, name := range []string{"case_no", "archival_code", "fonds", "applicant_id"} {
+	for _, name := range []string{"case_no", "archival_code", "fonds", "applicant_id", "sharing"} {
 		dm.AddFieldMappingsAt(name, keyword(false))
 	}
 	year := bleve.NewNumericFieldMapping()
@@ -68,10 +68,11 @@ func newMapping() mapping.IndexMapping {
 }
 
 // mappingVersion names what the index holds, kept in the index. It changes when the same
-// cases would be indexed differently: 2 has the personal data masked in the words field.
+// cases would be indexed differently: 2 has the personal data masked in the words field, 3
+// the sharing class.
 const (
 	mappingKey     = "dangan-mapping"
-	mappingVersion = "2"
+	mappingVersion = "3"
 )
 
 // OpenBleve opens the index in dir, creating it when dir does not exist. An index made
@@ -104,7 +105,7 @@ func fields(d Doc) map[string]any {
 		"department": d.Department, "fonds": d.Fonds, "words": words(d),
 		"archival_code": d.ArchivalCode, "case_no": d.CaseNo,
 		"item_code": d.ItemCode, "year": strconv.Itoa(d.Year), "year_n": float64(d.Year),
-		"retention": d.Retention, "state": d.State, "format": d.Formats,
+		"retention": d.Retention, "state": d.State, "format": d.Formats, "sharing": d.Sharing,
 		"applicant_name": d.ApplicantName, "applicant_id": d.ApplicantID,
 	}
 	if !d.FinishedAt.IsZero() {
@@ -272,7 +273,18 @@ func (q Query) build() (query.Query, error) {
 		if len(q.Departments) == 0 {
 			return nil, fmt.Errorf("%w: no department may be searched", ErrBadQuery)
 		}
-		must = append(must, anyTerm(FacetDepartment, q.Departments))
+		mine := anyTerm(FacetDepartment, q.Departments)
+		if q.Shared != nil {
+			either := []query.Query{mine}
+			if len(q.Shared.Classes) > 0 {
+				either = append(either, anyTerm("sharing", q.Shared.Classes))
+			}
+			if len(q.Shared.IDs) > 0 {
+				either = append(either, bleve.NewDocIDQuery(q.Shared.IDs))
+			}
+			mine = bleve.NewDisjunctionQuery(either...)
+		}
+		must = append(must, mine)
 	}
 	for facet, values := range q.Filters {
 		known := false

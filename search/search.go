@@ -46,6 +46,7 @@ type Doc struct {
 	Retention      string
 	State          string
 	Formats        []string // PUIDs of its files
+	Sharing        string   // its sharing class (共享范围)
 	FinishedAt     time.Time
 	IngestedAt     time.Time
 	Decision       string
@@ -81,6 +82,8 @@ type Query struct {
 	Exact string
 	// Departments limits the hits to these departments (who may read what); nil: all.
 	Departments []string
+	// Shared widens Departments to the records other departments share with the caller.
+	Shared *Shared
 	// Filters are facet values to keep: facet → any of these values.
 	Filters map[string][]string
 	// YearFrom and YearTo bound the year (inclusive; 0: open).
@@ -97,6 +100,14 @@ type Query struct {
 	// Cursor continues a search from the previous page's Next; Limit is the page size.
 	Cursor string
 	Limit  int
+}
+
+// Shared is what a search of shared records finds besides its departments' own: packages
+// of a sharing class in Classes (无条件共享: any department may read them), and the packages
+// in IDs (those the caller holds grants for).
+type Shared struct {
+	Classes []string
+	IDs     []string
 }
 
 // Result is one page of hits.

@@ -20,8 +20,13 @@ const (
 	TypeDestruction      = "destruction"       // a package's objects were deleted; its tombstone stays
 	TypeCertIssued       = "certificate-issued"
 	TypeCertRevoked      = "certificate-revoked"
-	TypeKey              = "key"       // a signing key or trust root came into use
-	TypeTimestamp        = "timestamp" // a checkpoint's RFC 3161 token, so later checkpoints cover it
+	TypeKey              = "key"           // a signing key or trust root came into use
+	TypeTimestamp        = "timestamp"     // a checkpoint's RFC 3161 token, so later checkpoints cover it
+	TypeUseRequest       = "use-request"   // a department asked to read another's records (subject use/<id>)
+	TypeUseDecision      = "use-decision"  // the owner or the archive approved, narrowed or refused it
+	TypeUseRevoked       = "use-revoked"   // an approved request's grant was ended early
+	TypeGrantExpired     = "grant-expired" // an approved request's grant reached its end
+	TypeSharedRead       = "shared-read"   // a department read another's package under sharing
 )
 
 // ErrBadEvent is returned (wrapped) for an event that is not in canonical form.

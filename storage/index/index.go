@@ -39,7 +39,8 @@ var (
 	bOrphans   = []byte("orphans")   // object key → why it was not adopted
 	allBuckets = [][]byte{bPackages, bDocs, bIdx, bStats, bSearchQueue, bQueueCount, bCaseText, bCases, bItems, bTokens, bOrphans,
 		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(DisposalPending), []byte(Audits), []byte(AuditKeys), []byte(ReadKeys), []byte(Reads), []byte(State),
-		[]byte(Certificates), []byte(CertificateKeys), []byte(Accounts), []byte(Sessions)}
+		[]byte(Certificates), []byte(CertificateKeys), []byte(Accounts), []byte(Sessions),
+		[]byte(UseRequests), []byte(Grants), []byte(UseKeys)}
 )
 
 // DB is the open index.
@@ -147,7 +148,11 @@ type Package struct {
 	RetainUntil    time.Time  `json:"retain_until"` // WORM: no deletion before this
 	LegalHold      bool       `json:"legal_hold,omitempty"`
 	HoldReason     string     `json:"legal_hold_reason,omitempty"`
-	Sharing        string     `json:"sharing,omitempty"` // 共享范围; 不予共享 limits reads to the department and the archive
+	// Sharing is the sharing class (共享范围): 无条件共享, 有条件共享 or 不予共享 (an index
+	// written before classes may hold the department's own words; archive.SharingClass
+	// reads those as 有条件共享).
+	Sharing           string `json:"sharing,omitempty"`
+	SharingConditions string `json:"sharing_conditions,omitempty"` // 共享条件, as the department wrote them
 	// ArchivedLate is set when the case was archived after its deadline (30 June of the
 	// year after it finished).
 	ArchivedLate bool `json:"archived_late,omitempty"`
@@ -224,6 +229,13 @@ const (
 	Accounts = "accounts"
 	// Sessions: hex SM3 of a session id → session (the id itself is never stored).
 	Sessions = "sessions"
+	// UseRequests: use request id → 利用申请 (another department's request to read packages).
+	UseRequests = "use-requests"
+	// Grants: "<requesting department>\x00<package id>" → the grant an approved request made.
+	Grants = "grants"
+	// UseKeys: lookups into UseRequests, "r\x00<requester>\x00<id>", "o\x00<owner>\x00<id>"
+	// and, while a grant runs, "e\x00<end, RFC 3339>\x00<id>" → "".
+	UseKeys = "use-keys"
 )
 
 // Rec is one record for PutRecords.
