@@ -21,6 +21,14 @@ func TestLifecycleRoles(t *testing.T) {
 		status             int
 	}{
 		{"GET", "/api/v1/schedule", "", "", 401},
+		{"POST", "/api/v1/use-requests", `{"owner":"` + deptB + `","packages":["x"],"purpose":"p","until":"2099-01-01T00:00:00Z"}`, auditor, 403},
+		{"POST", "/api/v1/use-requests", `{"owner":"` + deptB + `","packages":["x"],"purpose":"p","until":"2099-01-01T00:00:00Z"}`, arch, 403},
+		{"GET", "/api/v1/use-requests", "", issuer, 403},
+		{"GET", "/api/v1/use-requests", "", auditor, 200},
+		{"GET", "/api/v1/use-requests?department=" + deptB, "", e.tokA, 403},
+		{"GET", "/api/v1/use-requests/00000000000000000001-00000000", "", e.tokA, 404},
+		{"POST", "/api/v1/use-requests/00000000000000000001-00000000/decision", `{"action":"approve"}`, auditor, 404},
+		{"POST", "/api/v1/use-requests/00000000000000000001-00000000/revoke", `{"reason":"r"}`, e.tokA, 404},
 		{"GET", "/api/v1/reads", "", e.tokA, 403},
 		{"GET", "/api/v1/reads", "", auditor, 200},
 		{"GET", "/api/v1/disposals/candidates", "", e.tokA, 403},

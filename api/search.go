@@ -26,6 +26,7 @@ type SearchRequest struct {
 	ApplicantID  string              `json:"applicant_id,omitempty"`
 	Facets       bool                `json:"facets,omitempty"`
 	ExactFacets  bool                `json:"exact_facets,omitempty"` // count every hit, at a cost that grows with them
+	Shared       bool                `json:"shared,omitempty"`       // a department: also the records shared with it
 	Cursor       string              `json:"cursor,omitempty"`
 	Limit        int                 `json:"limit,omitempty"`
 }
@@ -44,7 +45,7 @@ func (s *server) searchGET(w http.ResponseWriter, r *http.Request) {
 	}
 	req := SearchRequest{Q: q.Get("q"), Within: q["within"], Exact: q.Get("exact"), Department: q.Get("department"),
 		Cursor: q.Get("cursor"), Facets: q.Get("facets") == "true" || q.Get("facets") == "1" || q.Get("facets") == "exact",
-		ExactFacets: q.Get("facets") == "exact", Filters: map[string][]string{}}
+		ExactFacets: q.Get("facets") == "exact", Shared: q.Get("shared") == "true" || q.Get("shared") == "1", Filters: map[string][]string{}}
 	for _, f := range search.Facets {
 		if vs := q[f]; len(vs) > 0 && f != search.FacetDepartment {
 			req.Filters[f] = vs
@@ -79,7 +80,7 @@ func (s *server) searchPOST(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) runSearch(w http.ResponseWriter, r *http.Request, req SearchRequest) {
-	res, err := s.a.Search(r.Context(), principal(r), archive.SearchQuery{Department: req.Department, Query: search.Query{
+	res, err := s.a.Search(r.Context(), principal(r), archive.SearchQuery{Department: req.Department, Shared: req.Shared, Query: search.Query{
 		Words: req.Q, Within: req.Within, Exact: req.Exact, Filters: req.Filters, YearFrom: req.YearFrom, YearTo: req.YearTo,
 		FinishedFrom: req.FinishedFrom, FinishedTo: req.FinishedTo, ApplicantID: req.ApplicantID, Facets: req.Facets || req.ExactFacets,
 		ExactFacets: req.ExactFacets, Cursor: req.Cursor, Limit: req.Limit}})
