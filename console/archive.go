@@ -55,6 +55,10 @@ type Archive interface {
 	Evidence(ctx context.Context, who archive.Principal, id string) (*archive.Evidence, error)
 	VerifyUpload(ctx context.Context, body io.Reader, ev *archive.Evidence, max int64) (*archive.Report, error)
 	Search(ctx context.Context, who archive.Principal, q archive.SearchQuery) (*archive.SearchResult, error)
+	UseRequests(ctx context.Context, who archive.Principal, f archive.UseFilter) ([]archive.UseRequest, string, error)
+	RequestUse(ctx context.Context, who archive.Principal, in archive.UseRequestInput) (*archive.UseRequest, error)
+	DecideUse(ctx context.Context, who archive.Principal, id string, in archive.UseDecisionInput) (*archive.UseRequest, error)
+	RevokeUse(ctx context.Context, who archive.Principal, id, reason string) (*archive.UseRequest, error)
 }
 
 var _ Archive = (*archive.Archive)(nil)

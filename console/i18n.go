@@ -6,6 +6,13 @@ import "net/http"
 // without a word here shows as itself, which a test catches.
 var words = map[string]map[string]string{
 	"zh": {
+		"use": "利用申请", "useNote": "无条件共享的档案各部门说明目的即可查阅；有条件共享的档案须经档案所属部门或档案馆批准利用申请，在批准的期限内查阅；不予共享的档案仅限本部门与档案馆。每次申请、审批、查阅与到期都记入日志。",
+		"useMine": "本部门的申请", "useForUs": "对本部门档案的申请", "useAll": "全部利用申请", "useOwner": "档案所属部门（统一社会信用代码）",
+		"useRequester": "申请部门", "useAsked": "申请利用的档案", "useStatus": "状态", "useWords": "检索词", "useNone": "没有利用申请。",
+		"useNew": "新的利用申请", "usePackages": "档案（数据包标识或档号，每行一个）", "useSend": "提交申请", "useDone": "已办理",
+		"useApprove": "批准", "useNarrow": "部分批准", "useRevoke": "撤销授权", "useGrantUntil": "授权至", "useRefused": "申请或审批未被接受：",
+		"useStatus.pending": "待审批", "useStatus.approved": "已批准", "useStatus.refused": "未批准", "useStatus.revoked": "已撤销", "useStatus.expired": "已到期",
+		"searchShared": "包括其他部门共享的档案", "purposeAskShared": "本档案为其他部门共享，请说明查阅目的：",
 		"appName": "档案 · 电子档案管理", "home": "首页", "login": "登录", "logout": "退出", "name": "用户名", "password": "密码",
 		"loginFailed": "用户名或密码不正确。", "loginLocked": "密码错误次数过多，账户已暂时锁定，请稍后再试。",
 		"unavailable": "服务暂时不可用，请稍后再试。", "notFound": "页面不存在。", "signedInAs": "当前用户",
@@ -67,6 +74,13 @@ var words = map[string]map[string]string{
 		"description": "行为描述", "fileName": "文件名", "size": "大小", "notes": "附注", "metadataFields": "全部元数据项",
 	},
 	"en": {
+		"use": "Use requests", "useNote": "Records shared unconditionally are read by any department that says why; records shared on conditions are read within the period of a use request their department or the archive approved; records not shared stay with their department and the archive. Every request, decision, read and expiry is in the log.",
+		"useMine": "Our requests", "useForUs": "Requests for our records", "useAll": "All use requests", "useOwner": "Department holding the records (USCC)",
+		"useRequester": "Requesting department", "useAsked": "Records asked for", "useStatus": "Status", "useWords": "Search words", "useNone": "No use requests.",
+		"useNew": "New use request", "usePackages": "Records (package ids or archival codes, one a line)", "useSend": "Send the request", "useDone": "Done",
+		"useApprove": "Approve", "useNarrow": "Approve in part", "useRevoke": "Revoke the grant", "useGrantUntil": "granted until", "useRefused": "The request or decision was not accepted:",
+		"useStatus.pending": "waiting", "useStatus.approved": "approved", "useStatus.refused": "refused", "useStatus.revoked": "revoked", "useStatus.expired": "expired",
+		"searchShared": "include records other departments share", "purposeAskShared": "This record is another department's, shared: say why you read it:",
 		"appName": "dangan · electronic records", "home": "Home", "login": "Log in", "logout": "Log out", "name": "User name", "password": "Password",
 		"loginFailed": "The user name or password is not right.", "loginLocked": "Too many wrong passwords: the account is locked for a while. Try again later.",
 		"unavailable": "The service is unavailable for a moment. Try again later.", "notFound": "There is no such page.", "signedInAs": "Signed in as",

@@ -23,6 +23,7 @@ type recordData struct {
 	Docs      []docView
 	Purpose   string // the purpose the links carry, when reading needs one
 	NeedsWhy  bool   // reading this package's content needs a stated purpose
+	Shared    bool   // another department's package, read under sharing
 	Reads     []archive.Read
 	ShowReads bool
 	Report    *archive.Report // "verify now": the package checked as it is stored
@@ -88,7 +89,9 @@ func (c *console) recordPage(w http.ResponseWriter, r *http.Request, rep *archiv
 		purpose = strings.TrimSpace(r.PostFormValue("purpose"))
 	}
 	d := recordData{P: p, Size: humanBytes(p.Size), Purpose: purpose, Report: rep,
-		NeedsWhy: p.Sharing == archive.SharingNone && s.Who.Role != archive.RoleDepartment}
+		NeedsWhy: p.Sharing == archive.SharingNone && s.Who.Role != archive.RoleDepartment,
+		Shared:   s.Who.Role == archive.RoleDepartment && p.Department != s.Who.Org}
+	d.NeedsWhy = d.NeedsWhy || d.Shared
 	for _, doc := range p.Documents {
 		dv := docView{Document: doc}
 		for k, e := range doc.Encoded {

@@ -24,6 +24,7 @@ type searchData struct {
 	FacetOf uint64
 	Next    string // the link of the next page
 	Clear   string // the link of the query without its filters
+	Shared  bool   // a department's search of the records shared with it too
 }
 
 type searchHit struct {
@@ -92,10 +93,18 @@ func queryOf(q string, within []string, filters [][2]string, cursor string) stri
 	return Prefix + "search?" + v.Encode()
 }
 
+// shared keeps a search of shared records one in the links it makes.
+func (d *searchData) shared(link string) string {
+	if d.Shared {
+		link += "&shared=1"
+	}
+	return link
+}
+
 func (c *console) search(w http.ResponseWriter, r *http.Request) {
 	s, _ := current(r)
 	v := r.URL.Query()
-	d := searchData{Q: strings.TrimSpace(v.Get("q")), Within: v["within"]}
+	d := searchData{Q: strings.TrimSpace(v.Get("q")), Within: v["within"], Shared: v.Get("shared") == "1"}
 	if v.Get("refine") != "" && strings.TrimSpace(v.Get("prev")) != "" {
 		d.Within = append(d.Within, strings.TrimSpace(v.Get("prev"))) // 在结果中检索
 	}
@@ -112,7 +121,7 @@ func (c *console) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := c.a.Search(r.Context(), s.Who, archive.SearchQuery{Query: search.Query{Words: d.Q, Within: d.Within, Filters: filters,
-		Facets: true, Cursor: v.Get("cursor"), Limit: 20}})
+		Facets: true, Cursor: v.Get("cursor"), Limit: 20}, Shared: d.Shared})
 	if err != nil {
 		status, msg := http.StatusInternalServerError, "unavailable"
 		switch {
@@ -147,7 +156,7 @@ func (c *console) search(w http.ResponseWriter, r *http.Request) {
 			for _, f := range d.Filters {
 				on = on || f == [2]string{name, fc.Value}
 			}
-			link := queryOf(d.Q, d.Within, append(append([][2]string{}, d.Filters...), [2]string{name, fc.Value}), "")
+			link := d.shared(queryOf(d.Q, d.Within, append(append([][2]string{}, d.Filters...), [2]string{name, fc.Value}), ""))
 			fv.Values = append(fv.Values, facetLink{Value: fc.Value, Count: fc.Count, Link: link, On: on})
 		}
 		if len(fv.Values) > 0 {
@@ -155,10 +164,10 @@ func (c *console) search(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if res.Next != "" {
-		d.Next = queryOf(d.Q, d.Within, d.Filters, res.Next)
+		d.Next = d.shared(queryOf(d.Q, d.Within, d.Filters, res.Next))
 	}
 	if len(d.Filters) > 0 {
-		d.Clear = queryOf(d.Q, d.Within, nil, "")
+		d.Clear = d.shared(queryOf(d.Q, d.Within, nil, ""))
 	}
 	c.render(w, r, http.StatusOK, "search", page{Title: "search", Data: d})
 }

@@ -34,11 +34,17 @@ func ingest(t *testing.T, a *archive.Archive, dept, caseNo, title, text string) 
 
 func ingestCase(t *testing.T, a *archive.Archive, dept, caseNo, title, text, retention string, finished time.Time) string {
 	t.Helper()
+	return ingestScoped(t, a, dept, caseNo, title, text, retention, finished, archive.SharingNone)
+}
+
+// ingestScoped is ingestCase with a sharing scope.
+func ingestScoped(t *testing.T, a *archive.Archive, dept, caseNo, title, text, retention string, finished time.Time, scope string) string {
+	t.Helper()
 	fin := finished.UTC().Truncate(time.Second)
 	c := &archive.Case{CaseNo: caseNo, Item: archive.Item{Code: "ITEM01", Name: title, Category: "行政许可"},
 		Department: archive.Department{Name: "测试部门", USCC: dept}, Applicant: archive.Applicant{Name: "申请人", Kind: "法人"},
 		AcceptedAt: fin.Add(-72 * time.Hour), FinishedAt: fin, Result: archive.Result{Status: "办结", Decision: "准予许可", Opinion: "审核通过"},
-		Retention: retention, Sharing: archive.Sharing{Scope: "不予共享"},
+		Retention: retention, Sharing: archive.Sharing{Scope: scope},
 		Steps:     []archive.Step{{Name: "受理", Actor: "窗口", At: fin.Add(-72 * time.Hour), Opinion: "材料齐全"}, {Name: "审核", Actor: "科室", At: fin, Opinion: "审核通过"}},
 		Documents: []archive.CaseDoc{{File: "form", Title: title + "申请表", Kind: "申请表格", Main: true}}}
 	form, _ := json.Marshal(map[string]string{"说明": text})
