@@ -26,6 +26,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/dangan-archive/dangan/archive/eventlog"
+	"github.com/dangan-archive/dangan/redact"
 	"github.com/dangan-archive/dangan/formats"
 	"github.com/dangan-archive/dangan/signing"
 	"github.com/dangan-archive/dangan/storage"
@@ -130,6 +131,12 @@ type Config struct {
 	// together they are a Y package's retention here (defaults 5 and 5).
 	TransferYears int
 	KeepYears     int
+	// OpenAfterYears is the closed period: a record may be opened to the public (开放鉴定)
+	// once this many years have passed since its case finished (default 25). RedactionPolicy
+	// is the file that says what a public copy leaves out; empty: the shipped one
+	// (redact/policy.json).
+	OpenAfterYears  int
+	RedactionPolicy string
 	// ArchiveBy is the archiving deadline in the year after a case finished, as MM-DD
 	// (default "06-30": 30 June, the county regulation's).
 	ArchiveBy string
@@ -185,6 +192,8 @@ type Archive struct {
 	// transfers (transfer_send.go)
 	transferMu sync.Mutex
 	disposalMu sync.Mutex
+	openingMu  sync.Mutex
+	redaction  *redact.Policy // what a public copy leaves out (opening.go)
 	// use requests (use.go): decisions, revocations and expiries one at a time
 	useMu      sync.Mutex
 	expiryStop context.CancelFunc
@@ -241,6 +250,9 @@ func Open(cfg Config) (*Archive, error) {
 	if cfg.KeepYears <= 0 {
 		cfg.KeepYears = 5
 	}
+	if cfg.OpenAfterYears <= 0 {
+		cfg.OpenAfterYears = 25
+	}
 	if cfg.ArchiveBy == "" {
 		cfg.ArchiveBy = "06-30"
 	}
@@ -262,10 +274,13 @@ func Open(cfg Config) (*Archive, error) {
 	}
 	// Uploads up to 1 MiB stay in memory, within 64 MiB for all ingests together.
 	a.spool = newSpoolPool(a.tmp, 1<<20, 64<<20)
+	var err error
+	if a.redaction, err = redact.Load(cfg.RedactionPolicy); err != nil {
+		return nil, err
+	}
 	if err := a.openConverters(); err != nil {
 		return nil, err
 	}
-	var err error
 	if a.pki, a.Created, err = signing.OpenDevPKI(filepath.Join(cfg.DataDir, "pki"), cfg.KeyPassword, cfg.ArchiveName, cfg.Now); err != nil {
 		return nil, fmt.Errorf("open PKI: %w", err)
 	}

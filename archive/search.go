@@ -218,7 +218,7 @@ func (a *Archive) searchDoc(ctx context.Context, p *index.Package) search.Doc {
 	d := search.Doc{ID: p.ID, Department: p.Department, DepartmentName: p.DepartmentName, Fonds: p.Fonds,
 		ArchivalCode: p.ArchivalCode, CaseNo: p.CaseNo, Title: p.Title, ItemCode: p.ItemCode, ItemName: p.ItemName,
 		Year: p.Year, Retention: p.Retention, State: p.State, FinishedAt: p.FinishedAt, IngestedAt: p.IngestedAt,
-		Sharing: SharingClass(p.Sharing)}
+		Sharing: SharingClass(p.Sharing), Open: p.Opened != nil}
 	if ct, err := a.index.CaseText(p.ID); err == nil && ct != nil {
 		d.Decision, d.Opinions, d.Steps, d.ApplicantName, d.ApplicantID = ct.Decision, ct.Opinions, ct.Steps, ct.Applicant, ct.ApplicantID
 	}
@@ -257,6 +257,11 @@ func (a *Archive) searchDoc(ctx context.Context, p *index.Package) search.Doc {
 	d.Text = strings.Join(words, "\n")
 	if len(d.Text) > text.Limit {
 		d.Text = strings.ToValidUTF8(d.Text[:text.Limit], "") // a cut rune goes
+	}
+	if p.Opened != nil {
+		// The public search finds an opened case only by what its public copy shows.
+		d.OpenText, _ = a.redaction.Text(strings.Join([]string{p.Title, p.ItemName, p.DepartmentName, d.Text}, "\n"),
+			[]string{d.ApplicantName, d.ApplicantID})
 	}
 	return d
 }

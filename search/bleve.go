@@ -46,10 +46,11 @@ func newMapping() mapping.IndexMapping {
 	dm := bleve.NewDocumentStaticMapping()
 	dm.AddFieldMappingsAt("words", text(true))
 	dm.AddFieldMappingsAt("applicant_name", text(false)) // personal: never stored
+	dm.AddFieldMappingsAt("open_words", text(false))     // an opened case's public text
 	for _, name := range []string{FacetDepartment, FacetYear, FacetRetention, FacetItem, FacetFormat, FacetState} {
 		dm.AddFieldMappingsAt(name, keyword(true))
 	}
-	for _, name := range []string{"case_no", "archival_code", "fonds", "applicant_id", "sharing"} {
+	for _, name := range []string{"case_no", "archival_code", "fonds", "applicant_id", "sharing", "open"} {
 		dm.AddFieldMappingsAt(name, keyword(false))
 	}
 	year := bleve.NewNumericFieldMapping()
@@ -69,7 +70,7 @@ func newMapping() mapping.IndexMapping {
 
 // mappingVersion names what the index holds, kept in the index. It changes when the same
 // cases would be indexed differently: 2 has the personal data masked in the words field, 3
-// the sharing class.
+// the sharing class and whether the case is open to the public.
 const (
 	mappingKey     = "dangan-mapping"
 	mappingVersion = "3"
@@ -106,6 +107,7 @@ func fields(d Doc) map[string]any {
 		"archival_code": d.ArchivalCode, "case_no": d.CaseNo,
 		"item_code": d.ItemCode, "year": strconv.Itoa(d.Year), "year_n": float64(d.Year),
 		"retention": d.Retention, "state": d.State, "format": d.Formats, "sharing": d.Sharing,
+		"open": map[bool]string{true: "1", false: ""}[d.Open], "open_words": d.OpenText,
 		"applicant_name": d.ApplicantName, "applicant_id": d.ApplicantID,
 	}
 	if !d.FinishedAt.IsZero() {
@@ -241,6 +243,9 @@ func wordFieldsFor(personal bool) []string {
 func (q Query) build() (query.Query, error) {
 	var must []query.Query
 	fieldsFor := wordFieldsFor(q.Personal)
+	if q.OpenOnly {
+		fieldsFor = []string{"open_words"}
+	}
 	for _, words := range append([]string{q.Words}, q.Within...) {
 		phrases, singles, err := terms(words)
 		if err != nil {
@@ -285,6 +290,9 @@ func (q Query) build() (query.Query, error) {
 			mine = bleve.NewDisjunctionQuery(either...)
 		}
 		must = append(must, mine)
+	}
+	if q.OpenOnly {
+		must = append(must, anyTerm("open", []string{"1"}))
 	}
 	for facet, values := range q.Filters {
 		known := false

@@ -47,6 +47,8 @@ type Doc struct {
 	State          string
 	Formats        []string // PUIDs of its files
 	Sharing        string   // its sharing class (共享范围)
+	Open           bool     // open to the public (开放鉴定)
+	OpenText       string   // for an opened case: its public words, personal data removed
 	FinishedAt     time.Time
 	IngestedAt     time.Time
 	Decision       string
@@ -84,6 +86,9 @@ type Query struct {
 	Departments []string
 	// Shared widens Departments to the records other departments share with the caller.
 	Shared *Shared
+	// OpenOnly keeps the records open to the public, and matches Words in their public
+	// text only (personal data removed).
+	OpenOnly bool
 	// Filters are facet values to keep: facet → any of these values.
 	Filters map[string][]string
 	// YearFrom and YearTo bound the year (inclusive; 0: open).

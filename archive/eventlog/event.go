@@ -20,13 +20,16 @@ const (
 	TypeDestruction      = "destruction"       // a package's objects were deleted; its tombstone stays
 	TypeCertIssued       = "certificate-issued"
 	TypeCertRevoked      = "certificate-revoked"
-	TypeKey              = "key"           // a signing key or trust root came into use
-	TypeTimestamp        = "timestamp"     // a checkpoint's RFC 3161 token, so later checkpoints cover it
-	TypeUseRequest       = "use-request"   // a department asked to read another's records (subject use/<id>)
-	TypeUseDecision      = "use-decision"  // the owner or the archive approved, narrowed or refused it
-	TypeUseRevoked       = "use-revoked"   // an approved request's grant was ended early
-	TypeGrantExpired     = "grant-expired" // an approved request's grant reached its end
-	TypeSharedRead       = "shared-read"   // a department read another's package under sharing
+	TypeKey              = "key"              // a signing key or trust root came into use
+	TypeTimestamp        = "timestamp"        // a checkpoint's RFC 3161 token, so later checkpoints cover it
+	TypeUseRequest       = "use-request"      // a department asked to read another's records (subject use/<id>)
+	TypeUseDecision      = "use-decision"     // the owner or the archive approved, narrowed or refused it
+	TypeUseRevoked       = "use-revoked"      // an approved request's grant was ended early
+	TypeGrantExpired     = "grant-expired"    // an approved request's grant reached its end
+	TypeSharedRead       = "shared-read"      // a department read another's package under sharing
+	TypeOpening          = "opening-decision" // an archivist proposed records for opening, or a second refused it
+	TypeOpened           = "opened"           // a package was opened to the public through its redacted copy
+	TypeOpeningClosed    = "opening-closed"   // an opened package was closed again
 )
 
 // ErrBadEvent is returned (wrapped) for an event that is not in canonical form.

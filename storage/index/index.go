@@ -40,7 +40,7 @@ var (
 	allBuckets = [][]byte{bPackages, bDocs, bIdx, bStats, bSearchQueue, bQueueCount, bCaseText, bCases, bItems, bTokens, bOrphans,
 		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(DisposalPending), []byte(Audits), []byte(AuditKeys), []byte(ReadKeys), []byte(Reads), []byte(State),
 		[]byte(Certificates), []byte(CertificateKeys), []byte(Accounts), []byte(Sessions),
-		[]byte(UseRequests), []byte(Grants), []byte(UseKeys)}
+		[]byte(UseRequests), []byte(Grants), []byte(UseKeys), []byte(Openings), []byte(OpeningPending)}
 )
 
 // DB is the open index.
@@ -162,6 +162,8 @@ type Package struct {
 	Transfer *TransferMark `json:"transfer,omitempty"`
 	// Audit is the latest periodic check.
 	Audit *AuditMark `json:"audit,omitempty"`
+	// Opened is set while the package is open to the public (开放鉴定), through its public copy.
+	Opened *OpenMark `json:"opened,omitempty"`
 	// Tombstone is set when the package was destroyed; the record itself is never deleted.
 	Tombstone *Tombstone `json:"tombstone,omitempty"`
 	// CaseText, when set, is stored apart for the full-text search (CaseText reads it).
@@ -192,6 +194,15 @@ type OpenedMark struct {
 	At       time.Time `json:"at"`
 	SM3      string    `json:"sm3"`
 	Software string    `json:"software"`
+}
+
+// OpenMark records a package's opening to the public.
+type OpenMark struct {
+	At       time.Time      `json:"at"`
+	Decision string         `json:"decision"` // the opening decision's id
+	Copy     string         `json:"copy"`     // object key of the public copy
+	Policy   string         `json:"policy"`   // the redaction policy's version
+	Removed  map[string]int `json:"removed,omitempty"`
 }
 
 // Tombstone is what remains of a destroyed package.
@@ -236,6 +247,10 @@ const (
 	// UseKeys: lookups into UseRequests, "r\x00<requester>\x00<id>", "o\x00<owner>\x00<id>"
 	// and, while a grant runs, "e\x00<end, RFC 3339>\x00<id>" → "".
 	UseKeys = "use-keys"
+	// Openings: opening decision id → 开放鉴定 decision; OpeningPending: its id → "" while it
+	// waits for a second archivist.
+	Openings       = "openings"
+	OpeningPending = "opening-pending"
 )
 
 // Rec is one record for PutRecords.
