@@ -104,6 +104,8 @@ func (s *server) routes() chi.Router {
 	})
 	r.With(s.limit).Get("/verify", s.verifyPage)
 	r.With(s.limit).Post("/verify", s.verifyPage)
+	r.With(s.limit).Get("/open", s.openPages)
+	r.With(s.limit).Get("/open/{id}", s.openPages)
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Get("/openapi.json", s.openapi)
 		r.Group(func(r chi.Router) {
@@ -115,6 +117,8 @@ func (s *server) routes() chi.Router {
 			r.Get("/log/proof/consistency", s.logConsistency)
 			r.Get("/certificates/revocations", s.certRevocations)
 			r.Get("/certificates/{identifier}", s.certStatus)
+			r.Get("/open", s.searchOpen)
+			r.Get("/open/{id}", s.publicCopy)
 		})
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
@@ -147,6 +151,10 @@ func (s *server) routes() chi.Router {
 			r.Post("/disposals", s.decide)
 			r.Post("/disposals/{id}/approve", s.approveDisposal)
 			r.Get("/disposals/register", s.register)
+			r.Post("/openings", s.proposeOpening)
+			r.Get("/openings", s.listOpenings)
+			r.Post("/openings/{id}/approve", s.approveOpening)
+			r.Post("/openings/close", s.closeOpening)
 			r.Post("/use-requests", s.requestUse)
 			r.Get("/use-requests", s.listUseRequests)
 			r.Get("/use-requests/{id}", s.getUseRequest)

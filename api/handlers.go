@@ -151,6 +151,7 @@ type PackageView struct {
 	Links             map[string]string `json:"links"`
 	Sharing           string            `json:"sharing"`
 	SharingConditions string            `json:"sharing_conditions,omitempty"`
+	Opened            *index.OpenMark   `json:"opened,omitempty"` // while open to the public
 }
 
 // DocumentView describes one document.
@@ -168,7 +169,7 @@ func (s *server) packageView(p *index.Package) PackageView {
 		CaseNo: p.CaseNo, Title: p.Title, ItemCode: p.ItemCode, Year: p.Year, Retention: p.Retention, FinishedAt: p.FinishedAt,
 		IngestedAt: p.IngestedAt, Size: p.Size, PackageSM3: p.PackageSM3, Signature: p.SignatureB64,
 		Signer: p.Signer, LogIndex: p.LogIndex, State: p.State, LegalHold: p.LegalHold, HoldReason: p.HoldReason,
-		Sharing: archive.SharingClass(p.Sharing), SharingConditions: p.SharingConditions}
+		Sharing: archive.SharingClass(p.Sharing), SharingConditions: p.SharingConditions, Opened: p.Opened}
 	if t := s.a.CheckpointedAt(p); !t.IsZero() {
 		v.Checkpointed = &t
 	}

@@ -21,6 +21,13 @@ func TestLifecycleRoles(t *testing.T) {
 		status             int
 	}{
 		{"GET", "/api/v1/schedule", "", "", 401},
+		{"POST", "/api/v1/openings", `{"packages":["x"],"reason":"r"}`, auditor, 403},
+		{"POST", "/api/v1/openings", `{"packages":["x"],"reason":"r"}`, e.tokA, 403},
+		{"GET", "/api/v1/openings", "", e.tokA, 403},
+		{"GET", "/api/v1/openings?pending=1", "", auditor, 200},
+		{"POST", "/api/v1/openings/x/approve", `{"approve":true}`, auditor, 403},
+		{"POST", "/api/v1/openings/close", `{"package":"x","reason":"r"}`, e.tokA, 403},
+		{"GET", "/api/v1/open/x", "", "", 404},
 		{"POST", "/api/v1/use-requests", `{"owner":"` + deptB + `","packages":["x"],"purpose":"p","until":"2099-01-01T00:00:00Z"}`, auditor, 403},
 		{"POST", "/api/v1/use-requests", `{"owner":"` + deptB + `","packages":["x"],"purpose":"p","until":"2099-01-01T00:00:00Z"}`, arch, 403},
 		{"GET", "/api/v1/use-requests", "", issuer, 403},

@@ -39,15 +39,17 @@ type commonFlags struct {
 	countyTok   string
 	county      *archive.Peer
 	// quietReconcile skips the start-up reconciliation (the caller runs its own).
-	quietReconcile bool
-	s3             storage.S3Config
-	s3CredFile     string
-	verifyURL      string
-	trustDir       string
-	converters     string
-	formatPolicy   string
-	officeWorkers  int
-	convertTimeout time.Duration
+	quietReconcile  bool
+	s3              storage.S3Config
+	s3CredFile      string
+	verifyURL       string
+	trustDir        string
+	converters      string
+	formatPolicy    string
+	redactionPolicy string
+	openAfterYrs    int
+	officeWorkers   int
+	convertTimeout  time.Duration
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -71,6 +73,8 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.s3.TLS, "s3-tls", false, "use HTTPS to reach the S3 endpoint")
 	fs.StringVar(&c.converters, "converters", "auto", "auto: use LibreOffice and Ghostscript when installed; off: never (the format policy then falls back or refuses)")
 	fs.StringVar(&c.formatPolicy, "format-policy", "", "a format policy file (JSON, as printed by 'dangan formats --json') whose rules go before the shipped ones")
+	fs.StringVar(&c.redactionPolicy, "redaction-policy", "", "a redaction policy file (JSON, like redact/policy.json): what copies opened to the public leave out")
+	fs.IntVar(&c.openAfterYrs, "open-after-years", 25, "the closed period: years after a case finished before its record may be opened to the public")
 	fs.IntVar(&c.officeWorkers, "office-workers", 0, "concurrent LibreOffice conversions (default: the CPUs)")
 	fs.DurationVar(&c.convertTimeout, "convert-timeout", 60*time.Second, "longest one Office conversion may take; Ghostscript gets twice that")
 	fs.StringVar(&c.trustDir, "trust-dir", "", "further trust anchors for documents signed elsewhere (a provincial CA, the tax authority, a bank): a PEM bundle, or a directory of .pem/.crt/.cer files")
@@ -83,7 +87,7 @@ func (c *commonFlags) open() (*archive.Archive, error) {
 		return nil, fmt.Errorf("--converters %q: auto or off", c.converters)
 	}
 	cfg := archive.Config{DataDir: c.data, ArchiveName: c.archiveName, TSAURL: c.tsaURL, VerifyURL: c.verifyURL, TrustDir: c.trustDir,
-		NoConverters: c.converters == "off", FormatPolicy: c.formatPolicy, OfficeWorkers: c.officeWorkers, ConvertTimeout: c.convertTimeout,
+		NoConverters: c.converters == "off", FormatPolicy: c.formatPolicy, RedactionPolicy: c.redactionPolicy, OpenAfterYears: c.openAfterYrs, OfficeWorkers: c.officeWorkers, ConvertTimeout: c.convertTimeout,
 		KeyPassword: []byte(os.Getenv("DANGAN_KEY_PASSWORD")), Logger: logger(c.logFormat, c.logLevel), MaxIngests: c.maxIngests,
 		SkipReconcile: c.quietReconcile, TransferYears: c.transferYrs, KeepYears: c.keepYrs, LogOrigin: c.logOrigin,
 		ArchiveBy: c.archiveBy, AuditCycle: c.auditCycle, AuditRate: int64(c.auditRate * (1 << 20))}
