@@ -6,6 +6,10 @@ import "net/http"
 // without a word here shows as itself, which a test catches.
 var words = map[string]map[string]string{
 	"zh": {
+		"opening": "开放鉴定", "openingNote": "形成满二十五年的档案经两名档案员鉴定后向社会开放：公众查阅的是删除了个人信息的派生副本，档案原件不作改动。公众入口：",
+		"openingRecords": "档案", "openingNow": "已开放的档案", "openingAt": "开放日期", "openingClose": "停止开放", "openingNone": "暂无开放档案。",
+		"openingPropose": "提出开放", "openingPackages": "档案（数据包标识，每行一个）", "openingSeries": "或一个部门某年度（及保管期限）的全部档案：",
+		"openingSend": "提交开放鉴定", "openingOpened": "已开放", "openingRefused": "开放鉴定未被接受：",
 		"use": "利用申请", "useNote": "无条件共享的档案各部门说明目的即可查阅；有条件共享的档案须经档案所属部门或档案馆批准利用申请，在批准的期限内查阅；不予共享的档案仅限本部门与档案馆。每次申请、审批、查阅与到期都记入日志。",
 		"useMine": "本部门的申请", "useForUs": "对本部门档案的申请", "useAll": "全部利用申请", "useOwner": "档案所属部门（统一社会信用代码）",
 		"useRequester": "申请部门", "useAsked": "申请利用的档案", "useStatus": "状态", "useWords": "检索词", "useNone": "没有利用申请。",
@@ -74,6 +78,10 @@ var words = map[string]map[string]string{
 		"description": "行为描述", "fileName": "文件名", "size": "大小", "notes": "附注", "metadataFields": "全部元数据项",
 	},
 	"en": {
+		"opening": "Opening to the public", "openingNote": "Records 25 years past their case are opened to the public by two archivists: the public reads a derived copy with personal data removed, and the record itself is never changed. The public entrance:",
+		"openingRecords": "Records", "openingNow": "Records open now", "openingAt": "Opened", "openingClose": "Close", "openingNone": "No record is open.",
+		"openingPropose": "Propose for opening", "openingPackages": "Records (package ids, one a line)", "openingSeries": "or every record of a department's year (and retention):",
+		"openingSend": "Propose", "openingOpened": "opened", "openingRefused": "The opening was not accepted:",
 		"use": "Use requests", "useNote": "Records shared unconditionally are read by any department that says why; records shared on conditions are read within the period of a use request their department or the archive approved; records not shared stay with their department and the archive. Every request, decision, read and expiry is in the log.",
 		"useMine": "Our requests", "useForUs": "Requests for our records", "useAll": "All use requests", "useOwner": "Department holding the records (USCC)",
 		"useRequester": "Requesting department", "useAsked": "Records asked for", "useStatus": "Status", "useWords": "Search words", "useNone": "No use requests.",
