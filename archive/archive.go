@@ -26,8 +26,8 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/dangan-archive/dangan/archive/eventlog"
-	"github.com/dangan-archive/dangan/redact"
 	"github.com/dangan-archive/dangan/formats"
+	"github.com/dangan-archive/dangan/redact"
 	"github.com/dangan-archive/dangan/signing"
 	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
