@@ -36,7 +36,7 @@ type BackupReport struct {
 	Packages int    // packages in the snapshot
 }
 
-var backupPrefixes = []string{"packages/", "log/", "witness/", "transfers/", "accessions/", "tombstones/", "orphans/", "certificates/"}
+var backupPrefixes = []string{"packages/", "log/", "witness/", "transfers/", "accessions/", "tombstones/", "orphans/", "certificates/", "open/"}
 
 // Backup copies what is new to the backup store, with a consistent index snapshot.
 func (a *Archive) Backup(ctx context.Context, to storage.ObjectStore, progress BackupProgress) (*BackupReport, error) {
@@ -109,6 +109,9 @@ func (a *Archive) Backup(ctx context.Context, to storage.ObjectStore, progress B
 	rep.Snapshot = fmt.Sprintf("index/%s.db", a.now().UTC().Format("20060102T150405.000000000Z"))
 	if _, err := to.Put(ctx, rep.Snapshot, snap, st.Size(), storage.PutOptions{}); err != nil {
 		return nil, fmt.Errorf("store the index snapshot: %w", err)
+	}
+	if err := a.recordBackup(rep); err != nil {
+		return nil, fmt.Errorf("record the backup: %w", err)
 	}
 	a.log.Info("backup", "copied", rep.Copied, "skipped", rep.Skipped, "bytes", rep.Bytes, "snapshot", rep.Snapshot, "packages", rep.Packages)
 	return rep, nil

@@ -117,7 +117,7 @@ func (a *Archive) Schedule(ctx context.Context, who Principal, q ScheduleQuery) 
 		case DueTransfer:
 			// TransferDue(y) is 1 January of y+1+TransferYears: due by until for y up to this.
 			last := until.In(eep.CST()).Year() - 1 - a.cfg.TransferYears
-			span, date = index.TransferDueBy(scope, last), func(p *index.Package) time.Time { return a.TransferDue(p.Year) }
+			span, date = index.TransferDueBy(scope, last), a.transferDueOf
 		case DueRetentionExpiry:
 			span, date = index.RetentionEndsBy(scope, until), func(p *index.Package) time.Time { return p.RetainUntil }
 		case DueCopyDeletable:

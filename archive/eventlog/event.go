@@ -30,6 +30,8 @@ const (
 	TypeOpening          = "opening-decision" // an archivist proposed records for opening, or a second refused it
 	TypeOpened           = "opened"           // a package was opened to the public through its redacted copy
 	TypeOpeningClosed    = "opening-closed"   // an opened package was closed again
+	TypeDeferral         = "deferral"         // a later transfer asked for, received, decided or applied (subject deferral/<id>)
+	TypeInspection       = "inspection"       // a compliance report made and signed, or received (subject inspection/<id>)
 )
 
 // ErrBadEvent is returned (wrapped) for an event that is not in canonical form.

@@ -40,7 +40,8 @@ var (
 	allBuckets = [][]byte{bPackages, bDocs, bIdx, bStats, bSearchQueue, bQueueCount, bCaseText, bCases, bItems, bTokens, bOrphans,
 		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(DisposalPending), []byte(Audits), []byte(AuditKeys), []byte(ReadKeys), []byte(Reads), []byte(State),
 		[]byte(Certificates), []byte(CertificateKeys), []byte(Accounts), []byte(Sessions),
-		[]byte(UseRequests), []byte(Grants), []byte(UseKeys), []byte(Openings), []byte(OpeningPending)}
+		[]byte(UseRequests), []byte(Grants), []byte(UseKeys), []byte(Openings), []byte(OpeningPending),
+		[]byte(Deferrals), []byte(DeferralRequests), []byte(Inspections), []byte(ReceivedReports), []byte(ReportKeys), []byte(Backups)}
 )
 
 // DB is the open index.
@@ -162,6 +163,9 @@ type Package struct {
 	Transfer *TransferMark `json:"transfer,omitempty"`
 	// Audit is the latest periodic check.
 	Audit *AuditMark `json:"audit,omitempty"`
+	// Deferral is set once the county archive's signed approval of a later transfer is held:
+	// the transfer is due counting from CountFrom instead of Year.
+	Deferral *DeferralMark `json:"deferral,omitempty"`
 	// Opened is set while the package is open to the public (开放鉴定), through its public copy.
 	Opened *OpenMark `json:"opened,omitempty"`
 	// Tombstone is set when the package was destroyed; the record itself is never deleted.
@@ -194,6 +198,15 @@ type OpenedMark struct {
 	At       time.Time `json:"at"`
 	SM3      string    `json:"sm3"`
 	Software string    `json:"software"`
+}
+
+// DeferralMark is an approved later transfer (延期移交).
+type DeferralMark struct {
+	Until       int    `json:"until"`      // the year by whose end the record goes
+	CountFrom   int    `json:"count_from"` // the year its transfer is counted from instead of its own
+	Request     string `json:"request"`
+	DecisionSM3 string `json:"decision_sm3"`
+	By          string `json:"by"`
 }
 
 // OpenMark records a package's opening to the public.
@@ -251,6 +264,18 @@ const (
 	// waits for a second archivist.
 	Openings       = "openings"
 	OpeningPending = "opening-pending"
+	// Deferrals: a department archive's requests for a later transfer (id → request and
+	// the decision it holds); DeferralRequests: those the county archive received.
+	Deferrals        = "deferrals"
+	DeferralRequests = "deferral-requests"
+	// Inspections: the compliance reports a department's archive made (id → report);
+	// ReceivedReports: those the county archive received, with ReportKeys
+	// "i\x00<department>\x00<id>" → "" to list one department's.
+	Inspections     = "inspections"
+	ReceivedReports = "received-reports"
+	ReportKeys      = "report-keys"
+	// Backups: time → a backup made (what it copied, its index snapshot).
+	Backups = "backups"
 )
 
 // Rec is one record for PutRecords.

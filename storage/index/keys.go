@@ -36,7 +36,7 @@ const (
 	ByItem        Family = 'I' // every package, by item code, ingest time
 	ByState       Family = 'S' // every package, by state, ingest time
 	ByRetainEnd   Family = 'R' // D10/D30 holdings not transferred, by retention end
-	ByTransferDue Family = 'X' // permanent holdings formed here and not transferred, by year
+	ByTransferDue Family = 'X' // permanent holdings formed here and not transferred, by the year their transfer counts from
 	ByCopyKeep    Family = 'K' // transferred holdings, by the end of the department's copy
 	ByAuditDue    Family = 'A' // holdings, by their last check (or ingest)
 	ByLate        Family = 'L' // holdings archived after their deadline, by finishing time
@@ -70,7 +70,11 @@ func secondaryKeys(p *Package) [][]byte {
 	case p.Transfer != nil:
 		add(ByCopyKeep, sortTime(p.Transfer.KeepUntil))
 	case p.Retention == "Y" && p.Source == "":
-		add(ByTransferDue, sortYear(p.Year)+"\x00"+in)
+		from := p.Year
+		if p.Deferral != nil {
+			from = p.Deferral.CountFrom // a later transfer the county archive approved
+		}
+		add(ByTransferDue, sortYear(from)+"\x00"+in)
 	case p.Retention == "D10" || p.Retention == "D30":
 		add(ByRetainEnd, sortTime(p.RetainUntil))
 	}
