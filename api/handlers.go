@@ -126,32 +126,33 @@ func caseJSONError(err error) error {
 
 // PackageView is the package description the API returns.
 type PackageView struct {
-	ID                string            `json:"id"`
-	ArchivalCode      string            `json:"archival_code"`
-	Department        string            `json:"department"`
-	DeptName          string            `json:"department_name"`
-	CaseNo            string            `json:"case_no"`
-	Title             string            `json:"title"`
-	ItemCode          string            `json:"item_code"`
-	Year              int               `json:"year"`
-	Retention         string            `json:"retention"`
-	FinishedAt        time.Time         `json:"finished_at"`
-	IngestedAt        time.Time         `json:"ingested_at"`
-	Size              int64             `json:"size"`
-	PackageSM3        string            `json:"package_sm3"`
-	Signature         string            `json:"signature"`
-	Signer            string            `json:"signer"`
-	LogIndex          uint64            `json:"log_index"`                 // its ingest event in the event log
-	Checkpointed      *time.Time        `json:"checkpointed_at,omitempty"` // when a checkpoint first covered it
-	State             string            `json:"state"`
-	Documents         []DocumentView    `json:"documents"`
-	RetainUntil       string            `json:"retain_until"`
-	LegalHold         bool              `json:"legal_hold,omitempty"`
-	HoldReason        string            `json:"legal_hold_reason,omitempty"`
-	Links             map[string]string `json:"links"`
-	Sharing           string            `json:"sharing"`
-	SharingConditions string            `json:"sharing_conditions,omitempty"`
-	Opened            *index.OpenMark   `json:"opened,omitempty"` // while open to the public
+	ID                string              `json:"id"`
+	ArchivalCode      string              `json:"archival_code"`
+	Department        string              `json:"department"`
+	DeptName          string              `json:"department_name"`
+	CaseNo            string              `json:"case_no"`
+	Title             string              `json:"title"`
+	ItemCode          string              `json:"item_code"`
+	Year              int                 `json:"year"`
+	Retention         string              `json:"retention"`
+	FinishedAt        time.Time           `json:"finished_at"`
+	IngestedAt        time.Time           `json:"ingested_at"`
+	Size              int64               `json:"size"`
+	PackageSM3        string              `json:"package_sm3"`
+	Signature         string              `json:"signature"`
+	Signer            string              `json:"signer"`
+	LogIndex          uint64              `json:"log_index"`                 // its ingest event in the event log
+	Checkpointed      *time.Time          `json:"checkpointed_at,omitempty"` // when a checkpoint first covered it
+	State             string              `json:"state"`
+	Documents         []DocumentView      `json:"documents"`
+	RetainUntil       string              `json:"retain_until"`
+	LegalHold         bool                `json:"legal_hold,omitempty"`
+	HoldReason        string              `json:"legal_hold_reason,omitempty"`
+	Links             map[string]string   `json:"links"`
+	Sharing           string              `json:"sharing"`
+	SharingConditions string              `json:"sharing_conditions,omitempty"`
+	Opened            *index.OpenMark     `json:"opened,omitempty"`   // while open to the public
+	Deferral          *index.DeferralMark `json:"deferral,omitempty"` // an approved later transfer
 }
 
 // DocumentView describes one document.
@@ -169,7 +170,7 @@ func (s *server) packageView(p *index.Package) PackageView {
 		CaseNo: p.CaseNo, Title: p.Title, ItemCode: p.ItemCode, Year: p.Year, Retention: p.Retention, FinishedAt: p.FinishedAt,
 		IngestedAt: p.IngestedAt, Size: p.Size, PackageSM3: p.PackageSM3, Signature: p.SignatureB64,
 		Signer: p.Signer, LogIndex: p.LogIndex, State: p.State, LegalHold: p.LegalHold, HoldReason: p.HoldReason,
-		Sharing: archive.SharingClass(p.Sharing), SharingConditions: p.SharingConditions, Opened: p.Opened}
+		Sharing: archive.SharingClass(p.Sharing), SharingConditions: p.SharingConditions, Opened: p.Opened, Deferral: p.Deferral}
 	if t := s.a.CheckpointedAt(p); !t.IsZero() {
 		v.Checkpointed = &t
 	}
