@@ -6,6 +6,16 @@ import "net/http"
 // without a word here shows as itself, which a test catches.
 var words = map[string]map[string]string{
 	"zh": {
+		"inspection": "检查评估", "inspectionNote": "部门按条例逐条报送电子档案工作情况：每项数字都附有得出它的查询，县档案馆可以照样查询核对；报告由部门签名，县档案馆收到后核验签名。",
+		"inspectionMake": "生成并报送检查评估报告", "inspectionFrom": "统计起始日期（至今）", "inspectionSend": "生成并报送", "inspectionMade": "已生成的报告",
+		"inspectionSent": "已报送县档案馆", "inspectionUnsent": "未报送", "inspectionNone": "暂无报告。", "inspectionReceived": "收到的检查评估报告",
+		"inspectionVerified": "签名有效", "inspectionNotVerified": "签名无效", "inspectionArticle": "条款", "inspectionFigure": "事项", "inspectionValue": "数量",
+		"inspectionQuery": "查询", "inspectionRefused": "报告未能生成：",
+		"deferrals": "延期移交", "deferralNote": "确有特殊需要的永久档案，可向县档案馆申请延期移交；县档案馆签署同意后，移交期限才按新的年度计算。",
+		"deferralNone": "没有延期移交申请。", "deferralPackages": "永久档案（数据包标识，每行一个）", "deferralUntil": "延期至（年度末）",
+		"deferralSend": "向县档案馆申请", "deferralCheck": "查询审批结果", "deferralsReceived": "收到的延期移交申请", "deferralRefused": "延期移交未被接受：",
+		"deferral.unsent": "未送达", "deferral.sent": "待县档案馆审批", "deferral.approved": "已同意（签名已核验）", "deferral.refused": "未同意", "deferral.pending": "待审批",
+		"openingPending": "待审批的开放鉴定", "openingNonePending": "没有待审批的开放鉴定。", "useUntil": "利用期限至",
 		"opening": "开放鉴定", "openingNote": "形成满二十五年的档案经两名档案员鉴定后向社会开放：公众查阅的是删除了个人信息的派生副本，档案原件不作改动。公众入口：",
 		"openingRecords": "档案", "openingNow": "已开放的档案", "openingAt": "开放日期", "openingClose": "停止开放", "openingNone": "暂无开放档案。",
 		"openingPropose": "提出开放", "openingPackages": "档案（数据包标识，每行一个）", "openingSeries": "或一个部门某年度（及保管期限）的全部档案：",
@@ -78,6 +88,16 @@ var words = map[string]map[string]string{
 		"description": "行为描述", "fileName": "文件名", "size": "大小", "notes": "附注", "metadataFields": "全部元数据项",
 	},
 	"en": {
+		"inspection": "Inspection", "inspectionNote": "A department reports its e-records work article by article: each figure comes with the query that gives it, for the county archive to run again; the department signs the report, and the county archive verifies it.",
+		"inspectionMake": "Make and send a compliance report", "inspectionFrom": "Counted from (to now)", "inspectionSend": "Make and send", "inspectionMade": "Reports made here",
+		"inspectionSent": "sent to the county archive", "inspectionUnsent": "not sent", "inspectionNone": "No reports yet.", "inspectionReceived": "Reports received",
+		"inspectionVerified": "signature valid", "inspectionNotVerified": "signature not valid", "inspectionArticle": "Article", "inspectionFigure": "What", "inspectionValue": "Count",
+		"inspectionQuery": "Query", "inspectionRefused": "The report was not made:",
+		"deferrals": "Later transfers", "deferralNote": "Permanent records with special needs may go to the county archive later, if it agrees: the due date moves only once its signed approval is held here.",
+		"deferralNone": "No later transfer asked for.", "deferralPackages": "Permanent records (package ids, one a line)", "deferralUntil": "Until the end of (year)",
+		"deferralSend": "Ask the county archive", "deferralCheck": "Fetch the decision", "deferralsReceived": "Later transfers asked of us", "deferralRefused": "The later transfer was not accepted:",
+		"deferral.unsent": "not delivered", "deferral.sent": "waiting for the county archive", "deferral.approved": "approved (signature verified)", "deferral.refused": "refused", "deferral.pending": "to decide",
+		"openingPending": "Openings waiting for approval", "openingNonePending": "No opening waits for approval.", "useUntil": "Use until",
 		"opening": "Opening to the public", "openingNote": "Records 25 years past their case are opened to the public by two archivists: the public reads a derived copy with personal data removed, and the record itself is never changed. The public entrance:",
 		"openingRecords": "Records", "openingNow": "Records open now", "openingAt": "Opened", "openingClose": "Close", "openingNone": "No record is open.",
 		"openingPropose": "Propose for opening", "openingPackages": "Records (package ids, one a line)", "openingSeries": "or every record of a department's year (and retention):",

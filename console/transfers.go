@@ -1,8 +1,10 @@
 package console
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/dangan-archive/dangan/archive"
@@ -18,6 +20,24 @@ type transfersData struct {
 	Accessions []*archive.Accession
 	Department string // the archive role names the department to transfer
 	AskDept    bool
+	Deferrals  []deferralView // 延期移交 asked for here
+	Received   []deferralView // on the county archive: those received, to decide
+	Problem    string
+}
+
+// deferralView is a request for a later transfer with what its signed request says.
+type deferralView struct {
+	ID, Department, Status, Error string
+	Req                           archive.DeferralRequest
+	Decided                       bool
+}
+
+func deferralViewOf(id, dept, status, errText string, req, dec *archive.Signed) deferralView {
+	v := deferralView{ID: id, Department: dept, Status: status, Error: errText, Decided: dec != nil}
+	if req != nil {
+		json.Unmarshal([]byte(req.Body), &v.Req)
+	}
+	return v
 }
 
 type batchView struct {
@@ -27,7 +47,7 @@ type batchView struct {
 	Signed    bool // the receipt is verified and applied
 }
 
-func (c *console) transfersPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
+func (c *console) transfersPage(w http.ResponseWriter, r *http.Request, status int, msg string, problem ...string) {
 	s, _ := current(r)
 	d := transfersData{AskDept: s.Who.Role == archive.RoleArchive}
 	if sch, err := c.a.Schedule(r.Context(), s.Who, archive.ScheduleQuery{Kind: archive.DueTransfer, Limit: 50}); err == nil {
@@ -57,6 +77,19 @@ func (c *console) transfersPage(w http.ResponseWriter, r *http.Request, status i
 		if acc, _, err := c.a.Accessions(r.Context(), s.Who, "", 50); err == nil {
 			d.Accessions = acc
 		}
+		if cs, _, err := c.a.DeferralRequests(r.Context(), s.Who, "", 50); err == nil {
+			for _, x := range cs {
+				d.Received = append(d.Received, deferralViewOf(x.ID, x.Department, x.Status, "", x.Request, x.Decision))
+			}
+		}
+	}
+	if ds, _, err := c.a.Deferrals(r.Context(), s.Who, "", 50); err == nil {
+		for _, x := range ds {
+			d.Deferrals = append(d.Deferrals, deferralViewOf(x.ID, x.Department, x.Status, x.Error, x.Request, x.Decision))
+		}
+	}
+	if len(problem) > 0 {
+		d.Problem = problem[0]
 	}
 	p := page{Title: "transfers", Error: msg, Data: d}
 	if sending {
@@ -97,4 +130,54 @@ func (c *console) retryTransfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, Prefix+"transfers", http.StatusSeeOther)
+}
+
+// requestDeferral asks the county archive for a later transfer of the records listed.
+func (c *console) requestDeferral(w http.ResponseWriter, r *http.Request) {
+	s, _ := current(r)
+	until, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("until")))
+	if err != nil {
+		c.transfersPage(w, r, http.StatusUnprocessableEntity, "deferralRefused", "until: a year")
+		return
+	}
+	_, err = c.a.RequestDeferral(r.Context(), s.Who, archive.DeferralInput{Department: strings.TrimSpace(r.PostFormValue("department")),
+		Packages: strings.Fields(r.PostFormValue("packages")), Until: until, Reason: r.PostFormValue("reason")})
+	c.deferralDone(w, r, err)
+}
+
+// checkDeferral sends a request again, or takes the county archive's decision.
+func (c *console) checkDeferral(w http.ResponseWriter, r *http.Request) {
+	s, _ := current(r)
+	_, err := c.a.CheckDeferral(r.Context(), s.Who, r.PathValue("id"))
+	c.deferralDone(w, r, err)
+}
+
+// decideDeferral is the county archive's decision on a request it received.
+func (c *console) decideDeferral(w http.ResponseWriter, r *http.Request) {
+	s, _ := current(r)
+	until := 0
+	if v := strings.TrimSpace(r.PostFormValue("until")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			c.transfersPage(w, r, http.StatusUnprocessableEntity, "deferralRefused", "until: a year")
+			return
+		}
+		until = n
+	}
+	_, err := c.a.DecideDeferral(r.Context(), s.Who, r.PathValue("id"), r.PostFormValue("approve") == "1", until, r.PostFormValue("reason"))
+	c.deferralDone(w, r, err)
+}
+
+func (c *console) deferralDone(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case err == nil:
+		http.Redirect(w, r, Prefix+"transfers", http.StatusSeeOther)
+	case errors.Is(err, archive.ErrForbidden):
+		c.fail(w, r, err)
+	case errors.Is(err, archive.ErrInvalidCase), errors.Is(err, archive.ErrState), errors.Is(err, archive.ErrNotFound),
+		errors.Is(err, archive.ErrBadSignature), errors.Is(err, archive.ErrUnavailable):
+		c.transfersPage(w, r, http.StatusUnprocessableEntity, "deferralRefused", err.Error())
+	default:
+		c.fail(w, r, err)
+	}
 }
