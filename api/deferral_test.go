@@ -81,6 +81,12 @@ func TestLaterTransferApprovedByTheCountyArchive(t *testing.T) {
 		t.Fatalf("a refused decision moved the date: %q", got)
 	}
 
+	// Sent again, the county archive keeps the one it has.
+	again, _ := json.Marshal(d.Request)
+	if resp, b := post(p.countyEnv, "/api/v1/deferral-requests", p.countyTok, string(again)); resp.StatusCode != 201 || decode[archive.DeferralCase](t, b).Status != archive.DeferralPending {
+		t.Fatalf("the same request again: %d %s", resp.StatusCode, b)
+	}
+
 	// The county archive decides on its own instance.
 	countyArchivist, _ := p.county.CreateToken(archive.RoleArchive, "", "县档案馆 张馆员")
 	if resp, _ := post(p.countyEnv, "/api/v1/deferral-requests/"+d.ID+"/decision", p.countyTok, `{"approve":true,"reason":"同意"}`); resp.StatusCode != 403 {

@@ -197,4 +197,12 @@ func TestInspectionReportVerifiesAtTheCountyArchive(t *testing.T) {
 	if resp, body := post(p.countyEnv, "/api/v1/inspection-reports", p.countyTok, string(ab)); resp.StatusCode != 422 {
 		t.Fatalf("an altered report: %d %s", resp.StatusCode, body)
 	}
+	// Sent again: kept once.
+	again, _ := json.Marshal(ins.Report)
+	if resp, body := post(p.countyEnv, "/api/v1/inspection-reports", p.countyTok, string(again)); resp.StatusCode != 201 {
+		t.Fatalf("the same report again: %d %s", resp.StatusCode, body)
+	}
+	if rs, _, _ := p.county.ReceivedReports(ctx, archive.Principal{Role: archive.RoleAuditor}, deptA, "", 10); len(rs) != 1 {
+		t.Fatalf("%d reports kept after a resend", len(rs))
+	}
 }

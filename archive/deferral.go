@@ -334,22 +334,7 @@ func (a *Archive) ReceiveDeferral(ctx context.Context, who Principal, signed *Si
 		return nil, fmt.Errorf("%w: requests of department %s are sent with its own token", ErrForbidden, req.Department)
 	}
 	c := &DeferralCase{ID: req.ID, Department: req.Department, Status: DeferralPending, Request: signed, Received: a.now().UTC().Format(time.RFC3339)}
-	created := false
-	err = a.index.UpdateRecord(index.DeferralRequests, req.ID, func(data []byte) (any, error) {
-		if data != nil {
-			var cur DeferralCase
-			if err := json.Unmarshal(data, &cur); err != nil {
-				return nil, err
-			}
-			if cur.Request.SM3() != signed.SM3() {
-				return nil, fmt.Errorf("%w: request %s was received with other content", ErrState, req.ID)
-			}
-			c = &cur
-			return nil, nil
-		}
-		created = true
-		return c, nil
-	})
+	c, created, err := keepOnce(a.index, index.DeferralRequests, req.ID, c, func(c *DeferralCase) *Signed { return c.Request })
 	if err != nil {
 		return nil, err
 	}

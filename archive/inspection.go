@@ -320,22 +320,7 @@ func (a *Archive) ReceiveInspection(ctx context.Context, who Principal, signed *
 		return nil, fmt.Errorf("%w: reports of department %s are sent with its own token", ErrForbidden, rr.Department)
 	}
 	rr.Received = a.now().UTC()
-	created := false
-	err = a.index.UpdateRecord(index.ReceivedReports, rr.ID, func(data []byte) (any, error) {
-		if data != nil {
-			var cur ReceivedReport
-			if err := json.Unmarshal(data, &cur); err != nil {
-				return nil, err
-			}
-			if cur.Report.SM3() != signed.SM3() {
-				return nil, fmt.Errorf("%w: report %s was received with other content", ErrState, rr.ID)
-			}
-			rr = &cur
-			return nil, nil
-		}
-		created = true
-		return rr, nil
-	})
+	rr, created, err := keepOnce(a.index, index.ReceivedReports, rr.ID, rr, func(r *ReceivedReport) *Signed { return r.Report })
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/dangan-archive/dangan/signing"
+	"github.com/dangan-archive/dangan/storage/index"
 )
 
 // ErrBadSignature is returned (wrapped) for a signed document whose signature or signer
@@ -79,4 +80,27 @@ func (s *Signed) Verify(roots *smx509.CertPool, at time.Time, v any) (*smx509.Ce
 		}
 	}
 	return certs[0], nil
+}
+
+// keepOnce stores rec under id in a record bucket unless one is there: the same signed
+// document sent again gets the record kept, another under the same id is ErrState. It
+// reports whether rec was stored.
+func keepOnce[T any](db *index.DB, bucket, id string, rec *T, signedOf func(*T) *Signed) (*T, bool, error) {
+	created := false
+	err := db.UpdateRecord(bucket, id, func(data []byte) (any, error) {
+		if data == nil {
+			created = true
+			return rec, nil
+		}
+		cur := new(T)
+		if err := json.Unmarshal(data, cur); err != nil {
+			return nil, err
+		}
+		if signedOf(cur).SM3() != signedOf(rec).SM3() {
+			return nil, fmt.Errorf("%w: %s was received with other content", ErrState, id)
+		}
+		rec = cur
+		return nil, nil
+	})
+	return rec, created, err
 }
