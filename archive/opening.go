@@ -477,3 +477,37 @@ func (a *Archive) SearchOpen(ctx context.Context, words, cursor string, limit in
 
 // RemovedKinds are a public copy's removals in a stable order, for pages.
 func (pc *PublicCopy) RemovedKinds() []string { return slices.Sorted(maps.Keys(pc.Removed)) }
+
+// restoreOpenings marks open again the records whose public copy is stored but whose index
+// entry does not say so (an index rebuilt from storage): a closed record's copy is removed
+// when it is closed, so what is stored is what is open.
+func (a *Archive) restoreOpenings(ctx context.Context) (int, error) {
+	n := 0
+	err := a.store.List(ctx, "open/", func(o storage.ObjectInfo) error {
+		id, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, "open/"), ".json")
+		if !ok {
+			return nil
+		}
+		p, err := a.index.PackageRecord(id)
+		if err != nil || p.Opened != nil {
+			return nil // not (yet) in the index, or marked
+		}
+		rc, _, err := a.store.Get(ctx, o.Key)
+		if err != nil {
+			return err
+		}
+		var pc PublicCopy
+		err = json.NewDecoder(io.LimitReader(rc, 8<<20)).Decode(&pc)
+		rc.Close()
+		if err != nil || pc.Package != id {
+			return fmt.Errorf("public copy %s: %v", o.Key, err)
+		}
+		mark := &index.OpenMark{At: pc.OpenedAt, Decision: pc.Decision, Copy: o.Key, Policy: pc.Policy, Removed: pc.Removed}
+		if _, err := a.index.UpdatePackage(id, func(q *index.Package) error { q.Opened = mark; return nil }); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
+}

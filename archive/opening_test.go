@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,11 +56,12 @@ func objectSM3(t *testing.T, a *Archive, key string) string {
 // not found there; a record within its closed period cannot be proposed.
 func TestOpeningToThePublic(t *testing.T) {
 	clk := &clock{t: testenv.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
-	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), Now: clk.Now, NoBackgroundAudit: true})
+	dir := t.TempDir()
+	a, err := Open(Config{DataDir: dir, Logger: quiet(), Now: clk.Now, NoBackgroundAudit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	defer func() { a.Close() }()
 	ctx := context.Background()
 	c, up := formCase(t, "OPEN-2000", time.Date(2000, 6, 1, 9, 0, 0, 0, time.UTC))
 	old, err := a.Ingest(ctx, dept, c, up)
@@ -133,6 +136,19 @@ func TestOpeningToThePublic(t *testing.T) {
 	}
 	if res, _ := a.SearchOpen(ctx, "张三丰", "", 10); res.Total != 0 {
 		t.Fatalf("the public search found the record by the applicant's name: %+v", res)
+	}
+
+	// An index rebuilt from storage knows the record is open: its public copy is stored.
+	a.Close()
+	os.Remove(filepath.Join(dir, "index.db"))
+	if a, err = Open(Config{DataDir: dir, Logger: quiet(), Now: clk.Now, NoBackgroundAudit: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.PublicCopy(ctx, id); err != nil || got.Decision != d.ID {
+		t.Fatalf("the public copy after an index rebuild: %v", err)
+	}
+	if _, err := a.PublicCopy(ctx, recent.Package.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a record not opened, after the rebuild: %v", err)
 	}
 
 	if _, err := a.CloseOpening(ctx, li, id, ""); !isField(err, "reason") {

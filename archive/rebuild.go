@@ -115,6 +115,11 @@ func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int))
 	if err := a.adopt(ctx, orphans, rep, progress); err != nil {
 		return nil, err
 	}
+	if n, err := a.restoreOpenings(ctx); err != nil {
+		return nil, fmt.Errorf("restore openings: %w", err)
+	} else if n > 0 {
+		a.log.Info("openings restored into the index", "count", n)
+	}
 	a.log.Info("reconciled the index with the object store", "indexed_before", rep.Indexed, "adopted", len(rep.Adopted),
 		"moved_aside", len(rep.MovedAside), "data_loss", len(rep.DataLoss))
 	return rep, nil
