@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -112,5 +116,21 @@ func TestLaterTransferApprovedByTheCountyArchive(t *testing.T) {
 	}
 	if resp, b := post(p.deptEnv, "/api/v1/deferrals/"+d.ID+"/decision", p.deptEnv.tokA, string(forged)); resp.StatusCode != 409 {
 		t.Fatalf("a second decision: %d %s", resp.StatusCode, b)
+	}
+
+	// The approval survives the loss of the department's index: it is kept in storage.
+	p.dept.Close()
+	os.Remove(filepath.Join(p.deptDir, "index.db"))
+	again2, err := archive.Open(archive.Config{DataDir: p.deptDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again2.Close()
+	arch := archive.Principal{Role: archive.RoleArchive}
+	if got, err := again2.Deferral(ctx, arch, d.ID); err != nil || got.Status != archive.DeferralApproved {
+		t.Fatalf("the deferral after an index rebuild: %v %+v", err, got)
+	}
+	if rec, err := again2.Index().Package(pkg.ID); err != nil || rec.Deferral == nil || rec.Deferral.Until != 2030 {
+		t.Fatalf("the record's later transfer after an index rebuild: %v %+v", err, rec)
 	}
 }

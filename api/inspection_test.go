@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -204,5 +208,16 @@ func TestInspectionReportVerifiesAtTheCountyArchive(t *testing.T) {
 	}
 	if rs, _, _ := p.county.ReceivedReports(ctx, archive.Principal{Role: archive.RoleAuditor}, deptA, "", 10); len(rs) != 1 {
 		t.Fatalf("%d reports kept after a resend", len(rs))
+	}
+	// The county archive keeps the reports through the loss of its index.
+	p.county.Close()
+	os.Remove(filepath.Join(p.countyDir, "index.db"))
+	county, err := archive.Open(archive.Config{DataDir: p.countyDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer county.Close()
+	if rs, _, err := county.ReceivedReports(ctx, archive.Principal{Role: archive.RoleAuditor}, deptA, "", 10); err != nil || len(rs) != 1 || !rs[0].Verified {
+		t.Fatalf("the county archive's reports after an index rebuild: %v %+v", err, rs)
 	}
 }

@@ -36,7 +36,7 @@ type BackupReport struct {
 	Packages int    // packages in the snapshot
 }
 
-var backupPrefixes = []string{"packages/", "log/", "witness/", "transfers/", "accessions/", "tombstones/", "orphans/", "certificates/", "open/"}
+var backupPrefixes = []string{"packages/", "log/", "witness/", "transfers/", "accessions/", "tombstones/", "orphans/", "certificates/", "open/", "deferrals/", "deferral-requests/", "use/", "inspection-reports/"}
 
 // Backup copies what is new to the backup store, with a consistent index snapshot.
 func (a *Archive) Backup(ctx context.Context, to storage.ObjectStore, progress BackupProgress) (*BackupReport, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/signing"
+	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
@@ -161,6 +163,9 @@ func (a *Archive) RequestDeferral(ctx context.Context, who Principal, in Deferra
 		return nil, err
 	}
 	d := &Deferral{ID: req.ID, Department: dept, Status: DeferralUnsent, Request: signed}
+	if err := a.putJSON(ctx, "deferrals/"+d.ID+"/request.json", signed); err != nil {
+		return nil, err
+	}
 	if err := a.index.PutRecord(index.Deferrals, d.ID, d); err != nil {
 		return nil, err
 	}
@@ -261,41 +266,12 @@ func (a *Archive) ApplyDeferral(ctx context.Context, who Principal, id string, s
 	if d.Status == DeferralApproved || d.Status == DeferralRefused {
 		return nil, fmt.Errorf("%w: deferral %s is %s", ErrState, id, d.Status)
 	}
-	var dec DeferralDecision
-	if signed == nil || len(signed.Signature) == 0 {
-		return nil, fieldErr("decision", fmt.Errorf("%w: the decision is not signed", ErrBadSignature))
-	}
-	cert, err := signed.Verify(a.othersTrust(), a.now(), &dec)
+	dec, err := a.takeDecision(d, signed)
 	if err != nil {
-		return nil, fieldErr("decision", fmt.Errorf("%w (a decision is signed by the county archive, under its own root)", err))
+		return nil, err
 	}
-	var req DeferralRequest
-	json.Unmarshal([]byte(d.Request.Body), &req)
-	switch {
-	case cert.Subject.SerialNumber != "":
-		return nil, fieldErr("decision", fmt.Errorf("%w: signed by %q, a department, not an archive", ErrBadSignature, cert.Subject.CommonName))
-	case dec.Format != DeferralDecisionFormat || dec.Request != d.ID || dec.RequestSM3 != d.Request.SM3() || dec.Department != d.Department:
-		return nil, fieldErr("decision", fmt.Errorf("%w: the decision is for request %s (%s) of %s, not this one", ErrBadSignature, dec.Request, dec.RequestSM3, dec.Department))
-	case dec.Approved && (dec.Until < req.Until-20 || dec.Until > req.Until+20):
-		return nil, fieldErr("decision", fmt.Errorf("%w: an approval until %d", ErrBadSignature, dec.Until))
-	}
-	d.Decision, d.Error = signed, ""
-	d.Status = DeferralRefused
-	if dec.Approved {
-		d.Status = DeferralApproved
-		mark := &index.DeferralMark{Until: dec.Until, CountFrom: dec.Until - a.cfg.TransferYears, Request: d.ID, DecisionSM3: signed.SM3(),
-			By: dec.Archive + " (" + cert.Subject.CommonName + ")"}
-		ids := slices.DeleteFunc(slices.Clone(dec.Packages), func(id string) bool {
-			return !slices.ContainsFunc(req.Items, func(it DeferralItem) bool { return it.Package == id })
-		})
-		if err := a.index.UpdatePackages(ids, func(p *index.Package) error {
-			if p.Transfer == nil && p.Tombstone == nil {
-				p.Deferral = mark
-			}
-			return nil
-		}); err != nil {
-			return nil, err
-		}
+	if err := a.putJSON(ctx, "deferrals/"+d.ID+"/decision.json", signed); err != nil {
+		return nil, err
 	}
 	if err := a.index.PutRecord(index.Deferrals, d.ID, d); err != nil {
 		return nil, err
@@ -336,6 +312,9 @@ func (a *Archive) ReceiveDeferral(ctx context.Context, who Principal, signed *Si
 	c := &DeferralCase{ID: req.ID, Department: req.Department, Status: DeferralPending, Request: signed, Received: a.now().UTC().Format(time.RFC3339)}
 	c, created, err := keepOnce(a.index, index.DeferralRequests, req.ID, c, func(c *DeferralCase) *Signed { return c.Request })
 	if err != nil {
+		return nil, err
+	}
+	if err := a.putJSON(ctx, "deferral-requests/"+req.ID+"/request.json", signed); err != nil {
 		return nil, err
 	}
 	if created {
@@ -414,6 +393,9 @@ func (a *Archive) DecideDeferral(ctx context.Context, who Principal, id string, 
 	if err != nil {
 		return nil, err
 	}
+	if err := a.putJSON(ctx, "deferral-requests/"+c.ID+"/decision.json", signed); err != nil {
+		return nil, err
+	}
 	c.Decision = signed
 	c.Status = DeferralRefused
 	if approve {
@@ -428,4 +410,117 @@ func (a *Archive) DecideDeferral(ctx context.Context, who Principal, id string, 
 	}
 	a.log.Info("later transfer decided", "deferral", c.ID, "status", c.Status, "until", dec.Until, "by", dec.DecidedBy)
 	return c, nil
+}
+
+// takeDecision verifies the county archive's signed decision on d and applies it: d's
+// status, and for an approval the records' new due date. It must be signed by an archive's
+// key under another root than this archive's, for this request (its SM3) and department.
+func (a *Archive) takeDecision(d *Deferral, signed *Signed) (*DeferralDecision, error) {
+	var dec DeferralDecision
+	if signed == nil || len(signed.Signature) == 0 {
+		return nil, fieldErr("decision", fmt.Errorf("%w: the decision is not signed", ErrBadSignature))
+	}
+	cert, err := signed.Verify(a.othersTrust(), a.now(), &dec)
+	if err != nil {
+		return nil, fieldErr("decision", fmt.Errorf("%w (a decision is signed by the county archive, under its own root)", err))
+	}
+	var req DeferralRequest
+	json.Unmarshal([]byte(d.Request.Body), &req)
+	switch {
+	case cert.Subject.SerialNumber != "":
+		return nil, fieldErr("decision", fmt.Errorf("%w: signed by %q, a department, not an archive", ErrBadSignature, cert.Subject.CommonName))
+	case dec.Format != DeferralDecisionFormat || dec.Request != d.ID || dec.RequestSM3 != d.Request.SM3() || dec.Department != d.Department:
+		return nil, fieldErr("decision", fmt.Errorf("%w: the decision is for request %s (%s) of %s, not this one", ErrBadSignature, dec.Request, dec.RequestSM3, dec.Department))
+	case dec.Approved && (dec.Until < req.Until-20 || dec.Until > req.Until+20):
+		return nil, fieldErr("decision", fmt.Errorf("%w: an approval until %d", ErrBadSignature, dec.Until))
+	}
+	d.Decision, d.Error = signed, ""
+	d.Status = DeferralRefused
+	if dec.Approved {
+		d.Status = DeferralApproved
+		mark := &index.DeferralMark{Until: dec.Until, CountFrom: dec.Until - a.cfg.TransferYears, Request: d.ID, DecisionSM3: signed.SM3(),
+			By: dec.Archive + " (" + cert.Subject.CommonName + ")"}
+		ids := slices.DeleteFunc(slices.Clone(dec.Packages), func(id string) bool {
+			return !slices.ContainsFunc(req.Items, func(it DeferralItem) bool { return it.Package == id })
+		})
+		if err := a.index.UpdatePackages(ids, func(p *index.Package) error {
+			if p.Transfer == nil && p.Tombstone == nil {
+				p.Deferral = mark
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return &dec, nil
+}
+
+// restoreDeferrals brings back into the index the later transfers it lacks (an index
+// rebuilt from storage), from their signed documents: the department's requests with the
+// decisions it took, and the requests the county archive received with its decisions.
+func (a *Archive) restoreDeferrals(ctx context.Context) (int, error) {
+	n := 0
+	load := func(key string) (*Signed, error) {
+		rc, _, err := a.store.Get(ctx, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		var s Signed
+		return &s, json.NewDecoder(io.LimitReader(rc, 16<<20)).Decode(&s)
+	}
+	each := func(prefix, bucket string, restore func(id string, req, dec *Signed) (any, error)) error {
+		return a.store.List(ctx, prefix, func(o storage.ObjectInfo) error {
+			id, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, prefix), "/request.json")
+			if !ok {
+				return nil
+			}
+			var have json.RawMessage
+			if a.index.Record(bucket, id, &have) == nil {
+				return nil
+			}
+			req, err := load(o.Key)
+			if err != nil || req == nil {
+				return err
+			}
+			dec, err := load(prefix + id + "/decision.json")
+			if err != nil {
+				return err
+			}
+			rec, err := restore(id, req, dec)
+			if err != nil {
+				return err
+			}
+			n++
+			return a.index.PutRecord(bucket, id, rec)
+		})
+	}
+	err := each("deferrals/", index.Deferrals, func(id string, req, dec *Signed) (any, error) {
+		var r DeferralRequest
+		json.Unmarshal([]byte(req.Body), &r)
+		d := &Deferral{ID: id, Department: r.Department, Status: DeferralSent, Request: req}
+		if dec != nil {
+			if _, err := a.takeDecision(d, dec); err != nil {
+				d.Error = err.Error()
+			}
+		}
+		return d, nil
+	})
+	if err != nil {
+		return n, err
+	}
+	err = each("deferral-requests/", index.DeferralRequests, func(id string, req, dec *Signed) (any, error) {
+		var r DeferralRequest
+		json.Unmarshal([]byte(req.Body), &r)
+		c := &DeferralCase{ID: id, Department: r.Department, Status: DeferralPending, Request: req, Decision: dec}
+		if dec != nil {
+			var d DeferralDecision
+			json.Unmarshal([]byte(dec.Body), &d)
+			c.Status = map[bool]string{true: DeferralApproved, false: DeferralRefused}[d.Approved]
+		}
+		return c, nil
+	})
+	return n, err
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/dangan-archive/dangan/archive/eventlog"
+	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
@@ -324,8 +326,11 @@ func (a *Archive) ReceiveInspection(ctx context.Context, who Principal, signed *
 	if err != nil {
 		return nil, err
 	}
+	if err := a.putJSON(ctx, "inspection-reports/"+rr.ID+".json", signed); err != nil {
+		return nil, err
+	}
 	if created {
-		if err := a.index.PutRecord(index.ReportKeys, "i\x00"+rr.Department+"\x00"+rr.ID, json.RawMessage("1")); err != nil {
+		if err := a.index.PutRecord(index.ReportKeys, reportKey(rr), json.RawMessage("1")); err != nil {
 			return nil, err
 		}
 		if err := a.logEvent(ctx, eventlog.Event{Type: eventlog.TypeInspection, Actor: who.Person(), Subject: "inspection/" + rr.ID, Digest: signed.SM3(),
@@ -408,4 +413,40 @@ func (a *Archive) Backups(ctx context.Context, who Principal, since, until time.
 		return nil, "", err
 	}
 	return listTimed(a.index, index.Backups, "", "", since, until, cursor, limit, func(b Backup) (time.Time, bool) { return b.At, true })
+}
+
+func reportKey(rr *ReceivedReport) string { return "i\x00" + rr.Department + "\x00" + rr.ID }
+
+// restoreReports brings back into the index the reports the county archive received that
+// it lacks (an index rebuilt from storage), each verified again.
+func (a *Archive) restoreReports(ctx context.Context) (int, error) {
+	n := 0
+	err := a.store.List(ctx, "inspection-reports/", func(o storage.ObjectInfo) error {
+		id, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, "inspection-reports/"), ".json")
+		var have json.RawMessage
+		if !ok || a.index.Record(index.ReceivedReports, id, &have) == nil {
+			return nil
+		}
+		rc, info, err := a.store.Get(ctx, o.Key)
+		if err != nil {
+			return err
+		}
+		var signed Signed
+		err = json.NewDecoder(io.LimitReader(rc, 16<<20)).Decode(&signed)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("report %s: %w", o.Key, err)
+		}
+		rr, err := a.verifyInspection(&signed)
+		if err != nil {
+			a.log.Error("a stored report does not verify", "key", o.Key, "err", err)
+			return nil
+		}
+		rr.Received = info.Modified.UTC()
+		rr.Content = nil
+		n++
+		return a.index.PutRecords(index.Rec{Bucket: index.ReceivedReports, Key: rr.ID, Value: rr},
+			index.Rec{Bucket: index.ReportKeys, Key: reportKey(rr), Value: json.RawMessage("1")})
+	})
+	return n, err
 }

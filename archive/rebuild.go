@@ -115,6 +115,21 @@ func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int))
 	if err := a.adopt(ctx, orphans, rep, progress); err != nil {
 		return nil, err
 	}
+	if n, err := a.restoreReports(ctx); err != nil {
+		return nil, fmt.Errorf("restore inspection reports: %w", err)
+	} else if n > 0 {
+		a.log.Info("inspection reports restored into the index", "count", n)
+	}
+	if n, err := a.restoreUseRequests(ctx); err != nil {
+		return nil, fmt.Errorf("restore use requests: %w", err)
+	} else if n > 0 {
+		a.log.Info("use requests restored into the index", "count", n)
+	}
+	if n, err := a.restoreDeferrals(ctx); err != nil {
+		return nil, fmt.Errorf("restore later transfers: %w", err)
+	} else if n > 0 {
+		a.log.Info("later transfers restored into the index", "count", n)
+	}
 	if n, err := a.restoreOpenings(ctx); err != nil {
 		return nil, fmt.Errorf("restore openings: %w", err)
 	} else if n > 0 {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/search"
+	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
@@ -161,9 +163,10 @@ func (a *Archive) RequestUse(ctx context.Context, who Principal, in UseRequestIn
 	}
 	r := &UseRequest{ID: newUseID(now), Requester: who.Org, RequestedBy: who.Person(), Owner: in.Owner, Packages: pkgs,
 		Words: strings.TrimSpace(in.Words), Purpose: strings.TrimSpace(in.Purpose), Until: in.Until.UTC(), CreatedAt: now.UTC(), Status: UsePending}
-	if err := a.index.PutRecords(index.Rec{Bucket: index.UseRequests, Key: r.ID, Value: r},
-		index.Rec{Bucket: index.UseKeys, Key: "r\x00" + r.Requester + "\x00" + r.ID, Value: json.RawMessage("1")},
-		index.Rec{Bucket: index.UseKeys, Key: "o\x00" + r.Owner + "\x00" + r.ID, Value: json.RawMessage("1")}); err != nil {
+	if err := a.putJSON(ctx, "use/"+r.ID+"/request.json", r); err != nil {
+		return nil, err
+	}
+	if err := a.index.PutRecords(useRecs(r)...); err != nil {
 		return nil, err
 	}
 	// The words stay out of the event: they may name a person.
@@ -299,15 +302,10 @@ func (a *Archive) DecideUse(ctx context.Context, who Principal, id string, in Us
 		return nil, fieldErr("action", fmt.Errorf("%w: action is approve, narrow or refuse", ErrInvalidCase))
 	}
 	r.Decision = d
-	recs := []index.Rec{{Bucket: index.UseRequests, Key: r.ID, Value: r}}
-	if r.Status == UseApproved {
-		g := Grant{Request: r.ID, Until: d.Until}
-		for _, p := range d.Packages {
-			recs = append(recs, index.Rec{Bucket: index.Grants, Key: r.Requester + "\x00" + p, Value: g})
-		}
-		recs = append(recs, index.Rec{Bucket: index.UseKeys, Key: expiryKey(d.Until, r.ID), Value: json.RawMessage("1")})
+	if err := a.putJSON(ctx, "use/"+r.ID+"/decision.json", d); err != nil {
+		return nil, err
 	}
-	if err := a.index.PutRecords(recs...); err != nil {
+	if err := a.index.PutRecords(useRecs(r)...); err != nil {
 		return nil, err
 	}
 	attrs := map[string]string{"requester": r.Requester, "owner": r.Owner, "action": d.Action, "status": r.Status}
@@ -430,6 +428,9 @@ func (a *Archive) RevokeUse(ctx context.Context, who Principal, id, reason strin
 	}
 	r.Status = UseRevoked
 	r.Revocation = &UseRevocation{By: who.Person(), At: a.now().UTC(), Reason: strings.TrimSpace(reason)}
+	if err := a.putJSON(ctx, "use/"+r.ID+"/revocation.json", r.Revocation); err != nil {
+		return nil, err
+	}
 	if err := a.endGrants(r); err != nil {
 		return nil, err
 	}
@@ -493,6 +494,9 @@ func (a *Archive) expireUse(ctx context.Context, id string, now time.Time) error
 		return nil
 	}
 	r.Status, r.ExpiredAt = UseExpired, now
+	if err := a.putJSON(ctx, "use/"+r.ID+"/expired.json", map[string]time.Time{"expired_at": now}); err != nil {
+		return err
+	}
 	if err := a.endGrants(&r); err != nil {
 		return err
 	}
@@ -546,4 +550,86 @@ func (a *Archive) runGrantExpiry(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// useRecs are a request's index records: the request, its lookups, and while it is
+// approved its grants and its expiry key.
+func useRecs(r *UseRequest) []index.Rec {
+	one := json.RawMessage("1")
+	recs := []index.Rec{{Bucket: index.UseRequests, Key: r.ID, Value: r},
+		{Bucket: index.UseKeys, Key: "r\x00" + r.Requester + "\x00" + r.ID, Value: one},
+		{Bucket: index.UseKeys, Key: "o\x00" + r.Owner + "\x00" + r.ID, Value: one}}
+	if r.Status == UseApproved && r.Decision != nil {
+		g := Grant{Request: r.ID, Until: r.Decision.Until}
+		for _, p := range r.Decision.Packages {
+			recs = append(recs, index.Rec{Bucket: index.Grants, Key: r.Requester + "\x00" + p, Value: g})
+		}
+		recs = append(recs, index.Rec{Bucket: index.UseKeys, Key: expiryKey(r.Decision.Until, r.ID), Value: one})
+	}
+	return recs
+}
+
+// restoreUseRequests brings back into the index the use requests it lacks (an index
+// rebuilt from storage) from the documents each step stored: the request, its decision,
+// and a revocation or expiry; a grant still running is granted again. Requests are
+// restored oldest first, so that a later grant for a package is the one kept.
+func (a *Archive) restoreUseRequests(ctx context.Context) (int, error) {
+	var ids []string
+	err := a.store.List(ctx, "use/", func(o storage.ObjectInfo) error {
+		if id, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, "use/"), "/request.json"); ok {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	slices.Sort(ids)
+	load := func(key string, v any) (bool, error) {
+		rc, _, err := a.store.Get(ctx, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		defer rc.Close()
+		return true, json.NewDecoder(io.LimitReader(rc, 16<<20)).Decode(v)
+	}
+	n := 0
+	for _, id := range ids {
+		var have json.RawMessage
+		if a.index.Record(index.UseRequests, id, &have) == nil {
+			continue
+		}
+		var r UseRequest
+		if ok, err := load("use/"+id+"/request.json", &r); err != nil || !ok {
+			return n, err
+		}
+		var d UseDecision
+		if ok, err := load("use/"+id+"/decision.json", &d); err != nil {
+			return n, err
+		} else if ok {
+			r.Decision, r.Status = &d, UseApproved
+			if d.Action == UseRefuse {
+				r.Status = UseRefused
+			}
+		}
+		var rv UseRevocation
+		if ok, err := load("use/"+id+"/revocation.json", &rv); err != nil {
+			return n, err
+		} else if ok {
+			r.Revocation, r.Status = &rv, UseRevoked
+		}
+		var ex map[string]time.Time
+		if ok, err := load("use/"+id+"/expired.json", &ex); err != nil {
+			return n, err
+		} else if ok {
+			r.ExpiredAt, r.Status = ex["expired_at"], UseExpired
+		}
+		if err := a.index.PutRecords(useRecs(&r)...); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

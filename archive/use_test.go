@@ -3,6 +3,8 @@ package archive
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -49,11 +51,12 @@ func sharedHits(t *testing.T, a *Archive, who Principal) []string {
 // every step is an event in the log.
 func TestSharingScopesAndUseRequests(t *testing.T) {
 	clk := &clock{t: testenv.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
-	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), Now: clk.Now, NoBackgroundAudit: true})
+	dir := t.TempDir()
+	a, err := Open(Config{DataDir: dir, Logger: quiet(), Now: clk.Now, NoBackgroundAudit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	defer func() { a.Close() }()
 	ctx := context.Background()
 	ids := map[string]string{}
 	for no, scope := range map[string]string{"OPEN": "无条件共享", "COND": "有条件共享", "OLD": "政务共享", "NONE": "不予共享"} {
@@ -221,6 +224,29 @@ func TestSharingScopesAndUseRequests(t *testing.T) {
 	reads, _, err := a.ReadLog(ctx, Principal{Role: RoleAuditor}, ReadFilter{Who: reader.String()})
 	if err != nil || len(reads) != 3 {
 		t.Fatalf("the reads under sharing in the read log: %v %d", err, len(reads))
+	}
+
+	// The requests survive the loss of the index, and a grant still running runs on.
+	r3, err := a.RequestUse(ctx, other, UseRequestInput{Owner: dept.Org, Packages: []string{ids["COND"]}, Purpose: "复核", Until: clk.Now().AddDate(0, 0, 5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.DecideUse(ctx, dept, r3.ID, UseDecisionInput{Action: UseApprove}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	os.Remove(filepath.Join(dir, "index.db"))
+	if a, err = Open(Config{DataDir: dir, Logger: quiet(), Now: clk.Now, NoBackgroundAudit: true}); err != nil {
+		t.Fatal(err)
+	}
+	for id, status := range map[string]string{r.ID: UseRevoked, r2.ID: UseExpired, r3.ID: UseApproved} {
+		got, err := a.UseRequest(ctx, other, id)
+		if err != nil || got.Status != status {
+			t.Fatalf("request %s after an index rebuild: %v %+v, want %s", id, err, got, status)
+		}
+	}
+	if !canRead(t, a, reader, ids["COND"]) || canRead(t, a, reader, ids["OLD"]) {
+		t.Fatal("after an index rebuild: the running grant must hold, the ended ones not")
 	}
 }
 
