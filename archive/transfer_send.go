@@ -413,10 +413,15 @@ func (a *Archive) pushPackage(ctx context.Context, peer *Peer, batch string, it 
 // applyReceipt verifies the county archive's receipt against the manifest and marks the
 // accepted packages transferred; the rejected ones stay, with the reasons.
 func (a *Archive) applyReceipt(ctx context.Context, t *Transfer, m *Manifest, signed *Signed) error {
+	// Signed by the county archive: an archive's key under another root than this one's,
+	// so that this archive (or a department under its root) cannot sign its own receipt.
 	var r Receipt
-	cert, err := signed.Verify(a.Trust(), a.now(), &r)
+	cert, err := signed.Verify(a.othersTrust(), a.now(), &r)
 	if err != nil {
 		return fmt.Errorf("the receipt: %w", err)
+	}
+	if cert.Subject.SerialNumber != "" {
+		return fmt.Errorf("%w: the receipt is signed by %q, a department, not an archive", ErrBadSignature, cert.Subject.CommonName)
 	}
 	if r.Format != ReceiptFormat || r.Batch != t.Batch || r.ManifestSM3 != t.Manifest.SM3() {
 		return fmt.Errorf("%w: the receipt (batch %s, manifest %s) is not for batch %s (manifest %s)", ErrBadSignature, r.Batch, r.ManifestSM3, t.Batch, t.Manifest.SM3())
