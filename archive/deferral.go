@@ -302,7 +302,7 @@ func (a *Archive) ReceiveDeferral(ctx context.Context, who Principal, signed *Si
 		return nil, fieldErr("request", fmt.Errorf("%w: %v", ErrInvalidCase, err))
 	}
 	switch {
-	case req.Format != DeferralRequestFormat || req.ID == "" || len(req.Items) == 0 || len(req.Items) > maxDeferral:
+	case req.Format != DeferralRequestFormat || !recordIDRe.MatchString(req.ID) || len(req.Items) == 0 || len(req.Items) > maxDeferral:
 		return nil, fieldErr("request", fmt.Errorf("%w: not a request for a later transfer", ErrInvalidCase))
 	case cert.Subject.SerialNumber != req.Department:
 		return nil, fieldErr("request", fmt.Errorf("%w: the request of department %s is signed by %q", ErrInvalidCase, req.Department, cert.Subject.CommonName))

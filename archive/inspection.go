@@ -351,7 +351,7 @@ func (a *Archive) verifyInspection(signed *Signed) (*ReceivedReport, error) {
 		return nil, err
 	}
 	switch {
-	case rep.Format != InspectionFormat || rep.ID == "" || len(rep.Figures) == 0:
+	case rep.Format != InspectionFormat || !recordIDRe.MatchString(rep.ID) || len(rep.Figures) == 0:
 		return nil, fmt.Errorf("%w: not an inspection report", ErrBadSignature)
 	case cert.Subject.SerialNumber != rep.Department:
 		return nil, fmt.Errorf("%w: the report of department %s is signed by %q", ErrBadSignature, rep.Department, cert.Subject.CommonName)

@@ -51,3 +51,34 @@ func TestSelfSignedReceiptIsRefused(t *testing.T) {
 		t.Fatalf("a refused receipt marked the package: %+v", got.Transfer)
 	}
 }
+
+// Ids another archive sends name records and objects here: one not of the shape this
+// archive makes is refused before it names anything.
+func TestReceivedIDsAreChecked(t *testing.T) {
+	a, err := Open(Config{DataDir: t.TempDir(), Logger: quiet(), NoBackgroundAudit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	deptID, err := a.pki.Department(dept.Org, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arch := Principal{Role: RoleArchive}
+	for _, id := range []string{"../../packages/x", "", "20261201-x"} {
+		rep, _ := sign(deptID, InspectionReport{Format: InspectionFormat, ID: id, Department: dept.Org, Figures: []Figure{{Key: FigureLate}}})
+		if _, err := a.ReceiveInspection(ctx, arch, rep); !isField(err, "report") {
+			t.Errorf("a report with id %q: %v", id, err)
+		}
+		req, _ := sign(deptID, DeferralRequest{Format: DeferralRequestFormat, ID: id, Department: dept.Org, Items: []DeferralItem{{Package: "p"}}})
+		if _, err := a.ReceiveDeferral(ctx, arch, req); !isField(err, "request") {
+			t.Errorf("a later-transfer request with id %q: %v", id, err)
+		}
+	}
+	good := newUseID(time.Now())
+	rep, _ := sign(deptID, InspectionReport{Format: InspectionFormat, ID: good, Department: dept.Org, Figures: []Figure{{Key: FigureLate}}})
+	if _, err := a.ReceiveInspection(ctx, arch, rep); err != nil {
+		t.Fatalf("a report with id %q: %v", good, err)
+	}
+}

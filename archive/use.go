@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,6 +109,11 @@ type UseDecisionInput struct {
 	Until    time.Time `json:"until,omitzero"`
 	Reason   string    `json:"reason,omitempty"`
 }
+
+// recordIDRe is the shape of the ids newUseID makes: the time, then randomness. Ids another
+// archive sends (later-transfer requests, reports) are checked against it before they name
+// a record or an object.
+var recordIDRe = regexp.MustCompile(`^[0-9]{20}-[0-9a-f]{8}$`)
 
 func newUseID(now time.Time) string {
 	r := make([]byte, 4)
