@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/dangan-archive/dangan/archive"
 	"github.com/dangan-archive/dangan/archive/eventlog"
@@ -55,6 +56,7 @@ type Archive interface {
 	Evidence(ctx context.Context, who archive.Principal, id string) (*archive.Evidence, error)
 	VerifyUpload(ctx context.Context, body io.Reader, ev *archive.Evidence, max int64) (*archive.Report, error)
 	Search(ctx context.Context, who archive.Principal, q archive.SearchQuery) (*archive.SearchResult, error)
+	Backups(ctx context.Context, who archive.Principal, since, until time.Time, cursor string, limit int) ([]archive.Backup, string, error)
 	MakeInspection(ctx context.Context, who archive.Principal, in archive.InspectionInput) (*archive.Inspection, error)
 	Inspections(ctx context.Context, who archive.Principal, cursor string, limit int) ([]archive.Inspection, string, error)
 	ReceivedReports(ctx context.Context, who archive.Principal, dept, cursor string, limit int) ([]archive.ReceivedReport, string, error)

@@ -6,6 +6,7 @@ import "net/http"
 // without a word here shows as itself, which a test catches.
 var words = map[string]map[string]string{
 	"zh": {
+		"backupsRecent": "近一年的备份", "backupCopied": "复制对象数", "backupSnapshot": "索引快照", "backupsNone": "近一年没有备份记录。",
 		"inspection": "检查评估", "inspectionNote": "部门按条例逐条报送电子档案工作情况：每项数字都附有得出它的查询，县档案馆可以照样查询核对；报告由部门签名，县档案馆收到后核验签名。",
 		"inspectionMake": "生成并报送检查评估报告", "inspectionFrom": "统计起始日期（至今）", "inspectionSend": "生成并报送", "inspectionMade": "已生成的报告",
 		"inspectionSent": "已报送县档案馆", "inspectionUnsent": "未报送", "inspectionNone": "暂无报告。", "inspectionReceived": "收到的检查评估报告",
@@ -88,6 +89,7 @@ var words = map[string]map[string]string{
 		"description": "行为描述", "fileName": "文件名", "size": "大小", "notes": "附注", "metadataFields": "全部元数据项",
 	},
 	"en": {
+		"backupsRecent": "Backups in the last year", "backupCopied": "Objects copied", "backupSnapshot": "Index snapshot", "backupsNone": "No backup in the last year.",
 		"inspection": "Inspection", "inspectionNote": "A department reports its e-records work article by article: each figure comes with the query that gives it, for the county archive to run again; the department signs the report, and the county archive verifies it.",
 		"inspectionMake": "Make and send a compliance report", "inspectionFrom": "Counted from (to now)", "inspectionSend": "Make and send", "inspectionMade": "Reports made here",
 		"inspectionSent": "sent to the county archive", "inspectionUnsent": "not sent", "inspectionNone": "No reports yet.", "inspectionReceived": "Reports received",

@@ -17,6 +17,7 @@ type inspectionData struct {
 	Role     string
 	Made     []madeReport
 	Received []archive.ReceivedReport
+	Backups  []archive.Backup // the latest first
 	Problem  string
 }
 
@@ -48,6 +49,14 @@ func (c *console) inspectionPage(w http.ResponseWriter, r *http.Request, status 
 			return
 		}
 		d.Received = rs
+		bs, _, err := c.a.Backups(r.Context(), s.Who, time.Now().AddDate(-1, 0, 0), time.Time{}, "", 50)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		for i := len(bs) - 1; i >= 0; i-- {
+			d.Backups = append(d.Backups, bs[i])
+		}
 	}
 	c.render(w, r, status, "inspection", page{Title: "inspection", Error: msg, Data: d})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/storage"
 )
 
 // 检查评估 in the console: a clerk makes the department's report, which lists each figure
@@ -41,8 +42,17 @@ func TestInspectionPage(t *testing.T) {
 	if _, err := a.ReceiveInspection(t.Context(), archive.Principal{Role: archive.RoleArchive}, ins[0].Report); err != nil {
 		t.Fatal(err)
 	}
+	bk, err := storage.OpenFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := a.Backup(t.Context(), bk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, body = send(t, "GET", srv.URL+"/console/inspection", nil, loginAs(t, srv.URL, "aud", password), nil)
-	if !strings.Contains(body, "签名有效") || !strings.Contains(body, dept) || strings.Contains(body, `action="/console/inspection"`) {
+	if !strings.Contains(body, "签名有效") || !strings.Contains(body, dept) || strings.Contains(body, `action="/console/inspection"`) ||
+		!strings.Contains(body, rep.Snapshot) {
 		t.Fatalf("the auditor's page: %s", body)
 	}
 }
