@@ -402,6 +402,9 @@ func indexDocs(c *Case, docs []*formats.Prepared, res *eep.Result) []index.Docum
 	for i, p := range docs {
 		d := index.Document{N: i + 1, Title: c.Documents[i].Title, Kind: c.Documents[i].Kind, Main: c.Documents[i].Main,
 			Part: c.Documents[i].File, Warnings: p.Warnings}
+		if p.Original != nil && p.Conversion != nil { // a rendition is the archival copy
+			d.Tool, d.Target = p.Tool, p.Conversion.Target
+		}
 		for j, f := range encodedFiles(p) {
 			place := res.Encodings[k]
 			k++

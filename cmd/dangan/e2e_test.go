@@ -655,3 +655,46 @@ func TestBenchConvertRuns(t *testing.T) {
 		t.Errorf("docs = %v", res["docs"])
 	}
 }
+
+// TestMigratePlanCLI: after a policy change (JSON forms kept as they are instead of
+// converted to XML), `dangan migrate --plan` lists every form made the old way, with its
+// count, packages and bytes; under the policy they were made with, nothing.
+func TestMigratePlanCLI(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	srv, err := startServer(binary, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := srv.Token(archive.RoleDepartment, BenchUSCC)
+	postCases(t, srv.URL, tok, "MG", 12)
+	srv.Kill()
+	plan := func(extra ...string) archive.MigrationPlan {
+		t.Helper()
+		out, err := exec.Command(binary, append([]string{"migrate", "--plan", "--json", "--data", data}, extra...)...).Output()
+		if err != nil {
+			t.Fatalf("migrate --plan %v: %v\n%s", extra, err, out)
+		}
+		var p archive.MigrationPlan
+		if err := json.Unmarshal(out, &p); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return p
+	}
+	if p := plan(); p.Packages != 12 || len(p.Groups) != 0 {
+		t.Fatalf("under the policy the forms were made with: %+v", p)
+	}
+	policy := filepath.Join(t.TempDir(), "policy.json")
+	os.WriteFile(policy, []byte(`{"format":"dangan-format-policy/1","rules":[{"name":"JSON kept","match":["family:json"],"action":"keep"}]}`), 0o644)
+	p := plan("--format-policy", policy)
+	if len(p.Groups) != 1 {
+		t.Fatalf("after the policy change: %+v", p)
+	}
+	g := p.Groups[0]
+	if g.SourcePUID != "fmt/817" || g.MadeTarget != "XML" || g.Now.Action != "keep" || g.Now.Target != "" || g.Documents != 12 || g.Packages != 12 || g.Bytes <= 0 || !g.Migratable {
+		t.Fatalf("the JSON forms' group: %+v", g)
+	}
+	out, err := exec.Command(binary, "migrate", "--plan", "--data", data, "--format-policy", policy).Output()
+	if err != nil || !strings.Contains(string(out), "fmt/817") || !strings.Contains(string(out), "12") {
+		t.Fatalf("the plan as text: %v\n%s", err, out)
+	}
+}

@@ -26,6 +26,7 @@ usage:
   dangan token create [--data DIR] --role department|issuer|archive|auditor|admin [--org USCC] [--note NAME]
   dangan formats [--format-policy FILE] [--json]   the format policy, and which converters are installed
   dangan index rebuild [--data DIR] [--s3-endpoint ...]   rebuild the index from the object store
+  dangan migrate --plan [--data DIR] [--format-policy FILE] [--json]   what a changed policy or converter would make differently
   dangan backup  [--data DIR] (--to DIR | --to-s3-endpoint HOST:PORT [--to-s3-bucket B])
   dangan restore --data NEWDIR (--from DIR | --from-s3-endpoint HOST:PORT [--from-s3-bucket B])
   dangan ingest CASEDIR --server URL --token TOKEN
@@ -62,6 +63,8 @@ func main() {
 		err = cmdToken(args)
 	case "index":
 		err = cmdIndex(args)
+	case "migrate":
+		err = cmdMigrate(args)
 	case "backup":
 		err = cmdBackup(args)
 	case "restore":

@@ -97,13 +97,18 @@ func (db *DB) Close() error { return db.bolt.Close() }
 
 // Document is one document of a package as the index remembers it.
 type Document struct {
-	N        int        `json:"n"`
-	Title    string     `json:"title"`
-	Kind     string     `json:"kind,omitempty"`
-	Main     bool       `json:"main"`
-	Part     string     `json:"part"`
-	Warnings []string   `json:"warnings,omitempty"`
-	Encoded  []Encoding `json:"encodings"` // archival rendition first, then the original when it differs
+	N        int      `json:"n"`
+	Title    string   `json:"title"`
+	Kind     string   `json:"kind,omitempty"`
+	Main     bool     `json:"main"`
+	Part     string   `json:"part"`
+	Warnings []string `json:"warnings,omitempty"`
+	// Tool made its archival rendition (as formats.Prepared records it); "" when the file is
+	// its own archival copy, or in a record written before tools were kept.
+	Tool string `json:"tool,omitempty"`
+	// Target is what that rendition is ("PDF/A-2b", "PDF", "XML"); "" as for Tool.
+	Target  string     `json:"target,omitempty"`
+	Encoded []Encoding `json:"encodings"` // archival rendition first, then the original when it differs
 }
 
 // Encoding is one stored file of a document, with where its base64 lies in the EEP.
@@ -729,15 +734,28 @@ func (db *DB) PackageByCase(dept, caseNo string) (*Package, error) {
 
 // ForEachPackage calls fn for every package in ingest order, with compact records (no
 // documents). It is for whole-archive work (backup, rebuild checks), never a request.
-func (db *DB) ForEachPackage(fn func(*Package) error) error {
+func (db *DB) ForEachPackage(fn func(*Package) error) error { return db.forEachPackage(false, fn) }
+
+// ForEachPackageWithDocuments is ForEachPackage with each package's documents, read in the
+// same transaction.
+func (db *DB) ForEachPackageWithDocuments(fn func(*Package) error) error {
+	return db.forEachPackage(true, fn)
+}
+
+func (db *DB) forEachPackage(docs bool, fn func(*Package) error) error {
 	return db.bolt.View(func(tx *bolt.Tx) error {
-		pk := tx.Bucket(bPackages)
+		pk, dk := tx.Bucket(bPackages), tx.Bucket(bDocs)
 		m := openSpan(tx, Ingested(AllDepartments), nil)
 		for k := m.key(); k != nil; k = m.next() {
 			id := k[bytes.LastIndexByte(k, 0)+1:]
 			p, err := decodePackage(id, pk.Get(id))
 			if err != nil {
 				return err
+			}
+			if d := dk.Get(id); docs && d != nil {
+				if err := json.Unmarshal(d, &p.Documents); err != nil {
+					return fmt.Errorf("decode documents of %s: %w", id, err)
+				}
 			}
 			if err := fn(p); err != nil {
 				return err

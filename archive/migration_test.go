@@ -1,0 +1,64 @@
+package archive
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dangan-archive/dangan/formats"
+)
+
+// A migration plan after the converters or the policy change: without Ghostscript the PDFs
+// made into PDF/A-2b would now be kept as they are; under a policy that refuses PDFs they
+// could not be made at all, and the plan says so; under the policy they were made with,
+// nothing differs. Only the archive and the administrator plan.
+func TestMigrationPlanAfterAChange(t *testing.T) {
+	dir := t.TempDir()
+	open := func(cfg Config) *Archive {
+		cfg.DataDir, cfg.Logger, cfg.NoBackgroundAudit = dir, quiet(), true
+		a, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := open(Config{})
+	ctx := context.Background()
+	for _, no := range []string{"MIG-1", "MIG-2"} {
+		if _, err := a.Ingest(ctx, dept, benchCaseFor(no), oneDoc(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := Principal{Role: RoleAdmin}
+	if _, err := a.PlanMigration(ctx, dept, nil); err == nil {
+		t.Fatal("a department planned a migration")
+	}
+	if p, err := a.PlanMigration(ctx, admin, nil); err != nil || p.Packages != 2 || p.Documents != 2 || len(p.Groups) != 0 {
+		t.Fatalf("under the policy they were made with: %v %+v", err, p)
+	}
+	a.Close()
+
+	a = open(Config{NoConverters: true})
+	p, err := a.PlanMigration(ctx, admin, nil)
+	a.Close()
+	if err != nil || len(p.Groups) != 1 {
+		t.Fatalf("without Ghostscript: %v %+v", err, p)
+	}
+	g := p.Groups[0]
+	if g.MadeTarget != "PDF/A-2b" || g.MadeTool == "" || g.Now.Action != formats.ActionKeep || g.Now.Target != "" || g.Documents != 2 || g.Packages != 2 || !g.Migratable {
+		t.Fatalf("the PDFs' group without Ghostscript: %+v", g)
+	}
+	st, _ := os.Stat("../examples/case-001/decision.pdf")
+	if g.Bytes != 2*st.Size() {
+		t.Fatalf("bytes %d, want twice the original's %d", g.Bytes, st.Size())
+	}
+
+	policy := filepath.Join(t.TempDir(), "policy.json")
+	os.WriteFile(policy, []byte(`{"format":"dangan-format-policy/1","rules":[{"name":"no PDF","match":["family:pdf"],"action":"refuse"}]}`), 0o644)
+	a = open(Config{FormatPolicy: policy})
+	defer a.Close()
+	if p, err := a.PlanMigration(ctx, admin, nil); err != nil || len(p.Groups) != 1 || p.Groups[0].Migratable || p.Groups[0].Now.Rule != "no PDF" {
+		t.Fatalf("a policy that refuses PDFs: %v %+v", err, p)
+	}
+}
