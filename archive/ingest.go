@@ -431,6 +431,27 @@ func encodedFiles(p *formats.Prepared) []formats.File {
 	return out
 }
 
+// renditionPrefix begins the 编码描述 of an archival copy converted from the original.
+const renditionPrefix = "归档保存版本，由原始文件 "
+
+// conversionOf reads the target and tool back from an archival rendition's 编码描述 (what
+// conversionText wrote); "" for a description that is not one.
+func conversionOf(desc string) (target, tool string) {
+	if !strings.HasPrefix(desc, renditionPrefix) {
+		return "", ""
+	}
+	_, rest, ok := strings.Cut(desc, "→ ")
+	if !ok {
+		return "", ""
+	}
+	target, rest, ok = strings.Cut(rest, "；工具 ")
+	if !ok {
+		return "", ""
+	}
+	tool, _, _ = strings.Cut(rest, "；转换时间 ")
+	return target, tool
+}
+
 // conversionText describes a conversion for an encoding's 编码描述.
 func conversionText(c *formats.Conversion) string {
 	if c == nil {
@@ -481,7 +502,7 @@ func (a *Archive) buildPackage(c *Case, docs []*formats.Prepared, fonds string, 
 			app := ""
 			switch {
 			case p.Original != nil && j == 0:
-				desc = fmt.Sprintf("归档保存版本，由原始文件 %s 转换；%s；SM3:%s", p.Original.Name, conversionText(p.Conversion), hex.EncodeToString(f.SM3))
+				desc = fmt.Sprintf(renditionPrefix+"%s 转换；%s；SM3:%s", p.Original.Name, conversionText(p.Conversion), hex.EncodeToString(f.SM3))
 				app = p.Tool
 			case p.Original != nil && j == 1:
 				desc = "原始文件；SM3:" + hex.EncodeToString(f.SM3)

@@ -452,6 +452,9 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 		n := i + 1
 		doc := index.Document{N: n, Title: d.Title, Main: d.Role == "主文档", Kind: note(fmt.Sprintf(noteDocKind, n)),
 			Part: note(fmt.Sprintf(noteDocPart, n)), Warnings: notes[fmt.Sprintf(noteDocWarning, n)]}
+		if len(d.Encodings) > 1 {
+			doc.Target, doc.Tool = conversionOf(d.Encodings[0].Description)
+		}
 		for j, e := range d.Encodings {
 			fi, _ := parseFormatInfo(e.Format)
 			doc.Encoded = append(doc.Encoded, index.Encoding{ID: e.ID, FileName: e.FileName, Format: fi.PUID, FormatName: fi.Name,
