@@ -62,3 +62,23 @@ func TestMigrationPlanAfterAChange(t *testing.T) {
 		t.Fatalf("a policy that refuses PDFs: %v %+v", err, p)
 	}
 }
+
+// The tool and target written into an archival rendition's 编码描述 read back as written,
+// and descriptions of other encodings give nothing.
+func TestConversionReadsBack(t *testing.T) {
+	for _, c := range []formats.Conversion{
+		{SourcePUID: "fmt/276", SourceName: "Acrobat PDF 1.7", Target: "PDF/A-2b", Tool: "Ghostscript 10.00.0", At: "2026-12-01T00:00:00Z"},
+		{SourcePUID: "fmt/41", SourceName: "Raw JPEG Stream", Target: "PDF/A-2b", Tool: formats.ToolPDFImport + " + Ghostscript 10.00.0", At: "2026-12-01T00:00:00Z"},
+		{SourcePUID: "fmt/817", SourceName: "JSON", Target: "XML", Tool: formats.ToolJSONToXML, At: "2026-12-01T00:00:00Z"},
+	} {
+		desc := renditionPrefix + "form.json 转换；" + conversionText(&c) + "；SM3:00"
+		if target, tool := conversionOf(desc); target != c.Target || tool != c.Tool {
+			t.Errorf("%q read back as %q, %q", desc, target, tool)
+		}
+	}
+	for _, desc := range []string{"原始文件；SM3:00", "归档保存版本；SM3:00", ""} {
+		if target, tool := conversionOf(desc); target != "" || tool != "" {
+			t.Errorf("%q read back as %q, %q", desc, target, tool)
+		}
+	}
+}
