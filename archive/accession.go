@@ -129,6 +129,24 @@ func (a *Archive) putJSON(ctx context.Context, key string, v any) error {
 	return err
 }
 
+// maxStoredJSON bounds a JSON document getJSON reads back.
+const maxStoredJSON = 16 << 20
+
+// getJSON reads a JSON document putJSON stored into v; false when there is none.
+func (a *Archive) getJSON(ctx context.Context, key string, v any) (bool, error) {
+	rc, _, err := a.store.Get(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	if err := json.NewDecoder(io.LimitReader(rc, maxStoredJSON)).Decode(v); err != nil {
+		return true, fmt.Errorf("%s: %w", key, err)
+	}
+	return true, nil
+}
+
 // Accession returns a batch received here.
 func (a *Archive) Accession(ctx context.Context, who Principal, batch string) (*Accession, error) {
 	var acc Accession

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -461,15 +460,11 @@ func (a *Archive) takeDecision(d *Deferral, signed *Signed) (*DeferralDecision, 
 func (a *Archive) restoreDeferrals(ctx context.Context) (int, error) {
 	n := 0
 	load := func(key string) (*Signed, error) {
-		rc, _, err := a.store.Get(ctx, key)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, nil
-		} else if err != nil {
+		var s Signed
+		if ok, err := a.getJSON(ctx, key, &s); !ok || err != nil {
 			return nil, err
 		}
-		defer rc.Close()
-		var s Signed
-		return &s, json.NewDecoder(io.LimitReader(rc, 16<<20)).Decode(&s)
+		return &s, nil
 	}
 	each := func(prefix, bucket string, restore func(id string, req, dec *Signed) (any, error)) error {
 		return a.store.List(ctx, prefix, func(o storage.ObjectInfo) error {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -154,47 +153,34 @@ func (a *Archive) inspectionReport(ctx context.Context, dept string, from, to ti
 	add := func(key, article, name, query, count string, value int) {
 		rep.Figures = append(rep.Figures, Figure{Key: key, Article: article, Name: name, Value: value, Query: query, Count: count})
 	}
-	scheduled := func(kind string) (int, string, error) {
-		n, cursor := 0, ""
-		for {
-			s, err := a.Schedule(ctx, arch, ScheduleQuery{Department: dept, Kind: kind, At: to, Cursor: cursor, Limit: maxPage})
-			if err != nil {
-				return 0, "", err
-			}
-			n += len(s.Items)
-			if cursor = s.Next[kind]; cursor == "" {
-				break
-			}
-		}
-		return n, "GET /api/v1/schedule?kind=" + kind + "&department=" + dept + "&at=" + q(to.Format(time.RFC3339Nano)) + "&horizon_days=0", nil
-	}
 	for _, f := range []struct{ key, kind, article, name string }{
 		{FigureLate, DueLateArchiving, "第二十三条", "逾期归档的办件"},
 		{FigureTransferOverdue, DueTransfer, "第二十六条", "到期未移交的永久档案"},
 		{FigureAuditOverdue, DueAuditOverdue, "第十八条", "逾期未检测的档案"},
 	} {
-		n, query, err := scheduled(f.kind)
-		if err != nil {
-			return nil, err
-		}
-		add(f.key, f.article, f.name, query, "items of every page", n)
-	}
-	deferred := 0
-	for cursor := ""; ; {
-		ds, next, err := a.Deferrals(ctx, arch, cursor, maxPage)
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range ds {
-			if d.Department == dept && d.Status == DeferralApproved {
-				var dec DeferralDecision
-				json.Unmarshal([]byte(d.Decision.Body), &dec)
-				deferred += len(dec.Packages)
+		n, err := countPages(func(cursor string) ([]ScheduleItem, string, error) {
+			s, err := a.Schedule(ctx, arch, ScheduleQuery{Department: dept, Kind: f.kind, At: to, Cursor: cursor, Limit: maxPage})
+			if err != nil {
+				return nil, "", err
 			}
+			return s.Items, s.Next[f.kind], nil
+		}, func(ScheduleItem) int { return 1 })
+		if err != nil {
+			return nil, err
 		}
-		if cursor = next; cursor == "" {
-			break
+		add(f.key, f.article, f.name, "GET /api/v1/schedule?kind="+f.kind+"&department="+dept+"&at="+q(to.Format(time.RFC3339Nano))+"&horizon_days=0",
+			"items of every page", n)
+	}
+	deferred, err := countPages(func(cursor string) ([]Deferral, string, error) { return a.Deferrals(ctx, arch, cursor, maxPage) }, func(d Deferral) int {
+		if d.Department != dept || d.Status != DeferralApproved {
+			return 0
 		}
+		var dec DeferralDecision
+		json.Unmarshal([]byte(d.Decision.Body), &dec)
+		return len(dec.Packages)
+	})
+	if err != nil {
+		return nil, err
 	}
 	add(FigureTransferDeferred, "第二十六条", "经县档案馆批准延期移交的永久档案", "GET /api/v1/deferrals", "packages of the approved decisions of department "+dept, deferred)
 
@@ -211,90 +197,78 @@ func (a *Archive) inspectionReport(ctx context.Context, dept string, from, to ti
 		owner[id] = d
 		return d
 	}
-	failed := 0
-	for cursor := ""; ; {
-		rs, next, err := a.Audits(ctx, arch, AuditFilter{FailedOnly: true, Since: from, Cursor: cursor, Limit: maxPage})
-		if err != nil {
-			return nil, err
+	one := func(ok bool) int {
+		if ok {
+			return 1
 		}
-		for _, r := range rs {
-			if r.At.Before(to) && deptOf(r.Package) == dept {
-				failed++
-			}
-		}
-		if cursor = next; cursor == "" {
-			break
-		}
+		return 0
+	}
+	failed, err := countPages(func(cursor string) ([]AuditResult, string, error) {
+		return a.Audits(ctx, arch, AuditFilter{FailedOnly: true, Since: from, Cursor: cursor, Limit: maxPage})
+	}, func(r AuditResult) int { return one(r.At.Before(to) && deptOf(r.Package) == dept) })
+	if err != nil {
+		return nil, err
 	}
 	add(FigureAuditFailed, "第十八条", "检测未通过的档案", "GET /api/v1/audits?failed=1&since="+q(from.Format(time.RFC3339Nano)),
 		"results before "+to.Format(time.RFC3339Nano)+" of department "+dept+"'s packages", failed)
-	destroyed := 0
-	for cursor := ""; ; {
-		ds, next, err := a.Decisions(ctx, arch, cursor, maxPage)
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range ds {
-			if d.Status == DisposalDestroyed && d.ApprovedBy != "" && !d.ApprovedAt.Before(from) && d.ApprovedAt.Before(to) && deptOf(d.Package) == dept {
-				destroyed++
-			}
-		}
-		if cursor = next; cursor == "" {
-			break
-		}
+	destroyed, err := countPages(func(cursor string) ([]Decision, string, error) { return a.Decisions(ctx, arch, cursor, maxPage) }, func(d Decision) int {
+		return one(d.Status == DisposalDestroyed && d.ApprovedBy != "" && !d.ApprovedAt.Before(from) && d.ApprovedAt.Before(to) && deptOf(d.Package) == dept)
+	})
+	if err != nil {
+		return nil, err
 	}
 	add(FigureDestroyed, "第十八条", "经两名档案员鉴定审批后销毁的档案", "GET /api/v1/disposals",
 		"decisions destroyed, approved in the period, of department "+dept+"'s packages", destroyed)
-	grants := 0
-	for cursor := ""; ; {
-		us, next, err := a.UseRequests(ctx, arch, UseFilter{As: "owner", Department: dept, Cursor: cursor, Limit: maxPage})
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range us {
-			if u.Decision != nil && u.Decision.Action != UseRefuse && !u.Decision.At.Before(from) && u.Decision.At.Before(to) {
-				grants++
-			}
-		}
-		if cursor = next; cursor == "" {
-			break
-		}
+	grants, err := countPages(func(cursor string) ([]UseRequest, string, error) {
+		return a.UseRequests(ctx, arch, UseFilter{As: "owner", Department: dept, Cursor: cursor, Limit: maxPage})
+	}, func(u UseRequest) int {
+		return one(u.Decision != nil && u.Decision.Action != UseRefuse && !u.Decision.At.Before(from) && u.Decision.At.Before(to))
+	})
+	if err != nil {
+		return nil, err
 	}
 	add(FigureGrants, "第二十条、第二十一条", "批准的利用申请（共享授权）", "GET /api/v1/use-requests?as=owner&department="+dept,
 		"requests whose decision, made in the period, approved or narrowed", grants)
-	reads := 0
-	for cursor := ""; ; {
-		rs, next, err := a.ReadLog(ctx, arch, ReadFilter{Since: from, Until: to, Cursor: cursor, Limit: maxPage})
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range rs {
-			if reader, ok := strings.CutPrefix(r.Who, RoleDepartment+":"); ok && reader != dept && deptOf(r.Package) == dept {
-				reads++
-			}
-		}
-		if cursor = next; cursor == "" {
-			break
-		}
+	reads, err := countPages(func(cursor string) ([]Read, string, error) {
+		return a.ReadLog(ctx, arch, ReadFilter{Since: from, Until: to, Cursor: cursor, Limit: maxPage})
+	}, func(r Read) int {
+		reader, ok := strings.CutPrefix(r.Who, RoleDepartment+":")
+		return one(ok && reader != dept && deptOf(r.Package) == dept)
+	})
+	if err != nil {
+		return nil, err
 	}
 	add(FigureSharedReads, "第二十条、第二十一条", "其他部门对本部门档案的共享利用", "GET /api/v1/reads?"+period,
 		"reads by another department of department "+dept+"'s packages", reads)
-	backups := 0
-	for cursor := ""; ; {
-		bs, next, err := a.Backups(ctx, arch, from, to, cursor, maxPage)
-		if err != nil {
-			return nil, err
-		}
-		backups += len(bs)
-		if cursor = next; cursor == "" {
-			break
-		}
+	backups, err := countPages(func(cursor string) ([]Backup, string, error) { return a.Backups(ctx, arch, from, to, cursor, maxPage) },
+		func(Backup) int { return 1 })
+	if err != nil {
+		return nil, err
 	}
 	add(FigureBackups, "第十七条", "备份", "GET /api/v1/backups?"+period, "backups listed", backups)
 	if p, err := a.index.List(index.Ingested(dept), "", 1); err == nil && len(p.Packages) > 0 {
 		rep.DepartmentName = p.Packages[0].DepartmentName
 	}
 	return rep, nil
+}
+
+// countPages walks every page a list gives (fetch: a page after cursor, and the next
+// cursor, "" at the end) and sums what count makes of each item: a figure as its query,
+// run by hand over all its pages, gives it.
+func countPages[T any](fetch func(cursor string) ([]T, string, error), count func(T) int) (int, error) {
+	n := 0
+	for cursor := ""; ; {
+		items, next, err := fetch(cursor)
+		if err != nil {
+			return 0, err
+		}
+		for _, it := range items {
+			n += count(it)
+		}
+		if cursor = next; cursor == "" {
+			return n, nil
+		}
+	}
 }
 
 // Inspections lists the reports this archive made (a department its own; the archive).
@@ -427,22 +401,16 @@ func (a *Archive) restoreReports(ctx context.Context) (int, error) {
 		if !ok || a.index.Record(index.ReceivedReports, id, &have) == nil {
 			return nil
 		}
-		rc, info, err := a.store.Get(ctx, o.Key)
-		if err != nil {
-			return err
-		}
 		var signed Signed
-		err = json.NewDecoder(io.LimitReader(rc, 16<<20)).Decode(&signed)
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("report %s: %w", o.Key, err)
+		if _, err := a.getJSON(ctx, o.Key, &signed); err != nil {
+			return err
 		}
 		rr, err := a.verifyInspection(&signed)
 		if err != nil {
 			a.log.Error("a stored report does not verify", "key", o.Key, "err", err)
 			return nil
 		}
-		rr.Received = info.Modified.UTC()
+		rr.Received = o.Modified.UTC()
 		rr.Content = nil
 		n++
 		return a.index.PutRecords(index.Rec{Bucket: index.ReceivedReports, Key: rr.ID, Value: rr},

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -415,14 +414,9 @@ func (a *Archive) PublicCopy(ctx context.Context, id string) (*PublicCopy, error
 	if err != nil || p.Opened == nil {
 		return nil, fmt.Errorf("open record %s: %w", id, ErrNotFound)
 	}
-	rc, _, err := a.store.Get(ctx, p.Opened.Copy)
-	if err != nil {
-		return nil, fmt.Errorf("%w: the public copy of %s: %v", ErrUnavailable, id, err)
-	}
-	defer rc.Close()
 	var pc PublicCopy
-	if err := json.NewDecoder(io.LimitReader(rc, 8<<20)).Decode(&pc); err != nil {
-		return nil, fmt.Errorf("the public copy of %s: %w", id, err)
+	if ok, err := a.getJSON(ctx, p.Opened.Copy, &pc); err != nil || !ok {
+		return nil, fmt.Errorf("%w: the public copy of %s: %v (stored: %v)", ErrUnavailable, id, err, ok)
 	}
 	a.log.Info("public copy read", "package", id)
 	return &pc, nil
@@ -492,15 +486,12 @@ func (a *Archive) restoreOpenings(ctx context.Context) (int, error) {
 		if err != nil || p.Opened != nil {
 			return nil // not (yet) in the index, or marked
 		}
-		rc, _, err := a.store.Get(ctx, o.Key)
-		if err != nil {
+		var pc PublicCopy
+		if _, err := a.getJSON(ctx, o.Key, &pc); err != nil {
 			return err
 		}
-		var pc PublicCopy
-		err = json.NewDecoder(io.LimitReader(rc, 8<<20)).Decode(&pc)
-		rc.Close()
-		if err != nil || pc.Package != id {
-			return fmt.Errorf("public copy %s: %v", o.Key, err)
+		if pc.Package != id {
+			return fmt.Errorf("public copy %s is of package %q", o.Key, pc.Package)
 		}
 		mark := &index.OpenMark{At: pc.OpenedAt, Decision: pc.Decision, Copy: o.Key, Policy: pc.Policy, Removed: pc.Removed}
 		if _, err := a.index.UpdatePackage(id, func(q *index.Package) error { q.Opened = mark; return nil }); err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strconv"
@@ -591,16 +590,6 @@ func (a *Archive) restoreUseRequests(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	slices.Sort(ids)
-	load := func(key string, v any) (bool, error) {
-		rc, _, err := a.store.Get(ctx, key)
-		if errors.Is(err, storage.ErrNotFound) {
-			return false, nil
-		} else if err != nil {
-			return false, err
-		}
-		defer rc.Close()
-		return true, json.NewDecoder(io.LimitReader(rc, 16<<20)).Decode(v)
-	}
 	n := 0
 	for _, id := range ids {
 		var have json.RawMessage
@@ -608,11 +597,11 @@ func (a *Archive) restoreUseRequests(ctx context.Context) (int, error) {
 			continue
 		}
 		var r UseRequest
-		if ok, err := load("use/"+id+"/request.json", &r); err != nil || !ok {
+		if ok, err := a.getJSON(ctx, "use/"+id+"/request.json", &r); err != nil || !ok {
 			return n, err
 		}
 		var d UseDecision
-		if ok, err := load("use/"+id+"/decision.json", &d); err != nil {
+		if ok, err := a.getJSON(ctx, "use/"+id+"/decision.json", &d); err != nil {
 			return n, err
 		} else if ok {
 			r.Decision, r.Status = &d, UseApproved
@@ -621,13 +610,13 @@ func (a *Archive) restoreUseRequests(ctx context.Context) (int, error) {
 			}
 		}
 		var rv UseRevocation
-		if ok, err := load("use/"+id+"/revocation.json", &rv); err != nil {
+		if ok, err := a.getJSON(ctx, "use/"+id+"/revocation.json", &rv); err != nil {
 			return n, err
 		} else if ok {
 			r.Revocation, r.Status = &rv, UseRevoked
 		}
 		var ex map[string]time.Time
-		if ok, err := load("use/"+id+"/expired.json", &ex); err != nil {
+		if ok, err := a.getJSON(ctx, "use/"+id+"/expired.json", &ex); err != nil {
 			return n, err
 		} else if ok {
 			r.ExpiredAt, r.Status = ex["expired_at"], UseExpired
