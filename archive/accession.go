@@ -89,24 +89,9 @@ func (a *Archive) OpenAccession(ctx context.Context, who Principal, sm *Signed) 
 	}
 	acc := &Accession{Batch: m.Batch, From: m.From, Department: m.Department, DepartmentName: m.DepartmentName, Opened: a.now().UTC(),
 		Manifest: *sm, ManifestSM3: sm.SM3(), Count: m.Count, Bytes: m.Bytes, Items: map[string]*AccessionItem{}, Status: "open"}
-	created := false
-	err = a.index.UpdateRecord(index.Accessions, m.Batch, func(data []byte) (any, error) {
-		if data != nil {
-			var cur Accession
-			if err := json.Unmarshal(data, &cur); err != nil {
-				return nil, err
-			}
-			if cur.ManifestSM3 != acc.ManifestSM3 {
-				return nil, fmt.Errorf("%w: batch %s was opened with another manifest", ErrState, m.Batch)
-			}
-			acc = &cur
-			return nil, nil
-		}
-		created = true
-		return acc, nil
-	})
+	acc, created, err := keepOnce(a.index, index.Accessions, m.Batch, acc, func(acc *Accession) *Signed { return &acc.Manifest })
 	if err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("batch %s: %w", m.Batch, err)
 	}
 	if err := a.putJSON(ctx, "accessions/"+m.Batch+"/manifest.json", &acc.Manifest); err != nil {
 		return nil, false, err
