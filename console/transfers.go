@@ -29,11 +29,10 @@ type transfersData struct {
 type deferralView struct {
 	ID, Department, Status, Error string
 	Req                           archive.DeferralRequest
-	Decided                       bool
 }
 
-func deferralViewOf(id, dept, status, errText string, req, dec *archive.Signed) deferralView {
-	v := deferralView{ID: id, Department: dept, Status: status, Error: errText, Decided: dec != nil}
+func deferralViewOf(id, dept, status, errText string, req *archive.Signed) deferralView {
+	v := deferralView{ID: id, Department: dept, Status: status, Error: errText}
 	if req != nil {
 		json.Unmarshal([]byte(req.Body), &v.Req)
 	}
@@ -79,13 +78,13 @@ func (c *console) transfersPage(w http.ResponseWriter, r *http.Request, status i
 		}
 		if cs, _, err := c.a.DeferralRequests(r.Context(), s.Who, "", 50); err == nil {
 			for _, x := range cs {
-				d.Received = append(d.Received, deferralViewOf(x.ID, x.Department, x.Status, "", x.Request, x.Decision))
+				d.Received = append(d.Received, deferralViewOf(x.ID, x.Department, x.Status, "", x.Request))
 			}
 		}
 	}
 	if ds, _, err := c.a.Deferrals(r.Context(), s.Who, "", 50); err == nil {
 		for _, x := range ds {
-			d.Deferrals = append(d.Deferrals, deferralViewOf(x.ID, x.Department, x.Status, x.Error, x.Request, x.Decision))
+			d.Deferrals = append(d.Deferrals, deferralViewOf(x.ID, x.Department, x.Status, x.Error, x.Request))
 		}
 	}
 	if len(problem) > 0 {
