@@ -90,6 +90,12 @@ func (e *env) do(method, path, token string, body io.Reader, ctype string) (*htt
 	return resp, b
 }
 
+// postJSON posts a JSON body.
+func (e *env) postJSON(path, token, body string) (*http.Response, []byte) {
+	e.t.Helper()
+	return e.do(http.MethodPost, path, token, strings.NewReader(body), "application/json")
+}
+
 // part is one multipart part; a nil name means the case part.
 type part struct {
 	name, filename string

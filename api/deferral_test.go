@@ -46,13 +46,10 @@ func TestLaterTransferApprovedByTheCountyArchive(t *testing.T) {
 	if got := dueDate(); got != "2021-01-01" {
 		t.Fatalf("due before the request: %q", got)
 	}
-	post := func(e *env, path, tok, body string) (*http.Response, []byte) {
-		return e.do(http.MethodPost, path, tok, strings.NewReader(body), "application/json")
-	}
-	if resp, body := post(p.deptEnv, "/api/v1/deferrals", p.deptEnv.tokA, fmt.Sprintf(`{"packages":["%s"],"until":2030}`, pkg.ID)); resp.StatusCode != 422 {
+	if resp, body := p.deptEnv.postJSON("/api/v1/deferrals", p.deptEnv.tokA, fmt.Sprintf(`{"packages":["%s"],"until":2030}`, pkg.ID)); resp.StatusCode != 422 {
 		t.Fatalf("a request without a reason: %d %s", resp.StatusCode, body)
 	}
-	resp, body = post(p.deptEnv, "/api/v1/deferrals", p.deptEnv.tokA, fmt.Sprintf(`{"packages":["%s"],"until":2030,"reason":"重大项目档案，仍在频繁利用"}`, pkg.ID))
+	resp, body = p.deptEnv.postJSON("/api/v1/deferrals", p.deptEnv.tokA, fmt.Sprintf(`{"packages":["%s"],"until":2030,"reason":"重大项目档案，仍在频繁利用"}`, pkg.ID))
 	if resp.StatusCode != 201 {
 		t.Fatalf("request: %d %s", resp.StatusCode, body)
 	}
@@ -76,7 +73,7 @@ func TestLaterTransferApprovedByTheCountyArchive(t *testing.T) {
 	forged, _ := json.Marshal(own.Decision)
 	unsigned, _ := json.Marshal(archive.Signed{Body: own.Decision.Body})
 	for name, body := range map[string][]byte{"signed by the department's own archive": forged, "unsigned": unsigned} {
-		resp, b := post(p.deptEnv, "/api/v1/deferrals/"+d.ID+"/decision", p.deptEnv.tokA, string(body))
+		resp, b := p.deptEnv.postJSON("/api/v1/deferrals/"+d.ID+"/decision", p.deptEnv.tokA, string(body))
 		if resp.StatusCode != 422 || decode[Problem](t, b).Field != "decision" {
 			t.Fatalf("a decision %s: %d %s", name, resp.StatusCode, b)
 		}
@@ -87,16 +84,16 @@ func TestLaterTransferApprovedByTheCountyArchive(t *testing.T) {
 
 	// Sent again, the county archive keeps the one it has.
 	again, _ := json.Marshal(d.Request)
-	if resp, b := post(p.countyEnv, "/api/v1/deferral-requests", p.countyTok, string(again)); resp.StatusCode != 201 || decode[archive.DeferralCase](t, b).Status != archive.DeferralPending {
+	if resp, b := p.countyEnv.postJSON("/api/v1/deferral-requests", p.countyTok, string(again)); resp.StatusCode != 201 || decode[archive.DeferralCase](t, b).Status != archive.DeferralPending {
 		t.Fatalf("the same request again: %d %s", resp.StatusCode, b)
 	}
 
 	// The county archive decides on its own instance.
 	countyArchivist, _ := p.county.CreateToken(archive.RoleArchive, "", "县档案馆 张馆员")
-	if resp, _ := post(p.countyEnv, "/api/v1/deferral-requests/"+d.ID+"/decision", p.countyTok, `{"approve":true,"reason":"同意"}`); resp.StatusCode != 403 {
+	if resp, _ := p.countyEnv.postJSON("/api/v1/deferral-requests/"+d.ID+"/decision", p.countyTok, `{"approve":true,"reason":"同意"}`); resp.StatusCode != 403 {
 		t.Fatalf("the department decided at the county archive: %d", resp.StatusCode)
 	}
-	resp, body = post(p.countyEnv, "/api/v1/deferral-requests/"+d.ID+"/decision", countyArchivist, `{"approve":true,"reason":"同意延期至2030年底移交"}`)
+	resp, body = p.countyEnv.postJSON("/api/v1/deferral-requests/"+d.ID+"/decision", countyArchivist, `{"approve":true,"reason":"同意延期至2030年底移交"}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("the county archive's decision: %d %s", resp.StatusCode, body)
 	}
@@ -104,17 +101,17 @@ func TestLaterTransferApprovedByTheCountyArchive(t *testing.T) {
 	altered := *county.Decision
 	altered.Body = strings.Replace(altered.Body, "2030", "2045", 1)
 	ab, _ := json.Marshal(altered)
-	if resp, b := post(p.deptEnv, "/api/v1/deferrals/"+d.ID+"/decision", p.deptEnv.tokA, string(ab)); resp.StatusCode != 422 {
+	if resp, b := p.deptEnv.postJSON("/api/v1/deferrals/"+d.ID+"/decision", p.deptEnv.tokA, string(ab)); resp.StatusCode != 422 {
 		t.Fatalf("an altered approval: %d %s", resp.StatusCode, b)
 	}
-	resp, body = post(p.deptEnv, "/api/v1/deferrals/"+d.ID+"/check", p.deptEnv.tokA, "")
+	resp, body = p.deptEnv.postJSON("/api/v1/deferrals/"+d.ID+"/check", p.deptEnv.tokA, "")
 	if resp.StatusCode != 200 || decode[archive.Deferral](t, body).Status != archive.DeferralApproved {
 		t.Fatalf("check: %d %s", resp.StatusCode, body)
 	}
 	if got := dueDate(); got != "2031-01-01" {
 		t.Fatalf("due after the approval: %q, want 2031-01-01 (transferred by the end of 2030)", got)
 	}
-	if resp, b := post(p.deptEnv, "/api/v1/deferrals/"+d.ID+"/decision", p.deptEnv.tokA, string(forged)); resp.StatusCode != 409 {
+	if resp, b := p.deptEnv.postJSON("/api/v1/deferrals/"+d.ID+"/decision", p.deptEnv.tokA, string(forged)); resp.StatusCode != 409 {
 		t.Fatalf("a second decision: %d %s", resp.StatusCode, b)
 	}
 

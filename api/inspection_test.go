@@ -40,16 +40,13 @@ func TestInspectionReportVerifiesAtTheCountyArchive(t *testing.T) {
 	}
 	ingest("INS-LATE", "Y", "不予共享", "2015-03-05T16:30:00+08:00") // archived late, overdue at the county archive
 	shared := ingest("INS-SHARED", "D30", "有条件共享", time.Now().Add(-48*time.Hour).Format(time.RFC3339))
-	post := func(e *env, path, tok, body string) (*http.Response, []byte) {
-		return e.do(http.MethodPost, path, tok, strings.NewReader(body), "application/json")
-	}
 	// Department B asks for the shared record, A grants it, B reads it.
 	until := time.Now().Add(72 * time.Hour).UTC().Format(time.RFC3339)
-	resp, body := post(e, "/api/v1/use-requests", e.tokenB(), fmt.Sprintf(`{"owner":"%s","packages":["%s"],"purpose":"核验","until":"%s"}`, deptA, shared.ID, until))
+	resp, body := e.postJSON("/api/v1/use-requests", e.tokenB(), fmt.Sprintf(`{"owner":"%s","packages":["%s"],"purpose":"核验","until":"%s"}`, deptA, shared.ID, until))
 	if resp.StatusCode != 201 {
 		t.Fatalf("use request: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := post(e, "/api/v1/use-requests/"+decode[archive.UseRequest](t, body).ID+"/decision", e.tokA, `{"action":"approve"}`); resp.StatusCode != 200 {
+	if resp, body := e.postJSON("/api/v1/use-requests/"+decode[archive.UseRequest](t, body).ID+"/decision", e.tokA, `{"action":"approve"}`); resp.StatusCode != 200 {
 		t.Fatalf("grant: %d %s", resp.StatusCode, body)
 	}
 	if resp, _ := e.do(http.MethodGet, "/api/v1/packages/"+shared.ID+"/eep?purpose=核验", e.tokenB(), nil, ""); resp.StatusCode != 200 {
@@ -63,7 +60,7 @@ func TestInspectionReportVerifiesAtTheCountyArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	resp, body = post(e, "/api/v1/inspections", e.tokA, fmt.Sprintf(`{"from":"%s"}`, start.Format(time.RFC3339)))
+	resp, body = e.postJSON("/api/v1/inspections", e.tokA, fmt.Sprintf(`{"from":"%s"}`, start.Format(time.RFC3339)))
 	if resp.StatusCode != 201 {
 		t.Fatalf("make the report: %d %s", resp.StatusCode, body)
 	}
@@ -198,12 +195,12 @@ func TestInspectionReportVerifiesAtTheCountyArchive(t *testing.T) {
 	altered := *ins.Report
 	altered.Body = strings.Replace(altered.Body, `"value": 1`, `"value": 0`, 1)
 	ab, _ := json.Marshal(altered)
-	if resp, body := post(p.countyEnv, "/api/v1/inspection-reports", p.countyTok, string(ab)); resp.StatusCode != 422 {
+	if resp, body := p.countyEnv.postJSON("/api/v1/inspection-reports", p.countyTok, string(ab)); resp.StatusCode != 422 {
 		t.Fatalf("an altered report: %d %s", resp.StatusCode, body)
 	}
 	// Sent again: kept once.
 	again, _ := json.Marshal(ins.Report)
-	if resp, body := post(p.countyEnv, "/api/v1/inspection-reports", p.countyTok, string(again)); resp.StatusCode != 201 {
+	if resp, body := p.countyEnv.postJSON("/api/v1/inspection-reports", p.countyTok, string(again)); resp.StatusCode != 201 {
 		t.Fatalf("the same report again: %d %s", resp.StatusCode, body)
 	}
 	if rs, _, _ := p.county.ReceivedReports(ctx, archive.Principal{Role: archive.RoleAuditor}, deptA, "", 10); len(rs) != 1 {

@@ -43,27 +43,24 @@ func TestOpeningOverHTTP(t *testing.T) {
 		return hex.EncodeToString(sum[:])
 	}
 	before := eepSM3()
-	post := func(path, tok, body string) (*http.Response, []byte) {
-		return e.do(http.MethodPost, path, tok, strings.NewReader(body), "application/json")
-	}
-	if resp, body := post("/api/v1/openings", wang, fmt.Sprintf(`{"packages":["%s"],"reason":"到期"}`, recent.ID)); resp.StatusCode != 409 || decode[Problem](t, body).Field != "packages[0]" {
+	if resp, body := e.postJSON("/api/v1/openings", wang, fmt.Sprintf(`{"packages":["%s"],"reason":"到期"}`, recent.ID)); resp.StatusCode != 409 || decode[Problem](t, body).Field != "packages[0]" {
 		t.Fatalf("a record within its closed period: %d %s", resp.StatusCode, body)
 	}
-	if resp, _ := post("/api/v1/openings", e.tokA, fmt.Sprintf(`{"packages":["%s"],"reason":"到期"}`, p.ID)); resp.StatusCode != 403 {
+	if resp, _ := e.postJSON("/api/v1/openings", e.tokA, fmt.Sprintf(`{"packages":["%s"],"reason":"到期"}`, p.ID)); resp.StatusCode != 403 {
 		t.Fatalf("a department proposed: %d", resp.StatusCode)
 	}
-	resp, body = post("/api/v1/openings", wang, fmt.Sprintf(`{"packages":["%s"],"reason":"形成满二十五年，经鉴定可以开放"}`, p.ID))
+	resp, body = e.postJSON("/api/v1/openings", wang, fmt.Sprintf(`{"packages":["%s"],"reason":"形成满二十五年，经鉴定可以开放"}`, p.ID))
 	if resp.StatusCode != 201 {
 		t.Fatalf("propose: %d %s", resp.StatusCode, body)
 	}
 	d := decode[archive.OpeningDecision](t, body)
-	if resp, _ := post("/api/v1/openings/"+d.ID+"/approve", wang, `{"approve":true}`); resp.StatusCode != 403 {
+	if resp, _ := e.postJSON("/api/v1/openings/"+d.ID+"/approve", wang, `{"approve":true}`); resp.StatusCode != 403 {
 		t.Fatalf("the proposer approved: %d", resp.StatusCode)
 	}
 	if resp, _ := e.do(http.MethodGet, "/api/v1/open/"+p.ID, "", nil, ""); resp.StatusCode != 404 {
 		t.Fatalf("public before the approval: %d", resp.StatusCode)
 	}
-	if resp, body := post("/api/v1/openings/"+d.ID+"/approve", li, `{"approve":true,"note":"同意"}`); resp.StatusCode != 200 || !decode[archive.OpeningDecision](t, body).Results[0].Opened {
+	if resp, body := e.postJSON("/api/v1/openings/"+d.ID+"/approve", li, `{"approve":true,"note":"同意"}`); resp.StatusCode != 200 || !decode[archive.OpeningDecision](t, body).Results[0].Opened {
 		t.Fatalf("approve: %d %s", resp.StatusCode, body)
 	}
 	resp, body = e.do(http.MethodGet, "/api/v1/open/"+p.ID, "", nil, "")
@@ -95,7 +92,7 @@ func TestOpeningOverHTTP(t *testing.T) {
 	}
 	waitOpen(t, e, "热食类", 1)
 	waitOpen(t, e, "东大街", 0) // removed from the copy: not found by it either
-	if resp, body := post("/api/v1/openings/close", li, fmt.Sprintf(`{"package":"%s","reason":"暂缓开放"}`, p.ID)); resp.StatusCode != 200 {
+	if resp, body := e.postJSON("/api/v1/openings/close", li, fmt.Sprintf(`{"package":"%s","reason":"暂缓开放"}`, p.ID)); resp.StatusCode != 200 {
 		t.Fatalf("close: %d %s", resp.StatusCode, body)
 	}
 	if resp, _ := e.do(http.MethodGet, "/api/v1/open/"+p.ID, "", nil, ""); resp.StatusCode != 404 {

@@ -31,15 +31,12 @@ func TestUseRequestsOverHTTP(t *testing.T) {
 		t.Fatalf("B read A's conditional package without a grant: %d", resp.StatusCode)
 	}
 	until := time.Now().Add(7 * 24 * time.Hour).UTC().Format(time.RFC3339)
-	post := func(path, tok, body string) (*http.Response, []byte) {
-		return e.do(http.MethodPost, path, tok, strings.NewReader(body), "application/json")
-	}
 	for field, bad := range map[string]string{
 		"owner":   fmt.Sprintf(`{"owner":"bad","packages":["%s"],"purpose":"核验","until":"%s"}`, p.ID, until),
 		"purpose": fmt.Sprintf(`{"owner":"%s","packages":["%s"],"until":"%s"}`, deptA, p.ID, until),
 		"until":   fmt.Sprintf(`{"owner":"%s","packages":["%s"],"purpose":"核验","until":"2020-01-01T00:00:00Z"}`, deptA, p.ID),
 	} {
-		resp, body := post("/api/v1/use-requests", e.tokB, bad)
+		resp, body := e.postJSON("/api/v1/use-requests", e.tokB, bad)
 		if resp.StatusCode != 422 || decode[Problem](t, body).Field != field {
 			t.Fatalf("a request with a bad %s: %d %s", field, resp.StatusCode, body)
 		}
@@ -47,22 +44,22 @@ func TestUseRequestsOverHTTP(t *testing.T) {
 	if resp, body := e.do(http.MethodGet, "/api/v1/use-requests", e.tokB, nil, ""); resp.StatusCode != 200 || !strings.Contains(string(body), `"requests": []`) {
 		t.Fatalf("bad requests were recorded: %d %s", resp.StatusCode, body)
 	}
-	resp, body = post("/api/v1/use-requests", e.tokB, fmt.Sprintf(`{"owner":"%s","packages":["%s"],"purpose":"核验","until":"%s"}`, deptA, p.ID, until))
+	resp, body = e.postJSON("/api/v1/use-requests", e.tokB, fmt.Sprintf(`{"owner":"%s","packages":["%s"],"purpose":"核验","until":"%s"}`, deptA, p.ID, until))
 	if resp.StatusCode != 201 {
 		t.Fatalf("request: %d %s", resp.StatusCode, body)
 	}
 	req := decode[archive.UseRequest](t, body)
 	decision := "/api/v1/use-requests/" + req.ID + "/decision"
-	if resp, body := post(decision, e.tokB, `{"action":"approve"}`); resp.StatusCode != 403 {
+	if resp, body := e.postJSON(decision, e.tokB, `{"action":"approve"}`); resp.StatusCode != 403 {
 		t.Fatalf("the requester approved its own request: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := post(decision, e.tokA, `{"action":"refuse"}`); resp.StatusCode != 422 || decode[Problem](t, body).Field != "reason" {
+	if resp, body := e.postJSON(decision, e.tokA, `{"action":"refuse"}`); resp.StatusCode != 422 || decode[Problem](t, body).Field != "reason" {
 		t.Fatalf("a refusal without a reason: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := post(decision, e.tokA, `{"action":"approve"}`); resp.StatusCode != 200 {
+	if resp, body := e.postJSON(decision, e.tokA, `{"action":"approve"}`); resp.StatusCode != 200 {
 		t.Fatalf("approve: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := post(decision, e.tokA, `{"action":"approve"}`); resp.StatusCode != 409 {
+	if resp, body := e.postJSON(decision, e.tokA, `{"action":"approve"}`); resp.StatusCode != 409 {
 		t.Fatalf("approved twice: %d %s", resp.StatusCode, body)
 	}
 	if resp, body := e.do(http.MethodGet, "/api/v1/packages/"+p.ID+"/eep", e.tokB, nil, ""); resp.StatusCode != 422 || decode[Problem](t, body).Field != "purpose" {
@@ -71,7 +68,7 @@ func TestUseRequestsOverHTTP(t *testing.T) {
 	if resp, body := e.do(http.MethodGet, eep, e.tokB, nil, ""); resp.StatusCode != 200 {
 		t.Fatalf("B reads during the grant: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := post("/api/v1/use-requests/"+req.ID+"/revoke", e.tokA, `{"reason":"核验完毕"}`); resp.StatusCode != 200 {
+	if resp, body := e.postJSON("/api/v1/use-requests/"+req.ID+"/revoke", e.tokA, `{"reason":"核验完毕"}`); resp.StatusCode != 200 {
 		t.Fatalf("revoke: %d %s", resp.StatusCode, body)
 	}
 	if resp, _ := e.do(http.MethodGet, eep, e.tokB, nil, ""); resp.StatusCode != 404 {
