@@ -107,8 +107,11 @@ func fields(d Doc) map[string]any {
 		"archival_code": d.ArchivalCode, "case_no": d.CaseNo,
 		"item_code": d.ItemCode, "year": strconv.Itoa(d.Year), "year_n": float64(d.Year),
 		"retention": d.Retention, "state": d.State, "format": d.Formats, "sharing": d.Sharing,
-		"open": map[bool]string{true: "1", false: ""}[d.Open], "open_words": d.OpenText,
+		"open_words": d.OpenText,
 		"applicant_name": d.ApplicantName, "applicant_id": d.ApplicantID,
+	}
+	if d.Open {
+		m["open"] = "1"
 	}
 	if !d.FinishedAt.IsZero() {
 		m["finished"] = d.FinishedAt.UTC()
