@@ -277,7 +277,7 @@ func (a *Archive) openOne(ctx context.Context, d *OpeningDecision, id string, no
 	if _, err := a.store.Put(ctx, key, bytes.NewReader(b), int64(len(b)), storage.PutOptions{}); err != nil {
 		return p, fmt.Errorf("%w: store the public copy: %v", ErrUnavailable, err)
 	}
-	mark := &index.OpenMark{At: now.UTC(), Decision: d.ID, Copy: key, Policy: pc.Policy, Removed: pc.Removed}
+	mark := &index.OpenMark{At: now.UTC(), Decision: d.ID, Copy: key, Policy: pc.Policy, Removed: pc.Removed, Title: pc.Title}
 	if _, err := a.index.UpdatePackage(p.ID, func(q *index.Package) error { q.Opened = mark; return nil }); err != nil {
 		a.discard(ctx, key)
 		return p, err
@@ -462,8 +462,7 @@ func (a *Archive) SearchOpen(ctx context.Context, words, cursor string, limit in
 		if err != nil || p.Opened == nil {
 			continue // closed since it was indexed
 		}
-		title, _ := a.redaction.Text(p.Title, nil)
-		out.Hits = append(out.Hits, OpenHit{Package: p.ID, ArchivalCode: p.ArchivalCode, Title: title, Department: p.DepartmentName,
+		out.Hits = append(out.Hits, OpenHit{Package: p.ID, ArchivalCode: p.ArchivalCode, Title: p.Opened.Title, Department: p.DepartmentName,
 			Year: p.Year, ItemName: p.ItemName, OpenedAt: p.Opened.At})
 	}
 	return out, nil
@@ -493,7 +492,7 @@ func (a *Archive) restoreOpenings(ctx context.Context) (int, error) {
 		if pc.Package != id {
 			return fmt.Errorf("public copy %s is of package %q", o.Key, pc.Package)
 		}
-		mark := &index.OpenMark{At: pc.OpenedAt, Decision: pc.Decision, Copy: o.Key, Policy: pc.Policy, Removed: pc.Removed}
+		mark := &index.OpenMark{At: pc.OpenedAt, Decision: pc.Decision, Copy: o.Key, Policy: pc.Policy, Removed: pc.Removed, Title: pc.Title}
 		if _, err := a.index.UpdatePackage(id, func(q *index.Package) error { q.Opened = mark; return nil }); err != nil {
 			return err
 		}

@@ -220,6 +220,7 @@ type OpenMark struct {
 	Decision string         `json:"decision"` // the opening decision's id
 	Copy     string         `json:"copy"`     // object key of the public copy
 	Policy   string         `json:"policy"`   // the redaction policy's version
+	Title    string         `json:"title"`    // the public copy's title (redacted), for public lists
 	Removed  map[string]int `json:"removed,omitempty"`
 }
 
