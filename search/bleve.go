@@ -107,7 +107,7 @@ func fields(d Doc) map[string]any {
 		"archival_code": d.ArchivalCode, "case_no": d.CaseNo,
 		"item_code": d.ItemCode, "year": strconv.Itoa(d.Year), "year_n": float64(d.Year),
 		"retention": d.Retention, "state": d.State, "format": d.Formats, "sharing": d.Sharing,
-		"open_words": d.OpenText,
+		"open_words":     d.OpenText,
 		"applicant_name": d.ApplicantName, "applicant_id": d.ApplicantID,
 	}
 	if d.Open {
