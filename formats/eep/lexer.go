@@ -22,8 +22,13 @@ type lexer struct {
 	tagStart int64
 	special  []byte // terminator of a comment, PI or CDATA section
 
-	spans     map[string]*span // element name → span
-	active    []*span
+	spans  map[string]*span // element name → span (a child of the root of that name)
+	active []*span
+	depth  int // elements open
+	// Every element named in marks, nested ones included, with where it lies.
+	marks     map[string]bool
+	open      []Occurrence
+	occurs    []Occurrence
 	inData    bool
 	data      *b64sink
 	dataStart int64
@@ -37,6 +42,14 @@ type span struct {
 	start, end int64
 	seen       bool
 	err        error
+}
+
+// Occurrence is where one element lies in the file: from its start tag's '<' to just after
+// its end tag, and how many elements of the same name enclose it.
+type Occurrence struct {
+	Name       string
+	Level      int
+	Start, End int64
 }
 
 const (
@@ -151,13 +164,37 @@ func (l *lexer) process(p []byte) (int, error) {
 // endTag handles a complete tag in l.tag: it opens or closes spans and data diversion.
 func (l *lexer) endTag() {
 	name, closing := tagName(l.tag)
-	if s, ok := l.spans[name]; ok && !closing && !s.seen {
+	selfClosing := bytes.HasSuffix(l.tag, []byte("/>"))
+	if l.marks[name] && !selfClosing {
+		if !closing {
+			level := 0
+			for _, o := range l.open {
+				if o.Name == name {
+					level++
+				}
+			}
+			l.open = append(l.open, Occurrence{Name: name, Level: level, Start: l.tagStart})
+		} else if n := len(l.open); n > 0 && l.open[n-1].Name == name {
+			o := l.open[n-1]
+			o.End = l.off
+			l.open = l.open[:n-1]
+			l.occurs = append(l.occurs, o)
+		}
+	}
+	// Spans are children of the root (depth 1 when their start tag is read): a nested
+	// element of the same name (an amended package's previous layers) is not the span.
+	markup := !bytes.HasPrefix(l.tag, []byte("<!"))
+	if closing && markup {
+		l.depth--
+	}
+	s, spanned := l.spans[name]
+	if spanned && !closing && !s.seen && l.depth == 1 {
 		s.seen = true
 		s.start = l.tagStart
 		l.active = append(l.active, s)
 	}
 	l.feedSpans(l.tag)
-	if s, ok := l.spans[name]; ok && closing && s.end == 0 && s.seen {
+	if spanned && closing && s.seen && s.end == 0 && l.depth == 1 {
 		s.end = l.off
 		for k, a := range l.active {
 			if a == s {
@@ -165,6 +202,9 @@ func (l *lexer) endTag() {
 				break
 			}
 		}
+	}
+	if !closing && !selfClosing && markup {
+		l.depth++
 	}
 	if name == "编码数据" && !closing && !bytes.HasSuffix(l.tag, []byte("/>")) {
 		l.inData = true

@@ -27,6 +27,8 @@ const (
 	Version           = "2009"
 	TypeOriginal      = "原始型"
 	TypeOriginalDesc  = "本封装包包含电子文件数据及其元数据，原始封装，未经修改"
+	TypeAmended       = "修改型"
+	TypeAmendedDesc   = "本封装包包含电子文件数据及其元数据，系修改封装，在保留原封装包的基础上，添加了修改层"
 )
 
 // Package is what goes into an original (原始型) EEP.
@@ -72,6 +74,9 @@ type Grant struct {
 
 // Document is one 文档 with one 文档数据 holding its encodings.
 type Document struct {
+	// N is its 文档序号: 0 numbers documents by their place. A revision (修订内容) numbers
+	// each document it revises as the package it wraps does.
+	N         int
 	Main      bool
 	Title     string
 	Encodings []Encoding // the archival rendition first, then the original when it differs

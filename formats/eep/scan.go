@@ -77,6 +77,9 @@ type ScannedEncoding struct {
 
 // ScannedDocument is one 文档 as found.
 type ScannedDocument struct {
+	// Depth is how far inside the package's layers the document lies: 0 in its own
+	// 被签名对象, 1 in the package an amendment wraps, and so on.
+	Depth     int               `json:"depth"`
 	ID        string            `json:"id"`
 	Seq       string            `json:"seq"`
 	Role      string            `json:"role"`
@@ -93,8 +96,27 @@ type ScannedSignature struct {
 	pending    hash.Hash
 }
 
+// Layer is an earlier form kept inside an amended (修改型) package: the previous package's
+// 被签名对象 and 电子签名块 under 原封装包. Layers[0] is the one directly inside.
+type Layer struct {
+	Type       string // its 封装包类型
+	Created    string // its 封装包创建时间
+	SignedSpan [2]int64
+	// SignedSM3 is the SM3 of its signed bytes: the file's, with the namespace declaration
+	// C14N gives the apex put back (what its own package held).
+	SignedSM3  []byte
+	Signatures []*ScannedSignature
+	err        error
+}
+
+// Err is why the layer's signed bytes could not be read (nil when they were).
+func (l *Layer) Err() error { return l.err }
+
 // Scan is what reading a package found.
 type Scan struct {
+	// Type is 封装包类型: 原始型, or 修改型 for an amended package with Layers inside.
+	Type       string
+	Layers     []*Layer
 	Findings   []Finding
 	Fields     map[string]string // first text of each element path under 被签名对象, e.g. "封装内容/文件实体块/文件实体/档号/年度"
 	Documents  []ScannedDocument
@@ -158,6 +180,7 @@ func Read(r io.ReaderAt, size int64, opts ScanOptions) (*Scan, error) {
 	lx := &lexer{
 		src:      io.NewSectionReader(r, 0, size),
 		spans:    map[string]*span{"被签名对象": signedSpan, "电子签名块": lockedSpan},
+		marks:    map[string]bool{"被签名对象": true, "电子签名块": true},
 		newSink:  func() *b64sink { return newB64Sink(opts.NewHash()) },
 		fileHash: fileHash,
 	}
@@ -178,6 +201,12 @@ func Read(r io.ReaderAt, size int64, opts ScanOptions) (*Scan, error) {
 	}
 	if s.Lock != nil {
 		s.Lock.finish(lockedSpan)
+	}
+	s.Type = s.Fields["封装包类型"]
+	if parseErr == nil && s.Type == TypeAmended {
+		if err := s.readLayers(r, lx.occurs, opts); err != nil {
+			return nil, err
+		}
 	}
 	if parseErr == nil {
 		s.checkMetadata()
@@ -259,7 +288,13 @@ func (s *Scan) parse(dec *xml.Decoder, lx *lexer) error {
 			}
 			switch name {
 			case "文档":
-				s.Documents = append(s.Documents, ScannedDocument{})
+				depth := -1
+				for _, n := range stack {
+					if n == "被签名对象" {
+						depth++
+					}
+				}
+				s.Documents = append(s.Documents, ScannedDocument{Depth: depth})
 				doc = &s.Documents[len(s.Documents)-1]
 			case "编码":
 				if doc != nil {
@@ -317,7 +352,7 @@ func (s *Scan) parse(dec *xml.Decoder, lx *lexer) error {
 						b.Description = val
 					}
 				}
-				if name == "附注" && path == entity+"附注" {
+				if name == "附注" && path == s.EntityPath()+"附注" {
 					s.Notes = append(s.Notes, val)
 				}
 				switch {
@@ -373,33 +408,57 @@ func attr(t xml.StartElement, local string) string {
 	return ""
 }
 
-const entity = "封装内容/文件实体块/文件实体/"
+const (
+	entity        = "封装内容/文件实体块/文件实体/"
+	amendedEntity = "修改封装内容/修订内容/文件实体块/文件实体/"
+)
+
+// EntityPath is where the record as it now stands lies under 被签名对象 (Fields' paths): the
+// 文件实体 of an original package, or of an amended package's revision.
+func (s *Scan) EntityPath() string {
+	if s.Type == TypeAmended || s.Fields["封装包类型"] == TypeAmended {
+		return amendedEntity
+	}
+	return entity
+}
 
 // mandatory lists the metadata DA/T 48 requires (GD-2-4), as paths under 被签名对象.
-var mandatory = []struct{ path, name string }{
-	{"封装包类型", "封装包类型"},
-	{"封装包类型描述", "封装包类型描述"},
-	{"封装包创建时间", "封装包创建时间"},
-	{"封装包创建单位", "封装包创建单位"},
-	{entity + "聚合层次", "聚合层次"},
-	{entity + "来源/立档单位名称", "立档单位名称"},
-	{entity + "电子文件号", "电子文件号"},
-	{entity + "档号/年度", "年度"},
-	{entity + "档号/保管期限", "保管期限"},
-	{entity + "内容描述/题名", "题名"},
-	{entity + "内容描述/责任者", "责任者"},
-	{entity + "内容描述/日期", "日期"},
-	{entity + "内容描述/密级", "密级"},
+// The package's own elements are paths under 被签名对象; the record's, under EntityPath.
+var mandatory = []struct {
+	path, name string
+	record     bool
+}{
+	{"封装包类型", "封装包类型", false},
+	{"封装包类型描述", "封装包类型描述", false},
+	{"封装包创建时间", "封装包创建时间", false},
+	{"封装包创建单位", "封装包创建单位", false},
+	{"聚合层次", "聚合层次", true},
+	{"来源/立档单位名称", "立档单位名称", true},
+	{"电子文件号", "电子文件号", true},
+	{"档号/年度", "年度", true},
+	{"档号/保管期限", "保管期限", true},
+	{"内容描述/题名", "题名", true},
+	{"内容描述/责任者", "责任者", true},
+	{"内容描述/日期", "日期", true},
+	{"内容描述/密级", "密级", true},
 }
 
 func (s *Scan) checkMetadata() {
 	var missing []string
+	ent := s.EntityPath()
 	for _, m := range mandatory {
-		if s.Fields[m.path] == "" {
+		path := m.path
+		if m.record {
+			path = ent + path
+		}
+		if s.Fields[path] == "" {
 			missing = append(missing, m.name)
 		}
 	}
-	if s.Fields[entity+"档号/室编件号"] == "" && s.Fields[entity+"档号/馆编件号"] == "" {
+	if s.Type == TypeAmended && s.Fields["修改封装内容/修改标识符"] == "" {
+		missing = append(missing, "修改标识符")
+	}
+	if s.Fields[ent+"档号/室编件号"] == "" && s.Fields[ent+"档号/馆编件号"] == "" {
 		missing = append(missing, "室编件号|馆编件号")
 	}
 	if len(missing) > 0 {
@@ -427,14 +486,29 @@ func (s *Scan) checkMetadata() {
 var sm3InDescription = regexp.MustCompile(`SM3[:：]\s*([0-9a-fA-F]{64})`)
 
 func (s *Scan) checkDocuments() {
-	count := Finding{Code: CodeContentCount, Item: "内容数据数量", Status: Pass, Detail: fmt.Sprintf("%d documents numbered 1..%d", len(s.Documents), len(s.Documents))}
-	if len(s.Documents) == 0 {
+	deepest, original := s.deepest()
+	count := Finding{Code: CodeContentCount, Item: "内容数据数量", Status: Pass, Detail: fmt.Sprintf("%d documents numbered 1..%d", original, original)}
+	if deepest > 0 {
+		count.Detail += fmt.Sprintf("; %d revised in %d amendments", len(s.Documents)-original, deepest)
+	}
+	if original == 0 {
 		count.Status, count.Expected, count.Found, count.Detail = Fail, "at least one 文档", "none", ""
 	}
+	last := map[int]int{} // depth → the last 文档序号 seen in it
 	for i, d := range s.Documents {
 		where := fmt.Sprintf("文档 %d", i+1)
-		if d.Seq != strconv.Itoa(i+1) {
-			count.Status, count.Where, count.Expected, count.Found, count.Detail = Fail, where, "文档序号 "+strconv.Itoa(i+1), "文档序号 "+d.Seq, "document numbering is not continuous"
+		if deepest > 0 {
+			where = "文档 " + d.ID
+		}
+		n, err := strconv.Atoi(d.Seq)
+		switch {
+		case d.Depth == deepest && (err != nil || n != last[d.Depth]+1):
+			count.Status, count.Where, count.Expected, count.Found, count.Detail = Fail, where, "文档序号 "+strconv.Itoa(last[d.Depth]+1), "文档序号 "+d.Seq, "document numbering is not continuous"
+		case d.Depth < deepest && (err != nil || n <= last[d.Depth] || n > original):
+			count.Status, count.Where, count.Expected, count.Found, count.Detail = Fail, where, fmt.Sprintf("文档序号 of a document of the original package (1..%d), once each, in order", original), "文档序号 "+d.Seq, "a revision names a document the package does not hold"
+		}
+		if err == nil {
+			last[d.Depth] = n
 		}
 		if len(d.Encodings) == 0 {
 			count.Status, count.Where, count.Expected, count.Found, count.Detail = Fail, where, "at least one 编码", "none", ""
@@ -524,7 +598,8 @@ func parseSignature(el *etree.Element) Signature {
 }
 
 // CanonicalElement returns the C14N 1.0 (without comments) form of the first element with
-// the given local name, for packages whose file bytes are not canonical. It parses the
+// the given local name (or whose ancestors' names end in the slash-separated path, such as
+// "原封装包/被签名对象"), for packages whose file bytes are not canonical. It parses the
 // whole package in memory: callers bound the size.
 func CanonicalElement(r io.Reader, local string) ([]byte, error) {
 	doc := etree.NewDocument()
@@ -533,10 +608,19 @@ func CanonicalElement(r io.Reader, local string) ([]byte, error) {
 	}
 	var path []*etree.Element
 	var find func(el *etree.Element) bool
+	want := strings.Split(local, "/") // the element's name, or a path of names ending in it
 	find = func(el *etree.Element) bool {
 		path = append(path, el)
-		if el.Tag == local {
-			return true
+		if el.Tag == want[len(want)-1] && len(path) >= len(want) {
+			match := true
+			for i, name := range want {
+				if path[len(path)-len(want)+i].Tag != name {
+					match = false
+				}
+			}
+			if match {
+				return true
+			}
 		}
 		for _, c := range el.ChildElements() {
 			if find(c) {

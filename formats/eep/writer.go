@@ -144,7 +144,7 @@ func Write(w io.Writer, pkg *Package, hooks Hooks) (*Result, error) {
 	x.elem("封装包创建时间", xmlTime(pkg.Created))
 	x.elem("封装包创建单位", pkg.Creator)
 	x.write("<封装内容>\n")
-	if err := writeEntity(x, &pkg.Entity, res); err != nil {
+	if err := writeEntity(x, 0, &pkg.Entity, res); err != nil {
 		return nil, err
 	}
 	writeBusinesses(x, pkg.Businesses)
@@ -156,10 +156,14 @@ func Write(w io.Writer, pkg *Package, hooks Hooks) (*Result, error) {
 	if x.err != nil {
 		return nil, fmt.Errorf("write EEP: %w", x.err)
 	}
+	return res, finish(x, res, hooks)
+}
 
+// finish writes the signature block and the lock signature after 被签名对象.
+func finish(x *xw, res *Result, hooks Hooks) error {
 	sigs, err := hooks.Sign()
 	if err != nil {
-		return nil, fmt.Errorf("sign EEP: %w", err)
+		return fmt.Errorf("sign EEP: %w", err)
 	}
 	res.Signatures = sigs
 	x.capture = hooks.Locked
@@ -171,26 +175,26 @@ func Write(w io.Writer, pkg *Package, hooks Hooks) (*Result, error) {
 	x.capture = nil
 	x.write("\n")
 	if x.err != nil {
-		return nil, fmt.Errorf("write EEP: %w", x.err)
+		return fmt.Errorf("write EEP: %w", x.err)
 	}
 	lock, err := hooks.Lock()
 	if err != nil {
-		return nil, fmt.Errorf("lock EEP: %w", err)
+		return fmt.Errorf("lock EEP: %w", err)
 	}
 	res.Lock = lock
 	writeSignature(x, "锁定签名", lock)
 	x.write("</电子文件封装包>\n")
 	if x.err != nil {
-		return nil, fmt.Errorf("write EEP: %w", x.err)
+		return fmt.Errorf("write EEP: %w", x.err)
 	}
 	if err := x.bw.Flush(); err != nil {
-		return nil, fmt.Errorf("write EEP: %w", err)
+		return fmt.Errorf("write EEP: %w", err)
 	}
 	res.Size = x.n
-	return res, nil
+	return nil
 }
 
-func writeEntity(x *xw, e *Entity, res *Result) error {
+func writeEntity(x *xw, layer int, e *Entity, res *Result) error {
 	x.write("<文件实体块>\n<文件实体>\n")
 	x.elem("聚合层次", "文件")
 	x.write("<来源>\n")
@@ -240,7 +244,11 @@ func writeEntity(x *xw, e *Entity, res *Result) error {
 	}
 	x.write("<文件数据>\n")
 	for i := range e.Documents {
-		if err := writeDocument(x, i+1, &e.Documents[i], res); err != nil {
+		n := e.Documents[i].N
+		if n == 0 {
+			n = i + 1
+		}
+		if err := writeDocument(x, layer, n, &e.Documents[i], res); err != nil {
 			return err
 		}
 	}
@@ -250,8 +258,8 @@ func writeEntity(x *xw, e *Entity, res *Result) error {
 	return x.err
 }
 
-func writeDocument(x *xw, n int, d *Document, res *Result) error {
-	docID := fmt.Sprintf("修改0-文档%d", n)
+func writeDocument(x *xw, layer, n int, d *Document, res *Result) error {
+	docID := fmt.Sprintf("修改%d-文档%d", layer, n)
 	x.write("<文档>\n")
 	x.elem("文档标识符", docID)
 	x.elem("文档序号", strconv.Itoa(n))
