@@ -232,7 +232,8 @@ func (a *Archive) ReceivePackage(ctx context.Context, who Principal, batch, id s
 				}
 			}
 			archival := true
-			for i, d := range scan.Documents {
+			for i, vs := range scan.Versions() { // as each document now stands
+				d := vs[0]
 				if len(d.Encodings) == 0 {
 					continue
 				}
@@ -293,7 +294,7 @@ func (a *Archive) accept(ctx context.Context, acc *Accession, item *ManifestItem
 		res.LogIndex = p.LogIndex
 		return nil
 	}
-	const ent = "封装内容/文件实体块/文件实体/"
+	ent := scan.EntityPath()
 	fonds, year := scan.Fields[ent+"档号/全宗号"], scan.Fields[ent+"档号/年度"]
 	y, err := strconv.Atoi(year)
 	if err != nil {

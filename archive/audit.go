@@ -236,7 +236,7 @@ func (au *auditor) auditPackage(ctx context.Context, p *index.Package) *AuditRes
 	want, signedAt := p.PackageSM3, time.Time{}
 	if ev, err := au.event(ctx, p.LogIndex); err != nil {
 		add("BC-1-14", "固化信息有效性", false, "事件日志", "the package's ingest event", err.Error(), "")
-	} else if ev.Subject != p.ID || ev.Digest != p.PackageSM3 {
+	} else if ev.Subject != p.ID && ev.Subject != migrationSubject(p.ID, p.Layer) || ev.Digest != p.PackageSM3 {
 		add("BC-1-14", "固化信息有效性", false, "事件日志", "the ingest event of "+p.ID+" with SM3 "+p.PackageSM3, fmt.Sprintf("%s of %s with SM3 %s", ev.Type, ev.Subject, ev.Digest), "the index and the log disagree")
 	} else {
 		signedAt = ev.Time
@@ -346,6 +346,19 @@ func (au *auditor) auditPackage(ctx context.Context, p *index.Package) *AuditRes
 		return res
 	}
 	add("BC-1-14", "归档前后封装包一致", true, "封装包", "SM3 "+want, "SM3 "+sum, "")
+	for _, f := range p.Prior { // the forms before a migration, kept as they were
+		where := fmt.Sprintf("原封装包 修改%d", f.Layer)
+		got, n, err := au.digestObject(ctx, f.Key)
+		switch {
+		case err != nil:
+			add("BC-1-14", "归档前后封装包一致", false, where, "the stored object "+f.Key, err.Error(), "")
+		case got != f.PackageSM3 || n != f.Size:
+			add("BC-1-14", "归档前后封装包一致", false, where, fmt.Sprintf("%d bytes, SM3 %s", f.Size, f.PackageSM3), fmt.Sprintf("%d bytes, SM3 %s", n, got), "a form kept from before a migration changed")
+		default:
+			add("BC-1-14", "归档前后封装包一致", true, where, "SM3 "+f.PackageSM3, "SM3 "+got, "")
+		}
+		res.Bytes += n
+	}
 
 	// The metadata: the package without its document data.
 	scan, err := eep.Read(bytes.NewReader(skeleton), int64(len(skeleton)), eep.ScanOptions{NewHash: sm3.New})
@@ -367,12 +380,22 @@ func (au *auditor) auditPackage(ctx context.Context, p *index.Package) *AuditRes
 	if scan.Lock != nil {
 		sigs = append(sigs, scan.Lock)
 	}
-	at := signedAt
-	if t := a.elog.CoveredAt(p.LogIndex); !t.IsZero() {
-		at = t
+	current := len(sigs)
+	for _, l := range scan.Layers { // an amended package's previous forms, signed before it
+		sigs = append(sigs, l.Signatures...)
 	}
-	for _, s := range sigs {
-		where := "电子签名 " + s.ID
+	logged := signedAt
+	if t := a.elog.CoveredAt(p.LogIndex); !t.IsZero() {
+		logged = t
+	}
+	for i, s := range sigs {
+		at, where := logged, "电子签名 "+s.ID
+		if i >= current {
+			where = "原封装包 电子签名 " + s.ID
+			if !s.Time.IsZero() && s.Time.Before(at) {
+				at = s.Time // checked when it signed, as the migration that wrapped it checked it
+			}
+		}
 		if len(s.Certs) == 0 {
 			add("BC-1-1", "固化信息有效性", false, where, "a signer certificate", "none", "")
 			continue
@@ -437,6 +460,32 @@ func (au *auditor) auditPackage(ctx context.Context, p *index.Package) *AuditRes
 		}
 	}
 	return res
+}
+
+// digestObject is the SM3 and size of a stored object, read at the audit's rate.
+func (au *auditor) digestObject(ctx context.Context, key string) (string, int64, error) {
+	rc, _, err := au.a.store.Get(ctx, key)
+	if err != nil {
+		return "", 0, err
+	}
+	defer rc.Close()
+	h := sm3.New()
+	buf := make([]byte, 256<<10)
+	var n int64
+	for {
+		m, err := rc.Read(buf)
+		if m > 0 {
+			au.limit(m)
+			h.Write(buf[:m])
+			n += int64(m)
+		}
+		if err == io.EOF {
+			return hex.EncodeToString(h.Sum(nil)), n, nil
+		}
+		if err != nil {
+			return "", n, err
+		}
+	}
 }
 
 // explain verifies a package whose fixity failed in full, to say what changed.

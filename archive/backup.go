@@ -53,7 +53,9 @@ func (a *Archive) Backup(ctx context.Context, to storage.ObjectStore, progress B
 	retain := map[string]time.Time{}
 	if err := a.index.ForEachPackage(func(p *index.Package) error {
 		rep.Packages++
-		retain[p.Key] = p.RetainUntil
+		for _, k := range p.Keys() {
+			retain[k] = p.RetainUntil
+		}
 		return nil
 	}); err != nil {
 		return nil, err

@@ -377,8 +377,10 @@ func (a *Archive) destroy(ctx context.Context, d *Decision) error {
 	if err := a.putJSON(ctx, "tombstones/"+p.ID+".json", stone); err != nil {
 		return fmt.Errorf("store the tombstone: %w", err)
 	}
-	if err := a.store.Delete(ctx, p.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("delete package %s (the tombstone is kept; approve again to retry): %w", p.ID, err)
+	for _, key := range p.Keys() { // every form, the current one first
+		if err := a.store.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("delete package %s object %s (the tombstone is kept; approve again to retry): %w", p.ID, key, err)
+		}
 	}
 	if _, err := a.index.UpdatePackage(p.ID, func(p *index.Package) error {
 		p.Tombstone, p.State = ts, "destroyed"

@@ -84,29 +84,13 @@ func (a *Archive) PlanMigration(ctx context.Context, who Principal, progress fun
 		}
 		for _, d := range p.Documents {
 			plan.Documents++
-			if len(d.Encoded) == 0 {
+			src, now, differs := a.migrationOf(d)
+			if !differs {
 				continue
 			}
-			archival := d.Encoded[0]
-			src := archival
-			for _, e := range d.Encoded {
-				if e.Original {
-					src = e
-				}
-			}
-			if archival.Original && len(d.Encoded) > 1 {
-				continue // a signed original is its own archival copy, with a rendition beside
-			}
 			made := ""
-			if !archival.Original {
+			if !d.Encoded[0].Original {
 				made = madeTarget(d)
-			}
-			now := a.tools.Outcome(formats.Identification{PUID: src.Format, Name: src.FormatName, MIME: src.MIME})
-			if now.Action != formats.ActionRefuse && now.Target == made && (d.Tool == "" || d.Tool == now.Tool) {
-				continue // made as the policy would make it now (or its tool is not known)
-			}
-			if now.Target == "XML" && made == "" && (src.MIME == "application/xml" || src.MIME == "text/xml") {
-				continue // XML already canonical is kept as one copy
 			}
 			key := strings.Join([]string{src.Format, made, d.Tool, now.Action, now.Target, now.Tool}, "\x00")
 			g := groups[key]

@@ -2,18 +2,16 @@ package archive
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/formats/eep"
@@ -76,7 +74,9 @@ func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int))
 	indexed := map[string]bool{}
 	var entries []*index.Package
 	if err := a.index.ForEachPackage(func(p *index.Package) error {
-		indexed[p.Key] = true
+		for _, k := range p.Keys() {
+			indexed[k] = true
+		}
 		entries = append(entries, p)
 		return nil
 	}); err != nil {
@@ -107,9 +107,11 @@ func (a *Archive) Reconcile(ctx context.Context, progress func(done, total int))
 		a.log.Info("certificates restored into the index", "count", n)
 	}
 	for _, p := range entries {
-		if !objects[p.Key] && p.Tombstone == nil {
-			a.log.Error("DATA LOSS: an index entry's object is missing", "package", p.ID, "archival_code", p.ArchivalCode, "key", p.Key)
-			rep.DataLoss = append(rep.DataLoss, p.Key)
+		for _, k := range p.Keys() {
+			if !objects[k] && p.Tombstone == nil {
+				a.log.Error("DATA LOSS: an index entry's object is missing", "package", p.ID, "archival_code", p.ArchivalCode, "key", k)
+				rep.DataLoss = append(rep.DataLoss, k)
+			}
 		}
 	}
 	if err := a.adopt(ctx, orphans, rep, progress); err != nil {
@@ -232,8 +234,10 @@ func (a *Archive) reconcileSince(ctx context.Context, since, wall time.Time, pro
 				if !strings.HasSuffix(o.Key, ".eep") || a.index.Orphan(o.Key) {
 					return nil
 				}
-				if p, err := a.index.PackageRecord(strings.TrimSuffix(path.Base(o.Key), ".eep")); err == nil && p.Key == o.Key {
-					return nil
+				if id, _ := splitKey(o.Key); true {
+					if p, err := a.index.PackageRecord(id); err == nil && slices.Contains(p.Keys(), o.Key) {
+						return nil
+					}
 				}
 				orphans = append(orphans, o.Key)
 				return nil
@@ -278,7 +282,12 @@ func (a *Archive) adopt(ctx context.Context, orphans []string, rep *ReconcileRep
 		batch = batch[:0]
 		return nil
 	}
+	var amended []string
 	for i, key := range orphans {
+		if _, layer := splitKey(key); layer > 0 {
+			amended = append(amended, key) // after the packages they amend
+			continue
+		}
 		ref, err := a.ingestRef(ctx, strings.TrimSuffix(path.Base(key), ".eep"))
 		if errors.Is(err, eventlog.ErrNotFound) {
 			a.moveAside(ctx, key, "the event log has no ingest event for it: the ingest stopped before its commit", rep)
@@ -301,7 +310,72 @@ func (a *Archive) adopt(ctx context.Context, orphans []string, rep *ReconcileRep
 			progress(i+1, len(orphans))
 		}
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return err
+	}
+	slices.SortFunc(amended, func(x, y string) int { _, lx := splitKey(x); _, ly := splitKey(y); return lx - ly })
+	for _, key := range amended {
+		if err := a.adoptAmended(ctx, key, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// adoptAmended makes an amended package that the index does not point at its package's
+// current form, when its migration event is in the log and it verifies as the next form of
+// the one indexed. One without its event is left where it is: the migration run that
+// stored it completes it when it runs again.
+func (a *Archive) adoptAmended(ctx context.Context, key string, rep *ReconcileReport) error {
+	id, layer := splitKey(key)
+	p, err := a.index.Package(id)
+	if errors.Is(err, index.ErrNotFound) {
+		a.moveAside(ctx, key, "the package it amends is not indexed", rep)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if p.Layer >= layer {
+		return nil
+	}
+	idx, err := a.elog.Find(eventlog.TypeMigrated, migrationSubject(id, layer))
+	if errors.Is(err, eventlog.ErrNotFound) || p.Layer != layer-1 {
+		a.log.Warn("amended package left for the migration run to complete", "key", key, "indexed_layer", p.Layer)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	es, err := a.elog.Entries(ctx, idx, 1)
+	if err != nil || len(es) != 1 {
+		return fmt.Errorf("migration event %d of %s: %v", idx, key, err)
+	}
+	ev, err := eventlog.ParseEvent([]byte(es[0].Event))
+	if err != nil {
+		return err
+	}
+	if ev.Attrs["previous_sm3"] != p.PackageSM3 {
+		a.log.Error("amended package wraps another form than the one indexed", "key", key, "wraps", ev.Attrs["previous_sm3"], "indexed", p.PackageSM3)
+		return nil
+	}
+	v, err := a.openVerified(ctx, key, ev.Digest)
+	var failed *migrationFailed
+	if errors.As(err, &failed) {
+		a.log.Error("amended package does not verify: not adopted", "key", key, "reason", failed.reason)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer v.close()
+	if _, err := a.index.UpdatePackage(id, func(q *index.Package) error {
+		if q.Layer == layer-1 {
+			becomeCurrent(q, key, v.size, v.scan, idx, layer)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	rep.Adopted = append(rep.Adopted, key)
+	return nil
 }
 
 // moveAside copies an unadoptable object under orphans/ and removes it; a retained object
@@ -364,7 +438,7 @@ func (a *Archive) recordFromObject(ctx context.Context, key string, ref *logRef)
 }
 
 func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64, scan *eep.Scan, ref *logRef) (*index.Package, error) {
-	const ent = "封装内容/文件实体块/文件实体/"
+	ent := scan.EntityPath()
 	f := scan.Fields
 	notes := map[string][]string{}
 	for _, n := range scan.Notes {
@@ -380,7 +454,11 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 	}
 	year, err1 := strconv.Atoi(f[ent+"档号/年度"])
 	item, err2 := strconv.Atoi(f[ent+"档号/室编件号"])
-	created, err3 := eep.ParseTime(f["封装包创建时间"])
+	archived := f["封装包创建时间"]
+	if n := len(scan.Layers); n > 0 {
+		archived = scan.Layers[n-1].Created // an amended package: when the original was made
+	}
+	created, err3 := eep.ParseTime(archived)
 	finished, err4 := time.ParseInLocation("2006-01-02 15:04:05", note("办结时间"), eep.CST())
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return nil, fmt.Errorf("package %s metadata: %w", id, err)
@@ -396,14 +474,7 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 		return nil, fmt.Errorf("package %s has no signature", id)
 	}
 	sig := scan.Signatures[0]
-	var signer string
-	if len(sig.Certs) > 0 {
-		if c, err := smx509.ParseCertificate(sig.Certs[0]); err == nil {
-			signer = c.Subject.CommonName
-		} else if c, err := x509.ParseCertificate(sig.Certs[0]); err == nil {
-			signer = c.Subject.CommonName
-		}
-	}
+	signer := signerName(sig)
 	rec := &index.Package{
 		ID: id, Key: key, Fonds: fonds, Department: dept, DepartmentName: f[ent+"来源/立档单位名称"], CaseNo: f[ent+"电子文件号"],
 		ArchivalCode: archivalCode(fonds, year, ret, item), Series: seriesOf(fonds, year, ret),
@@ -448,20 +519,10 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 			rec.LegalHold = hold
 		}
 	}
-	for i, d := range scan.Documents {
-		n := i + 1
-		doc := index.Document{N: n, Title: d.Title, Main: d.Role == "主文档", Kind: note(fmt.Sprintf(noteDocKind, n)),
+	rec.Layer = len(scan.Layers)
+	rec.Documents = currentDocuments(scan, func(n int, d eep.ScannedDocument) index.Document {
+		return index.Document{Title: d.Title, Main: d.Role == "主文档", Kind: note(fmt.Sprintf(noteDocKind, n)),
 			Part: note(fmt.Sprintf(noteDocPart, n)), Warnings: notes[fmt.Sprintf(noteDocWarning, n)]}
-		if len(d.Encodings) > 1 {
-			doc.Target, doc.Tool = conversionOf(d.Encodings[0].Description)
-		}
-		for j, e := range d.Encodings {
-			fi, _ := parseFormatInfo(e.Format)
-			doc.Encoded = append(doc.Encoded, index.Encoding{ID: e.ID, FileName: e.FileName, Format: fi.PUID, FormatName: fi.Name,
-				MIME: fi.MIME, Size: e.Size, SM3: e.SM3, Original: j == 1 || len(d.Encodings) == 1,
-				DataOffset: e.DataOffset, DataLength: e.DataLength})
-		}
-		rec.Documents = append(rec.Documents, doc)
-	}
+	})
 	return rec, nil
 }

@@ -46,7 +46,7 @@ func (a *Archive) archivist(who Principal) error {
 }
 
 // objectsOf are the objects that must live as long as the package.
-func objectsOf(p *index.Package) []string { return []string{p.Key} }
+func objectsOf(p *index.Package) []string { return p.Keys() }
 
 // ExtendRetention moves a package's retention end later, never earlier.
 func (a *Archive) ExtendRetention(ctx context.Context, who Principal, id string, until time.Time, reason string) (*index.Package, error) {

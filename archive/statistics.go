@@ -9,7 +9,8 @@ import (
 )
 
 // StatisticsReport is the 统计 of one department or of the whole archive: holdings (packages
-// not destroyed) counted with their bytes by year, retention, state and department, files
+// not destroyed) counted with their bytes (every form stored: a migrated package counts its
+// current form and the forms kept before it) by year, retention, state and department, files
 // by format, and destroyed packages under state "destroyed". The counters move in the
 // transactions that change packages, so reading them costs the same at any size.
 type StatisticsReport struct {

@@ -36,19 +36,23 @@ func recountStatistics(t *testing.T, a *Archive) map[string]*StatisticsReport {
 		if err != nil {
 			return err
 		}
+		size := p.Size // every form stored: the current one and those a migration kept
+		for _, f := range p.Prior {
+			size += f.Size
+		}
 		for _, r := range []*StatisticsReport{report(""), report(p.Department)} {
 			if p.Tombstone != nil {
 				add(r, "state", "destroyed", 0)
 				continue
 			}
 			r.Total.Count++
-			r.Total.Bytes += p.Size
+			r.Total.Bytes += size
 			if r.Department == "" {
-				add(r, "department", p.Department, p.Size)
+				add(r, "department", p.Department, size)
 			}
-			add(r, "year", fmt.Sprintf("%04d", p.Year), p.Size)
-			add(r, "retention", p.Retention, p.Size)
-			add(r, "state", p.State, p.Size)
+			add(r, "year", fmt.Sprintf("%04d", p.Year), size)
+			add(r, "retention", p.Retention, size)
+			add(r, "state", p.State, size)
 			for _, d := range p.Documents {
 				for _, e := range d.Encoded {
 					add(r, "format", e.Format, e.Size)

@@ -51,7 +51,20 @@ type Report struct {
 	SignedSM3    string          `json:"signed_sm3"`
 	Findings     []eep.Finding   `json:"findings"`
 	Proof        []eventlog.Step `json:"proof,omitempty"` // each check of the evidence's proof
+	// Layers are an amended package's forms, the current one first, then each package it
+	// wraps down to the original; nil for an original package.
+	Layers []LayerReport `json:"layers,omitempty"`
+}
 
+// LayerReport is one form of an amended package as verified.
+type LayerReport struct {
+	Layer     string   `json:"layer"` // 修改2, 修改1, …, 修改0 for the original
+	Type      string   `json:"type"`  // its 封装包类型
+	Current   bool     `json:"current"`
+	Created   string   `json:"created,omitempty"`
+	SignedSM3 string   `json:"signed_sm3"`
+	Signers   []string `json:"signers,omitempty"`
+	Valid     bool     `json:"valid"` // its signatures verify over its own signed bytes
 }
 
 const itemFixity = "固化信息有效性"
@@ -77,7 +90,7 @@ func verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, *eep.Scan, 
 		return nil, nil, err
 	}
 	rep := &Report{PackageSM3: hex.EncodeToString(scan.PackageSM3), SignedSM3: hex.EncodeToString(scan.SignedSM3), Documents: len(scan.Documents)}
-	const ent = "封装内容/文件实体块/文件实体/"
+	ent := scan.EntityPath()
 	rep.Title = scan.Fields[ent+"内容描述/题名"]
 	rep.Creator = scan.Fields[ent+"来源/立档单位名称"]
 	if y := scan.Fields[ent+"档号/年度"]; y != "" {
@@ -149,6 +162,11 @@ func verify(r io.ReaderAt, size int64, opts VerifyOptions) (*Report, *eep.Scan, 
 	default:
 		add(eep.Finding{Code: eep.CodePackage, Item: "归档前后封装包一致", Status: eep.Skip, Where: "封装包", Found: "SM3 " + rep.PackageSM3, Detail: "no evidence file given"})
 	}
+	if scan.Type == eep.TypeAmended {
+		var layerFindings []eep.Finding
+		rep.Layers, layerFindings = checkLayers(r, size, scan, findings, tsTime, opts)
+		findings = append(findings, layerFindings...)
+	}
 	findings = append(findings, checkRenditions(r, scan)...)
 	rep.Findings = findings
 	rep.Valid = true
@@ -205,6 +223,9 @@ func checkSignature(r io.ReaderAt, size int64, s *eep.ScannedSignature, element,
 	pub := cert.PublicKey.(*ecdsa.PublicKey)
 	sigErr := signing.VerifyDigest(pub, s.SpanDigest, s.Value)
 	how := "over the file's bytes of " + element
+	if strings.Contains(element, "/") {
+		how = "over the bytes of " + element + " (its C14N form)"
+	}
 	if sigErr != nil && size <= opts.MaxCanonical {
 		// A foreign package may not be written canonically: canonicalise and try again.
 		if canon, err := eep.CanonicalElement(io.NewSectionReader(r, 0, size), element); err == nil {
@@ -288,16 +309,67 @@ func (a *Archive) VerifyUpload(ctx context.Context, body io.Reader, ev *Evidence
 // records is the one in the package. The package digest is
 // compared separately, as the consistency finding.
 func checkIngestEvent(e eventlog.Event, id string, scan *eep.Scan) error {
-	if e.Type != eventlog.TypeIngest && e.Type != eventlog.TypeTransferReceived || e.Subject != id {
-		return fmt.Errorf("the proven event is %s of %q, not the ingest (or receipt by transfer) of package %q", e.Type, e.Subject, id)
+	migrated := e.Type == eventlog.TypeMigrated && strings.HasPrefix(e.Subject, id+"/")
+	if !migrated && (e.Type != eventlog.TypeIngest && e.Type != eventlog.TypeTransferReceived || e.Subject != id) {
+		return fmt.Errorf("the proven event is %s of %q, not the ingest, migration (or receipt by transfer) of package %q", e.Type, e.Subject, id)
 	}
-	if len(scan.Signatures) > 0 && e.Type == eventlog.TypeIngest {
+	if len(scan.Signatures) > 0 && (e.Type == eventlog.TypeIngest || migrated) {
 		sum := sm3.Sum(scan.Signatures[0].Value)
 		if e.Attrs["signature_sm3"] != hex.EncodeToString(sum[:]) {
 			return fmt.Errorf("the ingest event records another department signature (SM3 %s) than the package holds (SM3 %x)", e.Attrs["signature_sm3"], sum)
 		}
 	}
 	return nil
+}
+
+// checkLayers verifies each previous form inside an amended package over its own signed
+// bytes, and reports every layer: the current one (whose findings are already made) first.
+func checkLayers(r io.ReaderAt, size int64, scan *eep.Scan, current []eep.Finding, tsTime *time.Time, opts VerifyOptions) ([]LayerReport, []eep.Finding) {
+	n := len(scan.Layers)
+	top := LayerReport{Layer: "修改" + strings.TrimPrefix(scan.Fields["修改封装内容/修改标识符"], "修改"), Type: scan.Type, Current: true,
+		Created: scan.Fields["封装包创建时间"], SignedSM3: hex.EncodeToString(scan.SignedSM3), Valid: true}
+	for _, s := range scan.Signatures {
+		top.Signers = append(top.Signers, s.Signer)
+	}
+	for _, f := range current {
+		if f.Status == eep.Fail && (strings.HasPrefix(f.Where, "电子签名") || f.Where == "锁定签名") {
+			top.Valid = false
+		}
+	}
+	reports := []LayerReport{top}
+	var out []eep.Finding
+	nested := opts
+	nested.MaxCanonical = -1 // a previous layer's bytes are verified as they are, never re-parsed
+	for i, l := range scan.Layers {
+		lr := LayerReport{Layer: fmt.Sprintf("修改%d", n-1-i), Type: l.Type, Created: l.Created, SignedSM3: hex.EncodeToString(l.SignedSM3), Valid: true}
+		if lr.Type == eep.TypeOriginal {
+			lr.Layer = "修改0"
+		}
+		prefix := "原封装包 " + lr.Layer + " "
+		if l.Err() != nil {
+			out = append(out, eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Fail, Where: prefix + "被签名对象", Expected: "readable signed bytes", Found: l.Err().Error()})
+			lr.Valid = false
+		}
+		if len(l.Signatures) == 0 {
+			out = append(out, eep.Finding{Code: eep.CodeFixity, Item: itemFixity, Status: eep.Fail, Where: prefix + "电子签名块", Expected: "at least one 电子签名", Found: "none"})
+			lr.Valid = false
+		}
+		for _, s := range l.Signatures {
+			lr.Signers = append(lr.Signers, s.Signer)
+			at := tsTime
+			if at != nil && s.Time.Before(*at) {
+				at = nil // checked at the time it claims: it signed before the evidence's time
+			}
+			for _, f := range checkSignature(r, size, s, "原封装包/被签名对象", prefix+"电子签名 "+s.ID, at, nested) {
+				if f.Status == eep.Fail {
+					lr.Valid = false
+				}
+				out = append(out, f)
+			}
+		}
+		reports = append(reports, lr)
+	}
+	return reports, out
 }
 
 // renditionMark is how a package describes a rendition dangan made to PDF/A-2b.

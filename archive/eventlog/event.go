@@ -12,6 +12,7 @@ import (
 const (
 	TypeIngest           = "ingest"            // a package was archived: subject package id, digest SM3 of the EEP
 	TypeAmendment        = "amendment"         // retention extended, legal hold placed or released
+	TypeMigrated         = "migration"         // an amended package (修改型) became a package's current form: subject <id>/修改<n>, digest SM3 of it
 	TypeAudit            = "audit"             // a periodic 四性 check of a package
 	TypeTransferSent     = "transfer-sent"     // a transfer batch left for the county archive
 	TypeTransferReceived = "transfer-received" // a package was accepted from a department

@@ -6,6 +6,7 @@ import (
 	"hash"
 	"io"
 	"slices"
+	"strconv"
 
 	"github.com/beevik/etree"
 )
@@ -166,4 +167,28 @@ func (s *Scan) hashLayers(r io.ReaderAt, opts ScanOptions) error {
 		}
 	}
 	return nil
+}
+
+// Entity is the record as the package now describes it (under EntityPath), without its
+// documents: what an amendment repeats in its revision. Only the first 授权 is kept, as
+// Fields holds it.
+func (s *Scan) Entity() Entity {
+	p := s.EntityPath()
+	f := func(name string) string { return s.Fields[p+name] }
+	year, _ := strconv.Atoi(f("档号/年度"))
+	item, _ := strconv.Atoi(f("档号/室编件号"))
+	e := Entity{
+		ArchiveName: f("来源/档案馆名称"), ArchiveCode: f("来源/档案馆代码"), FondsName: f("来源/全宗名称"), Creator: f("来源/立档单位名称"),
+		RecordNo: f("电子文件号"), Fonds: f("档号/全宗号"), Year: year, Retention: f("档号/保管期限"), ItemNo: item,
+		Title: f("内容描述/题名"), Abstract: f("内容描述/摘要"), DocNo: f("内容描述/文件编号"), Responsible: f("内容描述/责任者"),
+		Date: f("内容描述/日期"), DocKind: f("内容描述/文种"), Classification: f("内容描述/密级"), Language: f("形式特征/语种"),
+		Location: f("存储位置"), Notes: append([]string(nil), s.Notes...),
+	}
+	if to := f("权限管理/授权/授权对象"); to != "" {
+		e.Grants = []Grant{{To: to, Action: f("权限管理/授权/授权行为")}}
+	}
+	if sys := f("信息系统描述"); sys != "" {
+		e.Systems = []string{sys}
+	}
+	return e
 }

@@ -175,8 +175,43 @@ type Package struct {
 	Opened *OpenMark `json:"opened,omitempty"`
 	// Tombstone is set when the package was destroyed; the record itself is never deleted.
 	Tombstone *Tombstone `json:"tombstone,omitempty"`
+	// Layer is the amendment the current form is (修改<Layer>, DA/T 48's 修改型 package):
+	// 0 while the package is the one archived. Key, Size, PackageSM3, SignatureB64,
+	// Signer, LogIndex and Documents are those of the current form.
+	Layer int `json:"layer,omitempty"`
+	// Prior are the forms the package had before, oldest first, each kept intact beside
+	// the current one (which holds their signed content too).
+	Prior []PriorForm `json:"prior,omitempty"`
 	// CaseText, when set, is stored apart for the full-text search (CaseText reads it).
 	CaseText *CaseText `json:"-"`
+}
+
+// PriorForm is a form a package had before a migration made a new current form.
+type PriorForm struct {
+	Layer      int    `json:"layer"`
+	Key        string `json:"key"`
+	Size       int64  `json:"size"`
+	PackageSM3 string `json:"package_sm3"`
+	SignedSM3  string `json:"signed_sm3"` // of its 被签名对象: what its signatures cover
+	LogIndex   uint64 `json:"log_index"`  // the event that made it current
+}
+
+// Keys are the objects of every form of the package, the current one first.
+func (p *Package) Keys() []string {
+	keys := []string{p.Key}
+	for _, f := range p.Prior {
+		keys = append(keys, f.Key)
+	}
+	return keys
+}
+
+// StoredBytes is the size of every form of the package together.
+func (p *Package) StoredBytes() int64 {
+	n := p.Size
+	for _, f := range p.Prior {
+		n += f.Size
+	}
+	return n
 }
 
 // TransferMark records a package's transfer to the county archive.

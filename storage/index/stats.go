@@ -52,13 +52,13 @@ func contributions(p *Package) []contribution {
 			add(DimState, "destroyed", 1, 0)
 			continue
 		}
-		add(DimTotal, "", 1, p.Size)
+		add(DimTotal, "", 1, p.StoredBytes())
 		if scope == AllDepartments {
-			add(DimDepartment, p.Department, 1, p.Size)
+			add(DimDepartment, p.Department, 1, p.StoredBytes())
 		}
-		add(DimYear, sortYear(p.Year), 1, p.Size)
-		add(DimRetention, p.Retention, 1, p.Size)
-		add(DimState, p.State, 1, p.Size)
+		add(DimYear, sortYear(p.Year), 1, p.StoredBytes())
+		add(DimRetention, p.Retention, 1, p.StoredBytes())
+		add(DimState, p.State, 1, p.StoredBytes())
 		for _, d := range p.Documents {
 			for _, e := range d.Encoded {
 				add(DimFormat, e.Format, 1, e.Size)
