@@ -178,6 +178,8 @@ func (s *server) routes() chi.Router {
 			r.Get("/audits", s.audits)
 			r.Post("/audits/run", s.startAudit)
 			r.Get("/audits/run", s.auditRun)
+			r.Post("/migrations", s.startMigration)
+			r.Get("/migrations/current", s.migrationRun)
 			r.Get("/log/entries", s.logEntries)
 			r.Post("/log/witness", s.logWitness)
 			r.Get("/log/witnessed", s.logWitnessed)

@@ -242,6 +242,10 @@ func (s *server) getPackage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getEEP(w http.ResponseWriter, r *http.Request) {
+	if l := r.URL.Query().Get("layer"); l != "" {
+		s.getPriorEEP(w, r, l)
+		return
+	}
 	rc, p, err := s.a.OpenEEP(r.Context(), principal(r), chi.URLParam(r, "id"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -254,6 +258,29 @@ func (s *server) getEEP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Package-SM3", p.PackageSM3)
 	if _, err := io.Copy(w, rc); err != nil {
 		s.log.Warn("EEP download interrupted", "package", p.ID, "err", err)
+	}
+}
+
+// getPriorEEP serves a form a migrated package had before (?layer=0: as archived).
+func (s *server) getPriorEEP(w http.ResponseWriter, r *http.Request, layer string) {
+	n, err := strconv.Atoi(layer)
+	if err != nil || n < 0 {
+		s.fail(w, r, &archive.FieldErr{Field: "layer", Err: fmt.Errorf("%w: layer is the number of an earlier form, 0 for the package as archived", archive.ErrInvalidCase)})
+		return
+	}
+	id := chi.URLParam(r, "id")
+	rc, f, err := s.a.OpenPriorEEP(r.Context(), principal(r), id, n)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.FormatInt(f.Size, 10))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.m%d.eep"`, id, f.Layer))
+	w.Header().Set("X-Package-SM3", f.PackageSM3)
+	if _, err := io.Copy(w, rc); err != nil {
+		s.log.Warn("EEP download interrupted", "package", id, "err", err)
 	}
 }
 

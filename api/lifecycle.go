@@ -116,6 +116,34 @@ func (s *server) auditRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, run)
 }
 
+func (s *server) startMigration(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Rate  float64 `json:"rate"`  // packages a second at most; 0: no limit
+		Limit int     `json:"limit"` // packages to migrate at most; 0: every one
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(w, r, "rate", &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	run, err := s.a.StartMigration(principal(r), archive.MigrationOptions{Rate: req.Rate, Limit: req.Limit})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, run)
+}
+
+func (s *server) migrationRun(w http.ResponseWriter, r *http.Request) {
+	run, err := s.a.MigrationStatus(principal(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
 func (s *server) audits(w http.ResponseWriter, r *http.Request) {
 	f := archive.AuditFilter{Package: r.URL.Query().Get("package"), FailedOnly: r.URL.Query().Get("failed") == "1", Cursor: r.URL.Query().Get("cursor")}
 	var err error

@@ -200,6 +200,7 @@ type Archive struct {
 	expiryDone chan struct{}
 	// the auditor (audit.go)
 	auditMu      sync.Mutex
+	migration    migrationState // the migration run in the background (migrate_bg.go)
 	auditCancel  context.CancelFunc
 	auditDone    chan struct{}
 	auditorStop  context.CancelFunc
@@ -516,6 +517,7 @@ func (a *Archive) stopBackground() {
 		cancel()
 		<-done
 	}
+	a.migration.stop()
 	if a.transferStop != nil {
 		a.transferStop()
 		<-a.transferDone

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,6 +90,30 @@ func (a *Archive) OpenEEP(ctx context.Context, who Principal, id string) (io.Rea
 		return nil, nil, err
 	}
 	return rc, p, nil
+}
+
+// OpenPriorEEP streams a form a migrated package had before its current one (layer 0: the
+// package as archived), kept as it was.
+func (a *Archive) OpenPriorEEP(ctx context.Context, who Principal, id string, layer int) (io.ReadCloser, *index.PriorForm, error) {
+	p, err := a.lookup(who, id, useContent)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range p.Prior {
+		if f.Layer != layer {
+			continue
+		}
+		rc, _, err := a.store.Get(ctx, f.Key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("package %s object %s: %w", id, f.Key, err)
+		}
+		if err := a.logRead(who, p, "eep-layer-"+strconv.Itoa(layer)); err != nil {
+			rc.Close()
+			return nil, nil, err
+		}
+		return rc, &f, nil
+	}
+	return nil, nil, fieldErr("layer", fmt.Errorf("%w: package %s has no earlier form 修改%d (its current form is 修改%d)", ErrNotFound, id, layer, p.Layer))
 }
 
 // OpenDocument streams document n (1-based) of a package: the archival rendition, or the
