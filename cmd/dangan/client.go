@@ -221,6 +221,20 @@ func printReport(rep *archive.Report) {
 		verdict = "INVALID: a check failed"
 	}
 	fmt.Printf("%s\n  档号 %s  题名 %s\n  立档单位 %s  documents %d\n  package SM3 %s\n", verdict, rep.ArchivalCode, rep.Title, rep.Creator, rep.Documents, rep.PackageSM3)
+	if len(rep.Layers) > 0 {
+		fmt.Println("  an amended package (修改型), layer by layer:")
+		for _, l := range rep.Layers {
+			which := "kept inside (原封装包)"
+			if l.Current {
+				which = "current form"
+			}
+			state := "signatures valid"
+			if !l.Valid {
+				state = "SIGNATURES DO NOT VERIFY"
+			}
+			fmt.Printf("    %s  %s, %s, made %s: %s; signed by %s; signed SM3 %s\n", l.Layer, which, l.Type, l.Created, state, strings.Join(l.Signers, ", "), l.SignedSM3)
+		}
+	}
 	for _, f := range rep.Findings {
 		mark := map[string]string{eep.Pass: "ok  ", eep.Fail: "FAIL", eep.Warn: "warn", eep.Skip: "skip"}[f.Status]
 		line := fmt.Sprintf("  %s %-7s %s", mark, f.Code, f.Item)

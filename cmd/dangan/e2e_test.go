@@ -698,3 +698,85 @@ func TestMigratePlanCLI(t *testing.T) {
 		t.Fatalf("the plan as text: %v\n%s", err, out)
 	}
 }
+
+// TestMigrateRunCLI: cases archived while JSON forms were kept as they came; after the
+// policy makes them XML, `dangan migrate --run` gives every package an amended current form
+// (a second run finds nothing left), the plan is then empty, and `dangan verify` on a
+// package downloaded from the server says which layer is the current form and which the
+// one kept inside, both valid.
+func TestMigrateRunCLI(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	pol, err := os.ReadFile("../../formats/policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(t.TempDir(), "keep-json.json")
+	os.WriteFile(keep, bytes.Replace(pol, []byte(`"action": "xml", "tool": "json-to-xml"`), []byte(`"action": "keep"`), 1), 0o644)
+	srv, err := startServer(binary, data, "--format-policy", keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := srv.Token(archive.RoleDepartment, BenchUSCC)
+	postCases(t, srv.URL, tok, "MR", 5)
+	srv.Kill()
+
+	runOnce := func() archive.MigrationRun {
+		t.Helper()
+		cmd := exec.Command(binary, "migrate", "--run", "--json", "--rate", "100", "--by", "王档案", "--data", data)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("migrate --run: %v\n%s\n%s", err, out, stderr.String())
+		}
+		var r archive.MigrationRun
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if !strings.Contains(stderr.String(), "migrate: ") {
+			t.Fatalf("no progress on stderr: %q", stderr.String())
+		}
+		return r
+	}
+	if r := runOnce(); r.Migrated != 5 || r.Documents != 5 || len(r.Failed) != 0 || r.By == "" {
+		t.Fatalf("the run: %+v", r)
+	}
+	if r := runOnce(); r.Total != 0 || r.Migrated != 0 {
+		t.Fatalf("a second run: %+v", r)
+	}
+	out, err := exec.Command(binary, "migrate", "--plan", "--json", "--data", data).Output()
+	var p archive.MigrationPlan
+	if err != nil || json.Unmarshal(out, &p) != nil || p.Packages != 5 || len(p.Groups) != 0 {
+		t.Fatalf("the plan after the run: %v %s", err, out)
+	}
+
+	srv, err = startServer(binary, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	arch, _ := srv.Token(archive.RoleArchive, "")
+	status, body := get(t, srv.URL+"/api/v1/packages?limit=1", arch)
+	if status != 200 {
+		t.Fatalf("list: %d %s", status, body)
+	}
+	var page struct {
+		Packages []struct {
+			ID string `json:"id"`
+		} `json:"packages"`
+	}
+	json.Unmarshal(body, &page)
+	if len(page.Packages) != 1 {
+		t.Fatalf("list: %s", body)
+	}
+	_, eepBytes := get(t, srv.URL+"/api/v1/packages/"+page.Packages[0].ID+"/eep?purpose=check", arch)
+	_, roots := get(t, srv.URL+"/api/v1/trust", "")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.eep"), eepBytes, 0o644)
+	os.WriteFile(filepath.Join(dir, "roots.pem"), roots, 0o644)
+	out, err = exec.Command(binary, "verify", filepath.Join(dir, "p.eep"), "--roots", filepath.Join(dir, "roots.pem")).CombinedOutput()
+	text := string(out)
+	if err != nil || !strings.HasPrefix(text, "VALID") || !strings.Contains(text, "修改1  current form, 修改型") || !strings.Contains(text, "修改0  kept inside (原封装包), 原始型") || strings.Contains(text, "DO NOT VERIFY") {
+		t.Fatalf("dangan verify of a migrated package: %v\n%s", err, text)
+	}
+}

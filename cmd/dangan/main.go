@@ -27,6 +27,7 @@ usage:
   dangan formats [--format-policy FILE] [--json]   the format policy, and which converters are installed
   dangan index rebuild [--data DIR] [--s3-endpoint ...]   rebuild the index from the object store
   dangan migrate --plan [--data DIR] [--format-policy FILE] [--json]   what a changed policy or converter would make differently
+  dangan migrate --run [--data DIR] [--format-policy FILE] [--rate N] [--limit N] [--by NAME]   give those packages an amended (修改型) current form
   dangan backup  [--data DIR] (--to DIR | --to-s3-endpoint HOST:PORT [--to-s3-bucket B])
   dangan restore --data NEWDIR (--from DIR | --from-s3-endpoint HOST:PORT [--from-s3-bucket B])
   dangan ingest CASEDIR --server URL --token TOKEN
