@@ -248,3 +248,57 @@ func TestMigrationRunAfterAPolicyChange(t *testing.T) {
 		t.Fatalf("%d packages in their amended form after a rebuild, want %d", count, n)
 	}
 }
+
+// A document whose new rendition cannot be made (a policy that now sends JSON forms through
+// Ghostscript, which cannot read them) leaves its package exactly as it was — no object, no
+// event, the same record — and the run reports it with the reason and goes on to the next.
+func TestMigrationLeavesAFailedPackageAsItWas(t *testing.T) {
+	dir := t.TempDir()
+	open := func(policy string) *Archive {
+		a, err := Open(Config{DataDir: dir, Logger: quiet(), NoBackgroundAudit: true, FormatPolicy: policy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	ctx := context.Background()
+	a := open(keepJSONPolicy(t))
+	var ids []string
+	for i := range 2 {
+		r, err := a.Ingest(ctx, dept, benchCaseFor(fmt.Sprintf("MIGF-%d", i)), oneJSON(jsonForm(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.Package.ID)
+	}
+	a.Close()
+	pol, _ := os.ReadFile("../formats/policy.json")
+	gs := filepath.Join(t.TempDir(), "json-by-ghostscript.json")
+	os.WriteFile(gs, bytes.Replace(pol, []byte(`"action": "xml", "tool": "json-to-xml"`), []byte(`"action": "pdfa", "tool": "ghostscript"`), 1), 0o644)
+	a = open(gs)
+	defer a.Close()
+	before := map[string]*index.Package{}
+	for _, id := range ids {
+		before[id], _ = a.index.Package(id)
+	}
+	run, err := a.RunMigration(ctx, Principal{Role: RoleArchive, Name: "王档案"}, MigrationOptions{})
+	if err != nil || run.Total != 2 || run.Done != 2 || run.Migrated != 0 || len(run.Failed) != 2 {
+		t.Fatalf("the run: %v %+v", err, run)
+	}
+	for i, f := range run.Failed {
+		if f.Package != ids[i] || f.Document != 1 || !strings.Contains(f.Reason, "cannot be made") {
+			t.Fatalf("the failure reported: %+v", f)
+		}
+		after, _ := a.index.Package(f.Package)
+		b := before[f.Package]
+		if after.Layer != 0 || after.Key != b.Key || after.PackageSM3 != b.PackageSM3 || len(after.Prior) != 0 || after.Documents[0].Encoded[0].SM3 != b.Documents[0].Encoded[0].SM3 {
+			t.Fatalf("the failed package changed: %+v", after)
+		}
+		if _, err := a.store.Stat(ctx, amendedKey(b, 1)); err == nil {
+			t.Fatal("an amended object was stored for a failed package")
+		}
+		if _, err := a.elog.Find(eventlog.TypeMigrated, migrationSubject(f.Package, 1)); err == nil {
+			t.Fatal("a migration event was logged for a failed package")
+		}
+	}
+}

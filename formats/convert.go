@@ -53,14 +53,24 @@ func JSONToXML(r io.Reader, w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	first := true
 	var emit func(key *string) error
-	open := func(tag string, key *string) {
+	// A string XML 1.0 cannot hold (a control character JSON allows) is written as the
+	// mapping's escape option writes it: JSON escapes, marked escaped="true" (a key,
+	// escaped-key="true"), so nothing is lost and the rendition stays well-formed XML.
+	open := func(tag string, key *string, escaped bool) {
 		bw.WriteString("<" + tag)
 		if first {
 			bw.WriteString(` xmlns="` + xpathFnNS + `"`)
 			first = false
 		}
+		if escaped {
+			bw.WriteString(` escaped="true"`)
+		}
 		if key != nil {
-			bw.WriteString(` key="` + EscapeAttr(*key) + `"`)
+			if ValidXMLText(*key) {
+				bw.WriteString(` key="` + EscapeAttr(*key) + `"`)
+			} else {
+				bw.WriteString(` escaped-key="true" key="` + EscapeAttr(jsonEscape(*key)) + `"`)
+			}
 		}
 		bw.WriteString(">")
 	}
@@ -75,7 +85,7 @@ func JSONToXML(r io.Reader, w io.Writer) error {
 			if v == '[' {
 				tag = "array"
 			}
-			open(tag, key)
+			open(tag, key, false)
 			for dec.More() {
 				var k *string
 				if tag == "map" {
@@ -95,19 +105,24 @@ func JSONToXML(r io.Reader, w io.Writer) error {
 			}
 			bw.WriteString("</" + tag + ">")
 		case string:
-			open("string", key)
-			bw.WriteString(EscapeText(v))
+			if ValidXMLText(v) {
+				open("string", key, false)
+				bw.WriteString(EscapeText(v))
+			} else {
+				open("string", key, true)
+				bw.WriteString(EscapeText(jsonEscape(v)))
+			}
 			bw.WriteString("</string>")
 		case json.Number:
-			open("number", key)
+			open("number", key, false)
 			bw.WriteString(v.String())
 			bw.WriteString("</number>")
 		case bool:
-			open("boolean", key)
+			open("boolean", key, false)
 			fmt.Fprint(bw, v)
 			bw.WriteString("</boolean>")
 		case nil:
-			open("null", key)
+			open("null", key, false)
 			bw.WriteString("</null>")
 		}
 		return nil
@@ -165,6 +180,23 @@ var (
 
 // EscapeText escapes character data as C14N does (& < > and CR).
 func EscapeText(s string) string { return textEscaper.Replace(s) }
+
+// jsonEscape writes s as the W3C mapping's escaped strings: a backslash doubled, and every
+// character XML 1.0 cannot hold as a \uXXXX escape.
+func jsonEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case !ValidXMLText(string(r)):
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
 
 // EscapeAttr escapes an attribute value as C14N does (& < " TAB LF CR).
 func EscapeAttr(s string) string { return attrEscaper.Replace(s) }

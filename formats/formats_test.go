@@ -3,6 +3,7 @@ package formats
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"image"
 	"image/color"
@@ -176,6 +177,20 @@ func TestJSONFormBecomesCanonicalXML(t *testing.T) {
 		`<map key="z"></map><number key="a">1</number></map>`
 	if out.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	// A control character JSON allows and XML 1.0 does not: written escaped, as the W3C
+	// mapping's escape option does, so the rendition is well-formed and nothing is lost.
+	out.Reset()
+	if err := JSONToXML(strings.NewReader(`{"备注\u0002":"a\u0001b\\c","ok":"d\\e"}`), &out); err != nil {
+		t.Fatal(err)
+	}
+	want = `<map xmlns="http://www.w3.org/2005/xpath-functions"><string escaped="true" escaped-key="true" key="备注\u0002">a\u0001b\\c</string>` +
+		`<string key="ok">d\e</string></map>`
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	if err := xml.Unmarshal(out.Bytes(), new(struct{})); err != nil {
+		t.Fatalf("the escaped rendition is not well-formed XML: %v", err)
 	}
 	for _, bad := range []string{`{"a":}`, `{"a":1} {"b":2}`, `{"a":1`} {
 		if err := JSONToXML(strings.NewReader(bad), &bytes.Buffer{}); !errors.Is(err, ErrInvalid) {
