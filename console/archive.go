@@ -27,6 +27,9 @@ type Archive interface {
 	Statistics(ctx context.Context, who archive.Principal, dept string) (*archive.StatisticsReport, error)
 	Schedule(ctx context.Context, who archive.Principal, q archive.ScheduleQuery) (*archive.Schedule, error)
 	AuditRunStatus(who archive.Principal) (*archive.AuditRun, error)
+	StartMigration(who archive.Principal, opts archive.MigrationOptions) (*archive.MigrationRun, error)
+	MigrationStatus(who archive.Principal) (*archive.MigrationRun, error)
+	OpenPriorEEP(ctx context.Context, who archive.Principal, id string, layer int) (io.ReadCloser, *index.PriorForm, error)
 	Ready(ctx context.Context) error
 	Log() *eventlog.Log
 	Package(ctx context.Context, who archive.Principal, id string) (*index.Package, error)

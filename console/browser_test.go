@@ -248,7 +248,7 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	// The other pages an archivist works on, each drawn.
 	for _, pg := range []struct{ path, visible string }{
-		{"/console/audit", "#run"}, {"/console/certificates", "h1"}, {"/console/log", "h1"}, {"/console/transfers", "#deferrals"},
+		{"/console/audit", "#run"}, {"/console/migration", "#run"}, {"/console/certificates", "h1"}, {"/console/log", "h1"}, {"/console/transfers", "#deferrals"},
 		{"/console/use", "#forus"}, {"/console/opening", "#propose"}, {"/console/inspection", "#make"},
 		{"/console/packages/" + expired, "#documents"}} {
 		step("open "+pg.path, chromedp.Navigate(srv.URL+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.visible)))

@@ -80,6 +80,8 @@ func New(a Archive, opts Options) http.Handler {
 	mux.Handle("POST "+Prefix+"use/{id}/revoke", c.signedIn(c.revokeUse))
 	mux.Handle("GET "+Prefix+"audit", c.signedIn(c.audit))
 	mux.Handle("POST "+Prefix+"audit/start", c.signedIn(c.startAudit))
+	mux.Handle("GET "+Prefix+"migration", c.signedIn(c.migration))
+	mux.Handle("POST "+Prefix+"migration/start", c.signedIn(c.startMigration))
 	mux.Handle("GET "+Prefix+"log", c.signedIn(c.logPage))
 	mux.Handle("GET "+Prefix+"transfers", c.signedIn(c.transfers))
 	mux.Handle("POST "+Prefix+"transfers", c.signedIn(c.createTransfer))

@@ -165,6 +165,26 @@ func (c *console) eep(w http.ResponseWriter, r *http.Request) {
 	s, _ := current(r)
 	who := s.Who
 	who.Purpose = strings.TrimSpace(r.URL.Query().Get("purpose"))
+	if l := r.URL.Query().Get("layer"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			c.fail(w, r, &archive.FieldErr{Field: "layer", Err: fmt.Errorf("%w: layer is the number of an earlier form", archive.ErrInvalidCase)})
+			return
+		}
+		rc, f, err := c.a.OpenPriorEEP(r.Context(), who, r.PathValue("id"), n)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		defer rc.Close()
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.FormatInt(f.Size, 10))
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.m%d.eep"`, r.PathValue("id"), f.Layer))
+		if _, err := io.Copy(w, rc); err != nil {
+			c.log.Warn("console EEP download interrupted", "package", r.PathValue("id"), "err", err)
+		}
+		return
+	}
 	rc, p, err := c.a.OpenEEP(r.Context(), who, r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, err)
