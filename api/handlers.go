@@ -153,6 +153,19 @@ type PackageView struct {
 	SharingConditions string              `json:"sharing_conditions,omitempty"`
 	Opened            *index.OpenMark     `json:"opened,omitempty"`   // while open to the public
 	Deferral          *index.DeferralMark `json:"deferral,omitempty"` // an approved later transfer
+	// Layer is the amendment the current form is (修改<n>), after a migration; Prior are the
+	// forms kept from before it, each with its own EEP and evidence.
+	Layer int             `json:"layer,omitempty"`
+	Prior []PriorFormView `json:"prior,omitempty"`
+}
+
+// PriorFormView is a form a migrated package had before, kept as it was.
+type PriorFormView struct {
+	Layer      int               `json:"layer"`
+	Size       int64             `json:"size"`
+	PackageSM3 string            `json:"package_sm3"`
+	SignedSM3  string            `json:"signed_sm3"`
+	Links      map[string]string `json:"links"`
 }
 
 // DocumentView describes one document.
@@ -179,6 +192,12 @@ func (s *server) packageView(p *index.Package) PackageView {
 	}
 	base := "/api/v1/packages/" + p.ID
 	v.Links = map[string]string{"self": base, "eep": base + "/eep", "evidence": base + "/evidence"}
+	v.Layer = p.Layer
+	for _, f := range p.Prior {
+		q := "?layer=" + strconv.Itoa(f.Layer)
+		v.Prior = append(v.Prior, PriorFormView{Layer: f.Layer, Size: f.Size, PackageSM3: f.PackageSM3, SignedSM3: f.SignedSM3,
+			Links: map[string]string{"eep": base + "/eep" + q, "evidence": base + "/evidence" + q}})
+	}
 	for _, d := range p.Documents {
 		v.Documents = append(v.Documents, DocumentView{N: d.N, Title: d.Title, Kind: d.Kind, Main: d.Main, Warnings: d.Warnings, Encodings: d.Encoded})
 	}
@@ -318,7 +337,16 @@ func (s *server) getDocument(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getEvidence(w http.ResponseWriter, r *http.Request) {
-	ev, err := s.a.Evidence(r.Context(), principal(r), chi.URLParam(r, "id"))
+	layer := -1
+	if l := r.URL.Query().Get("layer"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			s.fail(w, r, &archive.FieldErr{Field: "layer", Err: fmt.Errorf("%w: layer is the number of an earlier form, 0 for the package as archived", archive.ErrInvalidCase)})
+			return
+		}
+		layer = n
+	}
+	ev, err := s.a.EvidenceOfForm(r.Context(), principal(r), chi.URLParam(r, "id"), layer)
 	if err != nil {
 		s.fail(w, r, err)
 		return

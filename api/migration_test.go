@@ -81,6 +81,19 @@ func TestTransferOfAMigratedPackage(t *testing.T) {
 		t.Fatalf("the form as archived: %d %s", resp.StatusCode, resp.Header.Get("X-Package-SM3"))
 	}
 
+	_, evJSON := p.deptEnv.do(http.MethodGet, "/api/v1/packages/"+id+"/evidence?layer=0", arch, nil, "")
+	ev, err := archive.LoadEvidence(evJSON)
+	if err != nil {
+		t.Fatalf("evidence of the form as archived: %v %s", err, evJSON)
+	}
+	if rep, err := archive.Verify(bytes.NewReader(orig), int64(len(orig)), archive.VerifyOptions{Roots: p.dept.Trust(), Evidence: ev}); err != nil || !rep.Valid || len(rep.Layers) != 0 {
+		t.Fatalf("the form as archived with its evidence: %v %+v", err, rep)
+	}
+	_, body = p.deptEnv.do(http.MethodGet, "/api/v1/packages/"+id, arch, nil, "")
+	if v := decode[PackageView](t, body); v.Layer != 1 || len(v.Prior) != 1 || v.Prior[0].Layer != 0 || v.Prior[0].Links["eep"] != "/api/v1/packages/"+id+"/eep?layer=0" {
+		t.Fatalf("the package view: %s", body)
+	}
+
 	resp, body = p.deptEnv.postJSON("/api/v1/transfers", p.deptEnv.tokA, `{"packages":["`+id+`"]}`)
 	if resp.StatusCode != 202 {
 		t.Fatalf("create transfer: %d %s", resp.StatusCode, body)

@@ -371,7 +371,7 @@ func checkAmendment(next, cur *verifiedObject, layer int) error {
 // becomeCurrent makes an amended package the current form of p, keeping the form before.
 func becomeCurrent(p *index.Package, key string, size int64, scan *eep.Scan, logIndex uint64, layer int) {
 	p.Prior = append(p.Prior, index.PriorForm{Layer: p.Layer, Key: p.Key, Size: p.Size, PackageSM3: p.PackageSM3,
-		SignedSM3: hex.EncodeToString(scan.Layers[0].SignedSM3), LogIndex: p.LogIndex})
+		SignedSM3: hex.EncodeToString(scan.Layers[0].SignedSM3), Signature: p.SignatureB64, LogIndex: p.LogIndex})
 	meta := map[int]index.Document{}
 	for _, d := range p.Documents {
 		meta[d.N] = d

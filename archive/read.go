@@ -276,9 +276,29 @@ const EvidenceFormat = "dangan-evidence/2"
 // less than a checkpoint interval ago gets a checkpoint made for it now. Fetched again
 // later, the evidence carries the renewals and the latest witnessed checkpoint.
 func (a *Archive) Evidence(ctx context.Context, who Principal, id string) (*Evidence, error) {
+	return a.EvidenceOfForm(ctx, who, id, -1)
+}
+
+// EvidenceOfForm is the evidence of one form of a package: layer -1 (or the current
+// layer) its current form, else a form a migration kept (0: the package as archived).
+func (a *Archive) EvidenceOfForm(ctx context.Context, who Principal, id string, layer int) (*Evidence, error) {
 	p, err := a.lookup(who, id, useEvidence)
 	if err != nil {
 		return nil, err
+	}
+	if layer >= 0 && layer != p.Layer {
+		var form *index.PriorForm
+		for i := range p.Prior {
+			if p.Prior[i].Layer == layer {
+				form = &p.Prior[i]
+			}
+		}
+		if form == nil {
+			return nil, fieldErr("layer", fmt.Errorf("%w: package %s has no earlier form 修改%d (its current form is 修改%d)", ErrNotFound, id, layer, p.Layer))
+		}
+		q := *p
+		q.LogIndex, q.PackageSM3, q.SignatureB64 = form.LogIndex, form.PackageSM3, form.Signature
+		p = &q
 	}
 	proof, err := a.elog.Prove(ctx, p.LogIndex)
 	if err != nil {

@@ -193,6 +193,7 @@ type PriorForm struct {
 	Size       int64  `json:"size"`
 	PackageSM3 string `json:"package_sm3"`
 	SignedSM3  string `json:"signed_sm3"` // of its 被签名对象: what its signatures cover
+	Signature  string `json:"signature"`  // its first 电子签名's value, base64
 	LogIndex   uint64 `json:"log_index"`  // the event that made it current
 }
 
