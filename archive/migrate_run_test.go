@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dangan-archive/dangan/archive/eventlog"
 	"github.com/dangan-archive/dangan/storage"
@@ -134,6 +135,9 @@ func TestMigrationRunAfterAPolicyChange(t *testing.T) {
 	if err != nil || run.Total != n-300 || run.Migrated != n-300 || run.Resumed != 1 || run.Documents != n-300 || len(run.Failed) != 0 {
 		t.Fatalf("the resumed run: %v %+v", err, run)
 	}
+	took := run.Finished.Sub(run.Started)
+	t.Logf("the resumed run migrated %d packages in %s: %.0f packages a second, %.1f ms each, %d bytes written", run.Migrated, took.Round(time.Millisecond),
+		float64(run.Migrated)/took.Seconds(), took.Seconds()*1000/float64(run.Migrated), run.Bytes)
 	if len(seen) < n-300 || seen[len(seen)-1] != n-300 {
 		t.Fatalf("progress reported %d times, last %v", len(seen), seen[len(seen)-1:])
 	}
