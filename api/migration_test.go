@@ -5,13 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
 // reopenDept restarts the department's archive under another format policy ("" the
@@ -35,12 +34,7 @@ func (p *pair) reopenDept(t *testing.T, policy string) {
 // archived is still served by the department, unchanged.
 func TestTransferOfAMigratedPackage(t *testing.T) {
 	p := newPair(t, nil)
-	pol, err := os.ReadFile("../formats/policy.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keep := filepath.Join(t.TempDir(), "keep-json.json")
-	os.WriteFile(keep, bytes.Replace(pol, []byte(`"action": "xml", "tool": "json-to-xml"`), []byte(`"action": "keep"`), 1), 0o644)
+	keep := testenv.PolicyWith(t, testenv.KeepJSON)
 	p.reopenDept(t, keep)
 
 	c, parts := exampleCase(t)

@@ -14,27 +14,21 @@ import (
 	"time"
 
 	"github.com/dangan-archive/dangan/archive/eventlog"
+	"github.com/dangan-archive/dangan/internal/testenv"
 	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
-// keepJSONPolicy is the shipped policy with JSON form data kept as it came: the policy of
-// an archive before JSON was made into XML.
-func keepJSONPolicy(t *testing.T) string {
+func keepJSONPolicy(t *testing.T) string { return testenv.PolicyWith(t, testenv.KeepJSON) }
+
+// openWithPolicy opens the archive in dir under a format policy ("" the shipped one).
+func openWithPolicy(t *testing.T, dir, policy string) *Archive {
 	t.Helper()
-	pol, err := os.ReadFile("../formats/policy.json")
+	a, err := Open(Config{DataDir: dir, Logger: quiet(), NoBackgroundAudit: true, FormatPolicy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed := bytes.Replace(pol, []byte(`"action": "xml", "tool": "json-to-xml"`), []byte(`"action": "keep"`), 1)
-	if bytes.Equal(changed, pol) {
-		t.Fatal("the shipped policy's JSON rule is not where the test expects it")
-	}
-	p := filepath.Join(t.TempDir(), "keep-json.json")
-	if err := os.WriteFile(p, changed, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return a
 }
 
 func jsonForm(n int) []byte {
@@ -62,13 +56,7 @@ func oneJSON(data []byte) func() (*Upload, error) {
 func TestMigrationRunAfterAPolicyChange(t *testing.T) {
 	const n = 1000
 	dir := t.TempDir()
-	open := func(policy string) *Archive {
-		a, err := Open(Config{DataDir: dir, Logger: quiet(), NoBackgroundAudit: true, FormatPolicy: policy})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	open := func(policy string) *Archive { return openWithPolicy(t, dir, policy) }
 	ctx := context.Background()
 	a := open(keepJSONPolicy(t))
 	var wg sync.WaitGroup
@@ -258,13 +246,7 @@ func TestMigrationRunAfterAPolicyChange(t *testing.T) {
 // event, the same record — and the run reports it with the reason and goes on to the next.
 func TestMigrationLeavesAFailedPackageAsItWas(t *testing.T) {
 	dir := t.TempDir()
-	open := func(policy string) *Archive {
-		a, err := Open(Config{DataDir: dir, Logger: quiet(), NoBackgroundAudit: true, FormatPolicy: policy})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	open := func(policy string) *Archive { return openWithPolicy(t, dir, policy) }
 	ctx := context.Background()
 	a := open(keepJSONPolicy(t))
 	var ids []string
@@ -276,10 +258,7 @@ func TestMigrationLeavesAFailedPackageAsItWas(t *testing.T) {
 		ids = append(ids, r.Package.ID)
 	}
 	a.Close()
-	pol, _ := os.ReadFile("../formats/policy.json")
-	gs := filepath.Join(t.TempDir(), "json-by-ghostscript.json")
-	os.WriteFile(gs, bytes.Replace(pol, []byte(`"action": "xml", "tool": "json-to-xml"`), []byte(`"action": "pdfa", "tool": "ghostscript"`), 1), 0o644)
-	a = open(gs)
+	a = open(testenv.PolicyWith(t, `"action": "pdfa", "tool": "ghostscript"`))
 	defer a.Close()
 	before := map[string]*index.Package{}
 	for _, id := range ids {

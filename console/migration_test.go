@@ -1,13 +1,10 @@
 package console
 
 import (
-	"bytes"
 	"encoding/hex"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +12,7 @@ import (
 	"github.com/emmansun/gmsm/sm3"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
 // 日常迁移: records archived while JSON forms were kept as they came; under the shipped
@@ -23,12 +21,7 @@ import (
 // downloads unchanged. An auditor sees the page without the form; a department does not.
 func TestMigrationPage(t *testing.T) {
 	dir := t.TempDir()
-	pol, err := os.ReadFile("../formats/policy.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keep := filepath.Join(t.TempDir(), "keep-json.json")
-	os.WriteFile(keep, bytes.Replace(pol, []byte(`"action": "xml", "tool": "json-to-xml"`), []byte(`"action": "keep"`), 1), 0o644)
+	keep := testenv.PolicyWith(t, testenv.KeepJSON)
 	old, err := archive.Open(archive.Config{DataDir: dir, Logger: quiet(), NoBackgroundAudit: true, FormatPolicy: keep})
 	if err != nil {
 		t.Fatal(err)

@@ -706,12 +706,7 @@ func TestMigratePlanCLI(t *testing.T) {
 // one kept inside, both valid.
 func TestMigrateRunCLI(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	pol, err := os.ReadFile("../../formats/policy.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keep := filepath.Join(t.TempDir(), "keep-json.json")
-	os.WriteFile(keep, bytes.Replace(pol, []byte(`"action": "xml", "tool": "json-to-xml"`), []byte(`"action": "keep"`), 1), 0o644)
+	keep := testenv.PolicyWith(t, testenv.KeepJSON)
 	srv, err := startServer(binary, data, "--format-policy", keep)
 	if err != nil {
 		t.Fatal(err)

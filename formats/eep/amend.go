@@ -75,17 +75,7 @@ func WriteAmended(w io.Writer, a *Amendment, hooks Hooks) (*Result, *PreviousPla
 	defer writers.Put(bw)
 	x := &xw{bw: bw}
 	res := &Result{}
-	x.write(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	x.write(`<电子文件封装包 xmlns="` + Namespace + `">` + "\n")
-	x.elem("封装包格式描述", FormatDescription)
-	x.elem("版本", Version)
-
-	x.capture = hooks.Signed
-	x.write(`<被签名对象 xmlns="` + Namespace + `" eep版本="` + Version + `">` + "\n")
-	x.elem("封装包类型", TypeAmended)
-	x.elem("封装包类型描述", TypeAmendedDesc)
-	x.elem("封装包创建时间", xmlTime(a.Created))
-	x.elem("封装包创建单位", a.Creator)
+	x.head(hooks, TypeAmended, TypeAmendedDesc, a.Created, a.Creator)
 	x.write("<修改封装内容>\n")
 	x.elem("修改标识符", "修改"+strconv.Itoa(a.Layer))
 	x.write("<原封装包>\n")

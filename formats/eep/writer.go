@@ -132,17 +132,7 @@ func Write(w io.Writer, pkg *Package, hooks Hooks) (*Result, error) {
 	defer writers.Put(bw)
 	x := &xw{bw: bw}
 	res := &Result{}
-	x.write(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	x.write(`<电子文件封装包 xmlns="` + Namespace + `">` + "\n")
-	x.elem("封装包格式描述", FormatDescription)
-	x.elem("版本", Version)
-
-	x.capture = hooks.Signed
-	x.write(`<被签名对象 xmlns="` + Namespace + `" eep版本="` + Version + `">` + "\n")
-	x.elem("封装包类型", TypeOriginal)
-	x.elem("封装包类型描述", TypeOriginalDesc)
-	x.elem("封装包创建时间", xmlTime(pkg.Created))
-	x.elem("封装包创建单位", pkg.Creator)
+	x.head(hooks, TypeOriginal, TypeOriginalDesc, pkg.Created, pkg.Creator)
 	x.write("<封装内容>\n")
 	if err := writeEntity(x, 0, &pkg.Entity, res); err != nil {
 		return nil, err
@@ -157,6 +147,21 @@ func Write(w io.Writer, pkg *Package, hooks Hooks) (*Result, error) {
 		return nil, fmt.Errorf("write EEP: %w", x.err)
 	}
 	return res, finish(x, res, hooks)
+}
+
+// head writes the root and the package's own elements, and opens 被签名对象 with its
+// bytes going to the signing hook from its start tag on.
+func (x *xw) head(hooks Hooks, typ, desc string, created time.Time, creator string) {
+	x.write(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	x.write(`<电子文件封装包 xmlns="` + Namespace + `">` + "\n")
+	x.elem("封装包格式描述", FormatDescription)
+	x.elem("版本", Version)
+	x.capture = hooks.Signed
+	x.write(`<被签名对象 xmlns="` + Namespace + `" eep版本="` + Version + `">` + "\n")
+	x.elem("封装包类型", typ)
+	x.elem("封装包类型描述", desc)
+	x.elem("封装包创建时间", xmlTime(created))
+	x.elem("封装包创建单位", creator)
 }
 
 // finish writes the signature block and the lock signature after 被签名对象.
