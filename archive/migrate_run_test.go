@@ -100,27 +100,38 @@ func TestMigrationRunAfterAPolicyChange(t *testing.T) {
 	if err != nil || run.Total != n || run.Migrated != 300 || len(run.Failed) != 0 {
 		t.Fatalf("the first, stopped run: %v %+v", err, run)
 	}
-	// A run that stopped after storing an amended package, before its event: the object is
-	// there, the log and the index know nothing of it.
-	var pending *index.Package
+	// Runs that stopped after storing an amended package: one before its event (the log and
+	// the index know nothing of it), one after its event, before its index entry.
+	var pending []*index.Package
 	a.index.ForEachPackage(func(p *index.Package) error {
-		if pending == nil && p.Layer == 0 {
-			pending, _ = a.index.Package(p.ID)
+		if len(pending) < 2 && p.Layer == 0 {
+			q, _ := a.index.Package(p.ID)
+			pending = append(pending, q)
 		}
 		return nil
 	})
-	cur, err := a.openVerified(ctx, pending.Key, pending.PackageSM3)
-	if err != nil {
-		t.Fatal(err)
+	for i, p := range pending {
+		cur, err := a.openVerified(ctx, p.Key, p.PackageSM3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := amendedKey(p, 1)
+		size, sum, err := a.writeAmended(ctx, admin, p, cur, 1, key, []int{0})
+		cur.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if _, err := a.elog.Append(ctx, eventlog.Event{Type: eventlog.TypeMigrated, Time: a.now(), Actor: admin.Person(), Subject: migrationSubject(p.ID, 1), Digest: sum,
+				Attrs: map[string]string{"key": key, "size": fmt.Sprint(size), "layer": "1", "previous_sm3": p.PackageSM3}}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	if _, _, err := a.writeAmended(ctx, admin, pending, cur, 1, amendedKey(pending, 1), []int{0}); err != nil {
-		t.Fatal(err)
-	}
-	cur.close()
 
 	var seen []int
 	run, err = a.RunMigration(ctx, admin, MigrationOptions{Progress: func(r *MigrationRun) { seen = append(seen, r.Done) }})
-	if err != nil || run.Total != n-300 || run.Migrated != n-300 || run.Resumed != 1 || run.Documents != n-300 || len(run.Failed) != 0 {
+	if err != nil || run.Total != n-300 || run.Migrated != n-300 || run.Resumed != 2 || run.Documents != n-300 || len(run.Failed) != 0 {
 		t.Fatalf("the resumed run: %v %+v", err, run)
 	}
 	took := run.Finished.Sub(run.Started)
@@ -133,6 +144,21 @@ func TestMigrationRunAfterAPolicyChange(t *testing.T) {
 		t.Fatalf("a run after everything is migrated: %v %+v", err, run)
 	}
 
+	migrations := 0
+	for i := uint64(0); i < a.elog.Size(); i += 1000 {
+		es, err := a.elog.Entries(ctx, i, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if ev, err := eventlog.ParseEvent([]byte(e.Event)); err == nil && ev.Type == eventlog.TypeMigrated {
+				migrations++
+			}
+		}
+	}
+	if migrations != n {
+		t.Fatalf("%d migration events, want one a package (%d)", migrations, n)
+	}
 	objects := 0
 	a.store.List(ctx, "packages/", func(storage.ObjectInfo) error { objects++; return nil })
 	if objects != 2*n {
