@@ -130,8 +130,8 @@ func (a *Archive) runMigration(ctx context.Context, who Principal, opts Migratio
 	// The ids first, then each package read again: no transaction stays open over a run.
 	var ids []string
 	err := a.index.ForEachPackageWithDocuments(func(p *index.Package) error {
-		if p.Tombstone != nil {
-			return nil
+		if p.Tombstone != nil || p.Transfer != nil {
+			return nil // destroyed, or held by the county archive, which migrates its own
 		}
 		for _, d := range p.Documents {
 			if _, ok := a.toMake(d); ok {
@@ -288,10 +288,22 @@ func (a *Archive) migratePackage(ctx context.Context, who Principal, p *index.Pa
 	} else if err != nil {
 		return nil, err
 	} else {
+		// Logged by a run that stopped before its index entry: the event must name this object.
+		es, err := a.elog.Entries(ctx, idx, 1)
+		if err != nil || len(es) != 1 {
+			return nil, fmt.Errorf("migration event %d of %s: %v", idx, p.ID, err)
+		}
+		ev, err := eventlog.ParseEvent([]byte(es[0].Event))
+		if err != nil {
+			return nil, err
+		}
+		if ev.Digest != sum || ev.Attrs["previous_sm3"] != p.PackageSM3 {
+			return nil, failMigration(0, "the migration event %d records SM3 %s over %s, the stored amendment is %s over %s", idx, ev.Digest, ev.Attrs["previous_sm3"], sum, p.PackageSM3)
+		}
 		resumed = true
 	}
 	if _, err := a.index.UpdatePackage(p.ID, func(q *index.Package) error {
-		if q.Layer != p.Layer || q.PackageSM3 != p.PackageSM3 {
+		if q.Layer != p.Layer || q.PackageSM3 != p.PackageSM3 || q.Tombstone != nil {
 			return fmt.Errorf("%w: package %s changed during its migration", ErrConflict, p.ID)
 		}
 		becomeCurrent(q, key, size, next.scan, idx, layer)

@@ -75,8 +75,8 @@ func (a *Archive) PlanMigration(ctx context.Context, who Principal, progress fun
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if p.Tombstone != nil {
-			return nil
+		if p.Tombstone != nil || p.Transfer != nil {
+			return nil // destroyed, or held by the county archive, which migrates its own
 		}
 		plan.Packages++
 		if progress != nil && plan.Packages%1000 == 0 {
