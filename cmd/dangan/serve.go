@@ -163,10 +163,14 @@ func cmdServe(args []string) error {
 	maxBody := fs.Int64("max-body", 2<<30, "largest request body in bytes")
 	debugAddr := fs.String("debug-addr", "", "serve Go profiling (/debug/pprof/) on this address; keep it on loopback")
 	witnessEvery := fs.Duration("witness-interval", 10*time.Minute, "how often checkpoints are offered to the county archive for cosigning")
+	inspectEvery := fs.Duration("inspection-every", 0, "with --county-url: make each department's compliance report (检查评估) and send it to the county archive once in this period, e.g. 8760h (0: only when asked)")
 	publicRate := fs.Float64("public-rate", 20, "requests a second each client address may make to the public endpoints (verification, certificate status, TSA, log proofs); negative: no limit")
 	publicBurst := fs.Int("public-burst", 0, "burst of public requests per address (default: twice --public-rate)")
 	clientIPHeader := fs.String("client-ip-header", "", "header a trusted reverse proxy sets to the client's address (e.g. X-Real-IP), for the rate limit")
 	fs.Parse(args)
+	if *inspectEvery > 0 && c.countyURL == "" {
+		return errors.New("--inspection-every sends the reports to the county archive: it needs --county-url")
+	}
 	log := logger(c.logFormat, c.logLevel)
 	a, err := c.open()
 	if err != nil {
@@ -204,6 +208,9 @@ func cmdServe(args []string) error {
 	log.Info("dangan serving", "addr", ln.Addr().String(), "data", c.data, "log_origin", a.Log().Origin())
 	if c.county != nil {
 		go a.WitnessEvery(ctx, c.county, *witnessEvery)
+		if *inspectEvery > 0 {
+			go a.InspectEvery(ctx, *inspectEvery)
+		}
 	}
 	select {
 	case err := <-errc:
