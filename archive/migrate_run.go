@@ -11,7 +11,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emmansun/gmsm/sm3"
@@ -502,11 +501,10 @@ func (a *Archive) writeAmended(ctx context.Context, who Principal, p *index.Pack
 			return &eep.Signature{LockedID: sigID, Rule: RuleLock, Time: now, Signer: a.cfg.ArchiveName, Value: v, Certs: certsDER(arch), Algorithm: signing.OIDSM2WithSM3.String()}, nil
 		},
 	}
-	var once sync.Once
-	var werr error
+	var werr error // the writer's own error, told apart from the store's
 	src := &eepSource{write: func(w io.Writer) (*eep.Result, error) {
 		res, _, err := eep.WriteAmended(io.MultiWriter(w, fileHash), am, hooks)
-		once.Do(func() { werr = err })
+		werr = err
 		return res, err
 	}}
 	info, err := a.store.Put(ctx, key, src, -1, storage.PutOptions{RetainUntil: p.RetainUntil})

@@ -234,10 +234,9 @@ func (a *Archive) reconcileSince(ctx context.Context, since, wall time.Time, pro
 				if !strings.HasSuffix(o.Key, ".eep") || a.index.Orphan(o.Key) {
 					return nil
 				}
-				if id, _ := splitKey(o.Key); true {
-					if p, err := a.index.PackageRecord(id); err == nil && slices.Contains(p.Keys(), o.Key) {
-						return nil
-					}
+				id, _ := splitKey(o.Key)
+				if p, err := a.index.PackageRecord(id); err == nil && slices.Contains(p.Keys(), o.Key) {
+					return nil
 				}
 				orphans = append(orphans, o.Key)
 				return nil
