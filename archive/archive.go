@@ -515,7 +515,9 @@ func (a *Archive) stopBackground() {
 	a.auditMu.Unlock()
 	if cancel != nil {
 		cancel()
-		<-done
+	}
+	if done != nil {
+		<-done // a run that has saved its end may still be on its way out
 	}
 	a.migration.stop()
 	if a.transferStop != nil {

@@ -591,9 +591,12 @@ func (a *Archive) launchAudit(run *AuditRun) {
 	a.auditCancel, a.auditDone = cancel, done
 	go func() {
 		defer close(done)
+		defer cancel()
 		err := a.runAudit(ctx, run)
 		a.auditMu.Lock()
-		a.auditCancel = nil
+		if a.auditDone == done {
+			a.auditCancel = nil
+		}
 		a.auditMu.Unlock()
 		if err != nil && ctx.Err() == nil {
 			a.log.Error("audit run failed", "err", err)
@@ -728,11 +731,15 @@ loop:
 	if ctx.Err() != nil {
 		return ctx.Err() // the saved low-water mark resumes it at the next start
 	}
+	// The run is over when its record says so: a new one can start from then on.
+	a.auditMu.Lock()
 	run.Running, run.Finished = false, a.now().UTC()
 	if firstErr != nil {
 		run.Error = firstErr.Error()
 	}
 	save()
+	a.auditCancel = nil
+	a.auditMu.Unlock()
 	a.log.Info("audit run finished", "packages", run.Done, "failures", run.Failures, "mb", run.Bytes>>20, "mb_per_s", fmt.Sprintf("%.0f", run.MBPerS))
 	return firstErr
 }

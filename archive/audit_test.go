@@ -39,6 +39,12 @@ func TestAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	open := true
+	t.Cleanup(func() {
+		if open {
+			a.Close() // a failure on the way: the background work stops before the directory goes
+		}
+	})
 	ctx := context.Background()
 	var ids []string
 	for i := 0; i < 6; i++ {
@@ -83,7 +89,9 @@ func TestAudit(t *testing.T) {
 	if _, err := a.Index().UpdatePackage(ids[1], func(p *index.Package) error { p.Audit.Opened.Software = "dangan 0.0.9"; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	a.StartAudit(ctx, Principal{Role: RoleAuditor}, true, 0)
+	if _, err := a.StartAudit(ctx, Principal{Role: RoleAuditor}, true, 0); err != nil {
+		t.Fatal(err)
+	}
 	if run := waitAudit(t, a); run.Done != 6 || run.Failures != 0 {
 		t.Fatalf("second run: %+v", run)
 	}
@@ -113,7 +121,9 @@ func TestAudit(t *testing.T) {
 	}
 	os.Chmod(path, 0o644)
 	os.WriteFile(path, data, 0o644)
-	a.StartAudit(ctx, Principal{Role: RoleArchive}, true, 0)
+	if _, err := a.StartAudit(ctx, Principal{Role: RoleArchive}, true, 0); err != nil {
+		t.Fatal(err)
+	}
 	run = waitAudit(t, a)
 	if run.Failures != 1 {
 		t.Fatalf("run after a flipped byte: %+v", run)
@@ -132,6 +142,7 @@ func TestAudit(t *testing.T) {
 
 	// The department's certificate revoked before it signed: BC-1-1 fails everywhere.
 	a.Close()
+	open = false
 	pki := a.pki
 	deptID, _ := pki.Department(dept.Org, "")
 	crl, err := pki.Root.CreateCRL(map[*big.Int]time.Time{deptID.Cert.SerialNumber: time.Now().Add(-time.Hour)}, time.Now())
@@ -143,8 +154,10 @@ func TestAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
-	a.StartAudit(ctx, Principal{Role: RoleArchive}, true, 0)
+	open = true
+	if _, err := a.StartAudit(ctx, Principal{Role: RoleArchive}, true, 0); err != nil {
+		t.Fatal(err)
+	}
 	run = waitAudit(t, a)
 	if run.Failures != 6 {
 		t.Fatalf("revoked signer: %+v", run)
@@ -173,13 +186,17 @@ func TestAuditThrottleAndResume(t *testing.T) {
 	}
 	rate := total * 2 // bytes per second: the run should take about half a second
 	start := time.Now()
-	a.StartAudit(ctx, Principal{Role: RoleArchive}, true, rate)
+	if _, err := a.StartAudit(ctx, Principal{Role: RoleArchive}, true, rate); err != nil {
+		t.Fatal(err)
+	}
 	run := waitAudit(t, a)
 	if took := time.Since(start); took < 400*time.Millisecond || run.Done != 8 {
 		t.Fatalf("throttled to %d B/s, %d bytes took %v (%+v)", rate, total, took, run)
 	}
 	// Interrupt a slow run by closing the archive; it resumes at the next open.
-	a.StartAudit(ctx, Principal{Role: RoleArchive}, true, total/4)
+	if _, err := a.StartAudit(ctx, Principal{Role: RoleArchive}, true, total/4); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(1200 * time.Millisecond)
 	a.Close()
 	var before AuditRun
