@@ -273,8 +273,16 @@ func TestStartupReconcilesFromTheLastMark(t *testing.T) {
 	if err != nil || len(full.MovedAside) != 1 || full.MovedAside[0] != stale || full.ObjectCount < 30 {
 		t.Fatalf("full reconciliation: %v %+v", err, full)
 	}
-	// After a clean shutdown the start looks at nothing written before it, however recent.
+	// After a clean shutdown the start looks at nothing written more than cleanMarkMargin
+	// before it, however busy the archive was until then (a pinned clock says how long
+	// before: the ids are made by the archive's clock).
+	a.Close()
+	c := &clock{t: time.Now()}
+	if a, err = Open(Config{DataDir: dir, Logger: quiet(), Now: c.Now}); err != nil {
+		t.Fatal(err)
+	}
 	ingestMany(t, a, 20)
+	c.Add(cleanMarkMargin + time.Millisecond)
 	a.Close()
 	if a, err = Open(Config{DataDir: dir, Logger: quiet(), SkipReconcile: true}); err != nil {
 		t.Fatal(err)
