@@ -11,6 +11,7 @@ require (
 	github.com/cloudflare/circl v1.6.5
 	github.com/emmansun/gmsm v0.44.1
 	github.com/go-chi/chi/v5 v5.5.0
+	github.com/miekg/pkcs11 v1.1.2
 	github.com/minio/minio-go/v7 v7.4.1
 	github.com/pdfcpu/pdfcpu v0.15.0
 	github.com/prometheus/client_golang v1.25.0

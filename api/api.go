@@ -9,8 +9,10 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/dangan-archive/dangan/archive"
 	"github.com/dangan-archive/dangan/console"
+	"github.com/dangan-archive/dangan/signing/tlsconf"
 )
 
 // Options configure the HTTP interface.
@@ -92,7 +95,7 @@ func New(a *archive.Archive, opts Options) http.Handler {
 
 func (s *server) routes() chi.Router {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.instrument)
+	r.Use(s.recoverer, s.instrument, hsts)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
@@ -123,6 +126,8 @@ func (s *server) routes() chi.Router {
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
 			r.Post("/tokens", s.createToken)
+			r.Get("/tokens", s.listTokens)
+			r.Post("/tokens/{id}/revoke", s.revokeToken)
 			r.Post("/cases", s.ingest)
 			r.Get("/packages", s.listPackages)
 			r.Get("/packages/{id}", s.getPackage)
@@ -210,6 +215,9 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dangan"`)
 	}
+	if te := (*archive.ThrottledError)(nil); errors.As(err, &te) {
+		w.Header().Set("Retry-After", strconv.Itoa(te.RetryAfter()))
+	}
 	writeProblem(w, p)
 }
 
@@ -229,7 +237,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			s.fail(w, r, archive.ErrUnauthorized)
 			return
 		}
-		p, err := s.a.Authenticate(strings.TrimSpace(tok))
+		p, err := s.a.AuthenticateFrom(strings.TrimSpace(tok), clientPin(r), s.clientAddr(r))
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -237,6 +245,38 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		p.Purpose = r.URL.Query().Get("purpose")
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
 	})
+}
+
+// hsts tells browsers that reached dangan over TLS to keep to it (a year).
+func hsts(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientPin is the pin of the verified client certificate the connection presented, or "".
+func clientPin(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	return tlsconf.Pin(r.TLS.PeerCertificates[0])
+}
+
+// clientAddr is the caller's address: a trusted proxy's header when configured, else the peer.
+func (s *server) clientAddr(r *http.Request) string {
+	if h := s.opts.ClientIPHeader; h != "" {
+		if v := strings.TrimSpace(r.Header.Get(h)); v != "" {
+			return v
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func principal(r *http.Request) archive.Principal {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -55,11 +54,11 @@ func newEnv(t *testing.T, opts Options) *env { return newEnvOn(t, opts, nil) }
 func newEnvOn(t *testing.T, opts Options, st storage.ObjectStore) *env {
 	t.Helper()
 	dir := t.TempDir()
-	a, err := archive.Open(archive.Config{DataDir: dir, Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a, err := archive.Open(archive.Config{DataDir: dir, Store: st, Logger: testenv.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.Logger = testenv.Logger()
 	srv := httptest.NewServer(New(a, opts))
 	t.Cleanup(func() { srv.Close(); a.Close() })
 	e := &env{t: t, a: a, srv: srv, dir: dir}
@@ -252,7 +251,7 @@ func TestWalkThroughIngestFetchVerify(t *testing.T) {
 		t.Fatalf("metadata change not caught: %+v", r.Findings)
 	}
 	// A foreign root does not make the package trusted.
-	other, _ := archive.Open(archive.Config{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	other, _ := archive.Open(archive.Config{DataDir: t.TempDir(), Logger: testenv.Logger()})
 	defer other.Close()
 	r, _ := archive.Verify(bytes.NewReader(eepFile), int64(len(eepFile)), archive.VerifyOptions{Roots: other.Trust()})
 	if r.Valid {
@@ -849,3 +848,5 @@ func TestMinIOOutage(t *testing.T) {
 		t.Fatalf("readyz after the outage: %d", resp.StatusCode)
 	}
 }
+
+func TestMain(m *testing.M) { testenv.RunCheckingLogs(m) }

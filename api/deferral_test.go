@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
 // 延期移交 between two instances: the department asks for a later transfer of a permanent
@@ -118,7 +117,7 @@ func TestLaterTransferApprovedByTheCountyArchive(t *testing.T) {
 	// The approval survives the loss of the department's index: it is kept in storage.
 	p.dept.Close()
 	os.Remove(filepath.Join(p.deptDir, "index.db"))
-	again2, err := archive.Open(archive.Config{DataDir: p.deptDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	again2, err := archive.Open(archive.Config{DataDir: p.deptDir, Logger: testenv.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/signing/tlsconf"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
@@ -360,25 +361,61 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Role string `json:"role"`
-		Org  string `json:"org"`
-		Note string `json:"note"`
+		Role       string `json:"role"`
+		Org        string `json:"org"`
+		Note       string `json:"note"`
+		TTL        string `json:"ttl"`         // a duration such as "720h"; empty: a year
+		ClientCert string `json:"client_cert"` // PEM: the token is then accepted only over mutual TLS with it
 	}
 	if err := decodeBody(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	tok, err := s.a.CreateToken(req.Role, req.Org, req.Note)
-	if err != nil {
-		field := "role"
-		if req.Role == archive.RoleDepartment || req.Org != "" {
-			field = "org"
+	spec := archive.TokenSpec{Role: req.Role, Org: req.Org, Note: req.Note}
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil {
+			s.fail(w, r, &archive.FieldErr{Field: "ttl", Err: fmt.Errorf("%w: %v", archive.ErrInvalidCase, err)})
+			return
 		}
-		s.fail(w, r, &archive.FieldErr{Field: field, Err: err})
+		spec.TTL = d
+	}
+	if req.ClientCert != "" {
+		pin, err := tlsconf.PinOfPEM([]byte(req.ClientCert))
+		if err != nil {
+			s.fail(w, r, &archive.FieldErr{Field: "client_cert", Err: fmt.Errorf("%w: %v", archive.ErrInvalidCase, err)})
+			return
+		}
+		spec.Pin = pin
+	}
+	tok, info, err := s.a.IssueToken(spec)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	s.log.Info("token created", "by", principal(r).String(), "role", req.Role, "org", req.Org)
-	writeJSON(w, http.StatusCreated, map[string]string{"token": tok, "role": req.Role, "org": req.Org})
+	s.log.Info("token created", "by", principal(r).String(), "token", info.ID, "role", req.Role, "org", req.Org, "expires", info.Expires)
+	writeJSON(w, http.StatusCreated, struct {
+		Token string `json:"token"`
+		archive.TokenInfo
+	}{tok, info})
+}
+
+func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
+	list, err := s.a.Tokens(principal(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": list})
+}
+
+func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	info, err := s.a.RevokeToken(principal(r), chi.URLParam(r, "id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
 }
 
 // decodeBody reads a small JSON request body strictly.
@@ -392,6 +429,10 @@ func decodeBody(r *http.Request, v any) error {
 }
 
 func (s *server) putRetention(w http.ResponseWriter, r *http.Request) {
+	if p := principal(r); p.Role != archive.RoleArchive {
+		s.fail(w, r, fmt.Errorf("%w: retention is extended by the archive", archive.ErrForbidden)) // before the body is looked at
+		return
+	}
 	var req struct {
 		Until  string `json:"until"` // YYYY-MM-DD
 		Reason string `json:"reason"`

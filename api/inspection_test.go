@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/internal/testenv"
 	"github.com/dangan-archive/dangan/storage"
 )
 
@@ -209,7 +208,7 @@ func TestInspectionReportVerifiesAtTheCountyArchive(t *testing.T) {
 	// The county archive keeps the reports through the loss of its index.
 	p.county.Close()
 	os.Remove(filepath.Join(p.countyDir, "index.db"))
-	county, err := archive.Open(archive.Config{DataDir: p.countyDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	county, err := archive.Open(archive.Config{DataDir: p.countyDir, Logger: testenv.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

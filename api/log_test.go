@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/dangan-archive/dangan/archive"
 	"github.com/dangan-archive/dangan/archive/eventlog"
+	"github.com/dangan-archive/dangan/internal/testenv"
 	"github.com/dangan-archive/dangan/signing"
 	"github.com/dangan-archive/dangan/signing/merkle"
 )
@@ -170,7 +169,7 @@ func TestEventLogOverHTTP(t *testing.T) {
 // placed before the real open.
 func openWithRoots(t *testing.T, dir string, extra []byte) *archive.Archive {
 	t.Helper()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet := testenv.Logger()
 	if extra != nil {
 		if err := os.WriteFile(filepath.Join(dir, "pki", "extra-roots.pem"), extra, 0o644); err != nil {
 			t.Fatal(err)
@@ -194,7 +193,7 @@ func TestWitnessOverHTTP(t *testing.T) {
 	d0.Close()
 	c0.Close()
 	county := openWithRoots(t, countyDir, deptRoots)
-	countySrv := httptest.NewServer(New(county, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	countySrv := httptest.NewServer(New(county, Options{Logger: testenv.Logger()}))
 	defer countySrv.Close()
 	defer county.Close()
 	countyTok, _ := county.CreateToken(archive.RoleDepartment, deptA, "dept A's witness token")
@@ -281,7 +280,7 @@ func envFor(t *testing.T, a *archive.Archive) *env { return envBehind(t, a, nil)
 
 // envBehind serves a's API through wrap (nil: directly).
 func envBehind(t *testing.T, a *archive.Archive, wrap func(http.Handler) http.Handler) *env {
-	var h http.Handler = New(a, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	var h http.Handler = New(a, Options{Logger: testenv.Logger()})
 	if wrap != nil {
 		h = wrap(h)
 	}

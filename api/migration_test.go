@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,7 +17,7 @@ import (
 func (p *pair) reopenDept(t *testing.T, policy string) {
 	t.Helper()
 	p.deptEnv.close()
-	a, err := archive.Open(archive.Config{DataDir: p.deptDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FormatPolicy: policy,
+	a, err := archive.Open(archive.Config{DataDir: p.deptDir, Logger: testenv.Logger(), FormatPolicy: policy,
 		County: &archive.Peer{URL: p.countyEnv.srv.URL, Token: p.countyTok}, CheckpointInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

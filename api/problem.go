@@ -77,6 +77,10 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) Problem {
 		p = problem(http.StatusUnprocessableEntity, "invalid-case", "Invalid case", ve.Error())
 		p.Errors = ve.Fields
 		p.Field = ve.Fields[0].Field
+	case errors.Is(err, archive.ErrThrottled):
+		p = problem(http.StatusTooManyRequests, "auth-throttled", "Too many failed logins or tokens", err.Error())
+	case errors.Is(err, archive.ErrTokenExpired), errors.Is(err, archive.ErrTokenRevoked), errors.Is(err, archive.ErrTokenBinding):
+		p = problem(http.StatusUnauthorized, "unauthorized", "Authentication required", err.Error())
 	case errors.Is(err, archive.ErrUnauthorized):
 		p = problem(http.StatusUnauthorized, "unauthorized", "Authentication required", "send a valid token as 'Authorization: Bearer <token>'")
 	case errors.Is(err, archive.ErrForbidden):

@@ -116,6 +116,10 @@ func (s *server) getAccession(w http.ResponseWriter, r *http.Request) {
 // receivePackage takes multipart: an "evidence" part, then the "file" part (the EEP),
 // streamed into the checks.
 func (s *server) receivePackage(w http.ResponseWriter, r *http.Request) {
+	if p := principal(r); p.Role != archive.RoleArchive && p.Role != archive.RoleDepartment {
+		s.fail(w, r, fmt.Errorf("%w: packages of an accession are sent by their department", archive.ErrForbidden)) // before the upload is read
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
 	mr, err := r.MultipartReader()
 	if err != nil {

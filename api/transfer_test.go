@@ -3,8 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/internal/testenv"
 	"github.com/dangan-archive/dangan/storage"
 )
 
@@ -30,7 +29,7 @@ type pair struct {
 func newPair(t *testing.T, now func() time.Time) *pair {
 	t.Helper()
 	p := &pair{deptDir: t.TempDir(), countyDir: t.TempDir()}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet := testenv.Logger()
 	open := func(dir string, county *archive.Peer) *archive.Archive {
 		a, err := archive.Open(archive.Config{DataDir: dir, Logger: quiet, Now: now, County: county, CheckpointInterval: 200 * time.Millisecond})
 		if err != nil {

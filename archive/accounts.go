@@ -216,6 +216,18 @@ func (a *Archive) RemoveAccount(who Principal, name string) error {
 // with the failures in a row, and the LockAfter-th locks the account for LockFor. Every
 // outcome is logged with the client's address, never with the password.
 func (a *Archive) Login(name, password, addr string) (string, Principal, error) {
+	if err := a.throttle.check(addr); err != nil {
+		a.log.Warn("login refused", "account", name, "address", addr, "reason", "throttled")
+		return "", Principal{}, err
+	}
+	id, p, err := a.login(name, password, addr)
+	if errors.Is(err, ErrUnauthorized) {
+		a.throttle.failed(addr)
+	}
+	return id, p, err
+}
+
+func (a *Archive) login(name, password, addr string) (string, Principal, error) {
 	now := a.now().UTC()
 	var rec accountRecord
 	if err := a.index.Record(index.Accounts, name, &rec); err != nil {
@@ -265,7 +277,7 @@ func (a *Archive) Login(name, password, addr string) (string, Principal, error) 
 	id := base64.RawURLEncoding.EncodeToString(raw)
 	rec.Failures, rec.LockedUntil = 0, time.Time{}
 	if err := a.index.PutRecords(
-		index.Rec{Bucket: index.Sessions, Key: tokenHash(id), Value: sessionRecord{Account: name, Created: now, Seen: now}},
+		index.Rec{Bucket: index.Sessions, Key: a.tokenHash(id), Value: sessionRecord{Account: name, Created: now, Seen: now}},
 		index.Rec{Bucket: index.Accounts, Key: name, Value: rec}); err != nil {
 		return "", Principal{}, fmt.Errorf("open session: %w", err)
 	}
@@ -304,7 +316,7 @@ func (a *Archive) Session(id string) (Principal, Account, error) {
 		return Principal{}, Account{}, ErrUnauthorized
 	}
 	now := a.now().UTC()
-	key := tokenHash(id)
+	key := a.tokenHash(id)
 	var s sessionRecord
 	if err := a.index.Record(index.Sessions, key, &s); err != nil {
 		return Principal{}, Account{}, ErrUnauthorized
@@ -339,7 +351,7 @@ func (a *Archive) Session(id string) (Principal, Account, error) {
 // Logout ends a session.
 func (a *Archive) Logout(id string) error {
 	var s sessionRecord
-	key := tokenHash(id)
+	key := a.tokenHash(id)
 	if err := a.index.Record(index.Sessions, key, &s); err != nil {
 		return nil
 	}
@@ -378,27 +390,4 @@ func (a *Archive) EnsureAdminAccount() (string, error) {
 		return "", err
 	}
 	return path, nil
-}
-
-// TokenInfo is an API token as the admin lists it: never the token, only the start of its
-// hash, which the logs and decisions name it by.
-type TokenInfo struct {
-	ID      string    `json:"id"`
-	Role    string    `json:"role"`
-	Org     string    `json:"org,omitempty"`
-	Created time.Time `json:"created"`
-	Note    string    `json:"note,omitempty"`
-}
-
-// Tokens lists the API tokens (admin only).
-func (a *Archive) Tokens(who Principal) ([]TokenInfo, error) {
-	if who.Role != RoleAdmin {
-		return nil, fmt.Errorf("%w: tokens are listed for the admin", ErrForbidden)
-	}
-	var out []TokenInfo
-	err := a.index.ForEachToken(func(hash string, t index.Token) error {
-		out = append(out, TokenInfo{ID: hash[:min(12, len(hash))], Role: t.Role, Org: t.Org, Created: t.Created, Note: t.Note})
-		return nil
-	})
-	return out, err
 }

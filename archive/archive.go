@@ -10,8 +10,8 @@ package archive
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -101,8 +101,11 @@ type Config struct {
 	// 19 MiB, OWASP's). LockAfter wrong passwords in a row (default 5) lock an account for LockFor
 	// (default 15 minutes). A session ends SessionIdle after its last use (default 30
 	// minutes) and SessionMax after its login (default 12 hours).
-	PasswordCost            PasswordCost
-	LockAfter               int
+	PasswordCost PasswordCost
+	LockAfter    int
+	// AuthFailures is how many failed logins or token checks an address may make at once
+	// before it is throttled (default 10; then that many a minute).
+	AuthFailures            int
 	LockFor                 time.Duration
 	SessionIdle, SessionMax time.Duration
 	ArchiveName             string // the archive's name, in packages and certificates
@@ -168,22 +171,35 @@ type Config struct {
 	Store         storage.ObjectStore
 	Logger        *slog.Logger
 	Now           func() time.Time
+	// Keys is a device holding some of the archive's signing keys (signing/pkcs11), tried
+	// before the files in pki/; nil: the files only.
+	Keys signing.KeyProvider
+	// Wallclock is the real world's clock, which credentials live by (tokens' lifetimes and
+	// last use): time.Now unless a test pins it. Now may be shifted for drills; a token is
+	// not expired by a drill.
+	Wallclock func() time.Time
 }
 
 // Archive is an open archive.
 type Archive struct {
-	cfg     Config
-	search  *searcher
-	log     *slog.Logger
-	store   storage.ObjectStore
-	index   *index.DB
-	pki     *signing.PKI
-	tsa     *signing.TSA
-	stamper signing.Timestamper
-	tmp     string
-	spool   *spoolPool
-	slots   chan struct{}
-	now     func() time.Time
+	cfg    Config
+	search *searcher
+	log    *slog.Logger
+	store  storage.ObjectStore
+	index  *index.DB
+	pki    *signing.PKI
+	// tokenKey is the secret tokens and session ids are stored under (pki/token-secret).
+	tokenKey []byte
+	throttle *authThrottle
+	// personal seals the index's personal fields; blindKey makes the blind index of ID numbers.
+	personal cipher.AEAD
+	blindKey []byte
+	tsa      *signing.TSA
+	stamper  signing.Timestamper
+	tmp      string
+	spool    *spoolPool
+	slots    chan struct{}
+	now      func() time.Time
 	// store health, checked at most once a second before an ingest
 	healthMu  sync.Mutex
 	healthAt  time.Time
@@ -263,6 +279,9 @@ func Open(cfg Config) (*Archive, error) {
 	if cfg.AuditCycle <= 0 {
 		cfg.AuditCycle = 90 * 24 * time.Hour
 	}
+	if cfg.Wallclock == nil {
+		cfg.Wallclock = time.Now
+	}
 	a := &Archive{cfg: cfg, log: cfg.Logger, now: cfg.Now, tmp: filepath.Join(cfg.DataDir, "tmp"), slots: make(chan struct{}, cfg.MaxIngests)}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -282,8 +301,15 @@ func Open(cfg Config) (*Archive, error) {
 	if err := a.openConverters(); err != nil {
 		return nil, err
 	}
-	if a.pki, a.Created, err = signing.OpenDevPKI(filepath.Join(cfg.DataDir, "pki"), cfg.KeyPassword, cfg.ArchiveName, cfg.Now); err != nil {
+	if a.pki, a.Created, err = signing.OpenPKI(filepath.Join(cfg.DataDir, "pki"), cfg.KeyPassword, cfg.ArchiveName, cfg.Now, cfg.Keys); err != nil {
 		return nil, fmt.Errorf("open PKI: %w", err)
+	}
+	a.throttle = newAuthThrottle(cfg.AuthFailures)
+	if err := a.openPersonal(filepath.Join(cfg.DataDir, "pki"), cfg.KeyPassword); err != nil {
+		return nil, err
+	}
+	if a.tokenKey, err = loadTokenSecret(filepath.Join(cfg.DataDir, "pki", "token-secret")); err != nil {
+		return nil, err
 	}
 	if cfg.TrustDir != "" {
 		if a.anchors, err = signing.LoadAnchors(cfg.TrustDir); err != nil {
@@ -314,6 +340,9 @@ func Open(cfg Config) (*Archive, error) {
 	}
 	if err := a.openSearch(searchDir(cfg)); err != nil {
 		a.index.Close()
+		return nil, err
+	}
+	if err := a.sealOldCaseTexts(); err != nil {
 		return nil, err
 	}
 	a.tsa = signing.NewTSA(a.pki.TSA)
@@ -415,51 +444,6 @@ func (a *Archive) Index() *index.DB { return a.index }
 
 // Store exposes the object store.
 func (a *Archive) Store() storage.ObjectStore { return a.store }
-
-// CreateToken makes a new API token for a role and stores only its hash.
-func (a *Archive) CreateToken(role, org, note string) (string, error) {
-	switch role {
-	case RoleDepartment, RoleIssuer:
-		if err := CheckUSCC(org); err != nil {
-			return "", fmt.Errorf("%w: org: %v", ErrInvalidCase, err)
-		}
-	case RoleArchive, RoleAuditor, RoleAdmin:
-		if org != "" {
-			return "", fmt.Errorf("%w: org is only for the department and issuer roles", ErrInvalidCase)
-		}
-	default:
-		return "", fmt.Errorf("%w: role must be department, issuer, archive, auditor or admin", ErrInvalidCase)
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", fmt.Errorf("token randomness: %w", err)
-	}
-	tok := "dg_" + base64.RawURLEncoding.EncodeToString(raw)
-	if err := a.index.PutToken(tokenHash(tok), index.Token{Role: role, Org: org, Created: a.now(), Note: note}); err != nil {
-		return "", fmt.Errorf("store token: %w", err)
-	}
-	return tok, nil
-}
-
-func tokenHash(tok string) string {
-	h := sm3.Sum([]byte(tok))
-	return hex.EncodeToString(h[:])
-}
-
-// Authenticate maps a bearer token to its principal.
-func (a *Archive) Authenticate(tok string) (Principal, error) {
-	if tok == "" {
-		return Principal{}, ErrUnauthorized
-	}
-	t, err := a.index.Token(tokenHash(tok))
-	if errors.Is(err, index.ErrNotFound) {
-		return Principal{}, ErrUnauthorized
-	} else if err != nil {
-		return Principal{}, fmt.Errorf("look up token: %w", err)
-	}
-	h := tokenHash(tok)
-	return Principal{Role: t.Role, Org: t.Org, TokenID: h[:12], Name: t.Note}, nil
-}
 
 // fondsOf returns the fonds code (全宗号) of a department.
 func (a *Archive) fondsOf(uscc string) string {

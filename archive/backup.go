@@ -131,13 +131,15 @@ func copyObject(ctx context.Context, from, to storage.ObjectStore, key string, o
 	return nil
 }
 
-// pkiFiles lists the PEM files of the PKI (certificates and keys; keys are encrypted when
-// DANGAN_KEY_PASSWORD is set).
+// pkiFiles lists the files of the PKI: certificates and keys (keys are encrypted when
+// DANGAN_KEY_PASSWORD is set), the wrapped data key (wrapped with the key password when it is
+// set: a restore then needs it), and the token secret.
 func pkiFiles(dataDir string) []string {
 	entries, _ := os.ReadDir(filepath.Join(dataDir, "pki"))
 	var out []string
 	for _, e := range entries {
-		if !e.IsDir() && (strings.HasSuffix(e.Name(), ".pem") || strings.HasSuffix(e.Name(), ".key")) {
+		n := e.Name()
+		if !e.IsDir() && (strings.HasSuffix(n, ".pem") || strings.HasSuffix(n, ".key") || n == "data-key.json" || n == "data-kek" || n == "token-secret") {
 			out = append(out, e.Name())
 		}
 	}

@@ -260,11 +260,11 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 
 	// The department's signature hash and the whole-file digest each run in a goroutine of
 	// their own, beside the base64 encoding and the writing.
-	deptHash := newHashTee(signing.NewSignatureHash(&dept.Key.PublicKey))
+	deptHash := newHashTee(signing.NewSignatureHash(dept.PublicKey()))
 	defer deptHash.Close()
 	fileHash := newHashTee(sm3.New())
 	defer fileHash.Close()
-	lockHash := signing.NewSignatureHash(&a.pki.Archive.Key.PublicKey)
+	lockHash := signing.NewSignatureHash(a.pki.Archive.PublicKey())
 	hooks := eep.Hooks{
 		Signed: deptHash,
 		Sign: func() ([]eep.Signature, error) {
@@ -309,6 +309,9 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 	rec.Documents = indexDocs(c, docs, res)
 	rec.ArchivedLate = a.archivedLate(rec)
 	rec.CaseText = caseText(c)
+	if err := a.sealCaseText(rec.CaseText); err != nil {
+		return nil, err
+	}
 	// Timestamp, evidence and index entry, in a group with concurrent ingests.
 	tCommit := time.Now()
 	cr := a.commit(ctx, rec, sig)

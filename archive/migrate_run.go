@@ -478,9 +478,9 @@ func (a *Archive) writeAmended(ctx context.Context, who Principal, p *index.Pack
 	}
 	sigID := fmt.Sprintf("修改%d-档案馆签名", layer)
 	arch := a.pki.Archive
-	signHash := newHashTee(signing.NewSignatureHash(&arch.Key.PublicKey))
+	signHash := newHashTee(signing.NewSignatureHash(arch.PublicKey()))
 	defer signHash.Close()
-	lockHash := signing.NewSignatureHash(&arch.Key.PublicKey)
+	lockHash := signing.NewSignatureHash(arch.PublicKey())
 	fileHash := newHashTee(sm3.New())
 	defer fileHash.Close()
 	hooks := eep.Hooks{

@@ -295,7 +295,7 @@ func (a *Archive) openOne(ctx context.Context, d *OpeningDecision, id string, no
 // wherever they appear.
 func (a *Archive) publicCopy(ctx context.Context, p *index.Package, d *OpeningDecision, now time.Time) (*PublicCopy, error) {
 	var known []string
-	if ct, err := a.index.CaseText(p.ID); err == nil && ct != nil {
+	if ct, err := a.caseText(p.ID); err == nil && ct != nil {
 		known = append(known, ct.Applicant, ct.ApplicantID)
 	}
 	if _, scan, err := a.Metadata(ctx, Principal{Role: RoleArchive, Name: d.ApprovedBy, Purpose: "开放鉴定：生成公开副本 " + d.ID}, p.ID); err == nil {

@@ -339,7 +339,7 @@ func (a *Archive) Steps(ctx context.Context, who Principal, id string) (*CaseSte
 	if _, err := a.lookup(who, id, useDescription); err != nil {
 		return nil, err
 	}
-	ct, err := a.index.CaseText(id)
+	ct, err := a.caseText(id)
 	if err != nil || ct == nil {
 		return &CaseSteps{}, err
 	}

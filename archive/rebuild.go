@@ -510,6 +510,9 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 			rec.CaseText.Opinions = append(rec.CaseText.Opinions, st.Description)
 		}
 	}
+	if err := a.sealCaseText(rec.CaseText); err != nil {
+		return nil, err
+	}
 	if r, ok := a.store.(storage.Retainer); ok {
 		if until, hold, err := r.Retention(ctx, key); err == nil {
 			if until.After(rec.RetainUntil) {

@@ -219,8 +219,13 @@ func (a *Archive) searchDoc(ctx context.Context, p *index.Package) search.Doc {
 		ArchivalCode: p.ArchivalCode, CaseNo: p.CaseNo, Title: p.Title, ItemCode: p.ItemCode, ItemName: p.ItemName,
 		Year: p.Year, Retention: p.Retention, State: p.State, FinishedAt: p.FinishedAt, IngestedAt: p.IngestedAt,
 		Sharing: SharingClass(p.Sharing), Open: p.Opened != nil}
-	if ct, err := a.index.CaseText(p.ID); err == nil && ct != nil {
-		d.Decision, d.Opinions, d.Steps, d.ApplicantName, d.ApplicantID = ct.Decision, ct.Opinions, ct.Steps, ct.Applicant, ct.ApplicantID
+	var clearID string
+	if ct, err := a.caseText(p.ID); err == nil && ct != nil {
+		// The number is indexed blind: found by an exact number, never read back.
+		d.Decision, d.Opinions, d.Steps, d.ApplicantName, d.ApplicantID = ct.Decision, ct.Opinions, ct.Steps, ct.Applicant, a.blindID(ct.ApplicantID)
+		clearID = ct.ApplicantID
+	} else if err != nil {
+		a.log.Warn("case text not read for the search index", "package", p.ID, "err", err)
 	}
 	var words []string
 	size := 0
@@ -258,10 +263,13 @@ func (a *Archive) searchDoc(ctx context.Context, p *index.Package) search.Doc {
 	if len(d.Text) > text.Limit {
 		d.Text = strings.ToValidUTF8(d.Text[:text.Limit], "") // a cut rune goes
 	}
+	if len(clearID) >= 2 {
+		d.Text = strings.ReplaceAll(d.Text, clearID, "＊＊＊") // the number is found blind only
+	}
 	if p.Opened != nil {
 		// The public search finds an opened case only by what its public copy shows.
 		d.OpenText, _ = a.redaction.Text(strings.Join([]string{p.Title, p.ItemName, p.DepartmentName, d.Text}, "\n"),
-			[]string{d.ApplicantName, d.ApplicantID})
+			[]string{d.ApplicantName, clearID})
 	}
 	return d
 }
@@ -329,6 +337,7 @@ func (a *Archive) Search(ctx context.Context, who Principal, q SearchQuery) (*Se
 	if a.search == nil || !a.search.ready.Load() {
 		return nil, ErrSearchNotReady
 	}
+	sq.ApplicantID = a.blindID(sq.ApplicantID)
 	res, err := a.search.ix.Search(ctx, sq)
 	if errors.Is(err, search.ErrBadQuery) {
 		field := "q"

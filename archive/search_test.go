@@ -235,7 +235,7 @@ func TestFullTextSearchInChinese(t *testing.T) {
 	}
 	// The index and the search index both lost: rebuilt from the packages alone, a case is
 	// found by its steps' opinions, its steps' actors and its applicant's ID number again.
-	before, _ := a.Index().CaseText(a1)
+	before, _ := a.caseText(a1)
 	a.Close()
 	os.RemoveAll(filepath.Join(dir, "search"))
 	os.Remove(filepath.Join(dir, "index.db"))
@@ -243,7 +243,7 @@ func TestFullTextSearchInChinese(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSearchReady(t, a, 3)
-	if after, _ := a.Index().CaseText(a1); !reflect.DeepEqual(before, after) {
+	if after, _ := a.caseText(a1); !reflect.DeepEqual(before, after) {
 		t.Errorf("case text at ingest %+v, from the package %+v", before, after)
 	}
 	all := []string{a1, a2, b1}

@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/internal/testenv"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return testenv.Logger() }
 
 // newConsole is a real archive with one archivist account, behind the console.
 func newConsole(t *testing.T) (*archive.Archive, *httptest.Server) {
@@ -213,3 +214,5 @@ func TestEveryWordInBothLanguages(t *testing.T) {
 		}
 	}
 }
+
+func TestMain(m *testing.M) { testenv.RunCheckingLogs(m) }

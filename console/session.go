@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/dangan-archive/dangan/archive"
@@ -64,7 +65,11 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	id, _, err := c.a.Login(name, password, c.clientAddr(r))
 	if err != nil {
 		msg, status := "loginFailed", http.StatusUnauthorized
+		var te *archive.ThrottledError
 		switch {
+		case errors.As(err, &te):
+			msg, status = "loginThrottled", http.StatusTooManyRequests
+			w.Header().Set("Retry-After", strconv.Itoa(te.RetryAfter()))
 		case errors.Is(err, archive.ErrLocked):
 			msg, status = "loginLocked", http.StatusTooManyRequests
 		case !errors.Is(err, archive.ErrUnauthorized):

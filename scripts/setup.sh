@@ -5,6 +5,7 @@
 #   - the converters: Ghostscript, and LibreOffice (Writer, Calc, the UNO bridge for the
 #     system Python, a CJK font), without its desktop recommendations;
 #   - stress-ng, for the suite's run on a loaded machine (scripts/test.sh --loaded);
+#   - SoftHSM2 (the PKCS#11 key provider's test) and gcc (cgo, which the PKCS#11 binding needs);
 #   - the pinned MinIO server (scripts/minio.sh; built once into the cache).
 # Run as root, or as a user who may sudo. Safe to run again: a prepared machine installs nothing.
 set -euo pipefail
@@ -22,6 +23,8 @@ command -v pdftotext >/dev/null || need+=(poppler-utils)
 command -v chromium >/dev/null || need+=(chromium)
 command -v gs >/dev/null || need+=(ghostscript)
 command -v stress-ng >/dev/null || need+=(stress-ng)
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || need+=(softhsm2)
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
 office=()
 dpkg -s libreoffice-writer-nogui >/dev/null 2>&1 || office+=(libreoffice-writer-nogui)
 dpkg -s libreoffice-calc-nogui >/dev/null 2>&1 || office+=(libreoffice-calc-nogui)

@@ -2,6 +2,8 @@ package signing
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -23,9 +25,15 @@ import (
 // Identity is a private key with its certificate and the issuing chain above it (the root
 // last). It is what signs an EEP, a timestamp or a receipt.
 type Identity struct {
-	Key   *sm2.PrivateKey
+	Key   crypto.Signer // an *sm2.PrivateKey from a file, or a key in a device (KeyProvider)
 	Cert  *smx509.Certificate
 	Chain []*smx509.Certificate // issuers, nearest first, root last; empty for a root
+}
+
+// PublicKey is the certificate's key.
+func (id *Identity) PublicKey() *ecdsa.PublicKey {
+	pub, _ := id.Cert.PublicKey.(*ecdsa.PublicKey)
+	return pub
 }
 
 // Certificates returns the leaf followed by its chain: what goes into a 证书块.
@@ -74,7 +82,7 @@ func issue(spec CertSpec, ca *Identity) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	parent, signer, chain := tmpl, key, []*smx509.Certificate(nil)
+	parent, signer, chain := tmpl, crypto.Signer(key), []*smx509.Certificate(nil)
 	if ca != nil {
 		parent, signer, chain = ca.Cert, ca.Key, ca.Certificates()
 	}
@@ -234,6 +242,8 @@ type PKI struct {
 	// Extra are further trusted roots from extra-roots.pem: an external TSA's root, or
 	// another archive's, whose signatures this archive must accept.
 	Extra []*smx509.Certificate
+	// Keys is where signing keys come from before pki/NAME.key (nil: the files only).
+	Keys KeyProvider
 	// CRLs are revocation lists from crls.pem, each checked against its issuer when loaded.
 	CRLs []*smx509.RevocationList
 
@@ -281,13 +291,19 @@ func LoadPool(path string) (*smx509.CertPool, error) {
 // and later, for departments and the seal maker) are valid from the clock now (time.Now
 // when nil), so an archive running on a shifted clock trusts its own PKI.
 func OpenDevPKI(dir string, password []byte, archiveName string, now func() time.Time) (pki *PKI, created bool, err error) {
+	return OpenPKI(dir, password, archiveName, now, nil)
+}
+
+// OpenPKI is OpenDevPKI with the keys the device behind keys holds (by the names
+// "root", "archive", "tsa") taken from it instead of pki/NAME.key; nil: files only.
+func OpenPKI(dir string, password []byte, archiveName string, now func() time.Time, keys KeyProvider) (pki *PKI, created bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("create PKI directory: %w", err)
 	}
 	if now == nil {
 		now = time.Now
 	}
-	p := &PKI{dir: dir, password: password, depts: map[string]*Identity{}, now: now}
+	p := &PKI{dir: dir, password: password, depts: map[string]*Identity{}, now: now, Keys: keys}
 	if _, err := os.Stat(filepath.Join(dir, "root.pem")); errors.Is(err, os.ErrNotExist) {
 		if err := p.create(archiveName); err != nil {
 			return nil, false, err
@@ -342,7 +358,11 @@ func (p *PKI) create(archiveName string) error {
 }
 
 func (p *PKI) save(name string, id *Identity) error {
-	if err := SaveKey(filepath.Join(p.dir, name+".key"), id.Key, p.password); err != nil {
+	key, ok := id.Key.(*sm2.PrivateKey)
+	if !ok {
+		return fmt.Errorf("%s: a key kept in a device is not saved to a file", name)
+	}
+	if err := SaveKey(filepath.Join(p.dir, name+".key"), key, p.password); err != nil {
 		return err
 	}
 	return WriteFileAtomic(filepath.Join(p.dir, name+".pem"), CertPEM(id.Certificates()...), 0o644)
@@ -354,16 +374,23 @@ func (p *PKI) load(name string, keyOptional bool) (*Identity, error) {
 		return nil, err
 	}
 	id := &Identity{Cert: certs[0], Chain: certs[1:]}
-	keyPath := filepath.Join(p.dir, name+".key")
-	if _, err := os.Stat(keyPath); err != nil && keyOptional {
-		return id, nil
+	files := FileKeys{Dir: p.dir, Password: p.password}
+	var key crypto.Signer
+	if p.Keys != nil {
+		key, err = p.Keys.Signer(name, id.Cert) // a key the device holds comes from it
 	}
-	if id.Key, err = LoadKey(keyPath, p.password); err != nil {
+	if p.Keys == nil || errors.Is(err, ErrNoKey) {
+		key, err = files.Signer(name, id.Cert)
+	}
+	if errors.Is(err, ErrNoKey) && keyOptional {
+		return id, nil
+	} else if err != nil {
 		return nil, err
 	}
-	if !id.Key.PublicKey.Equal(id.Cert.PublicKey) {
+	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(id.Cert.PublicKey) {
 		return nil, fmt.Errorf("%s: key does not match certificate", name)
 	}
+	id.Key = key
 	return id, nil
 }
 

@@ -16,6 +16,7 @@
 package signing
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/asn1"
@@ -73,15 +74,19 @@ func NewSignatureHash(pub *ecdsa.PublicKey) hash.Hash {
 }
 
 // Sign signs msg with SM2/SM3 and the default user ID; the result is DER SEQUENCE{r, s}.
-func Sign(key *sm2.PrivateKey, msg []byte) ([]byte, error) {
-	h := NewSignatureHash(&key.PublicKey)
+func Sign(key crypto.Signer, msg []byte) ([]byte, error) {
+	pub, ok := key.Public().(*ecdsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("SM2 sign: the key is a %T, not an SM2 key", key.Public())
+	}
+	h := NewSignatureHash(pub)
 	h.Write(msg)
 	return SignDigest(key, h.Sum(nil))
 }
 
 // SignDigest signs e, the output of a NewSignatureHash, returning DER SEQUENCE{r, s}.
-func SignDigest(key *sm2.PrivateKey, e []byte) ([]byte, error) {
-	sig, err := sm2.SignASN1(rand.Reader, key, e, nil)
+func SignDigest(key crypto.Signer, e []byte) ([]byte, error) {
+	sig, err := signDigest(key, e)
 	if err != nil {
 		return nil, fmt.Errorf("SM2 sign: %w", err)
 	}

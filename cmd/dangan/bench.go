@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/emmansun/gmsm/sm3"
 
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/signing/tlsconf"
 )
 
 // testServer is a dangan server run as a child process, as an operator would run it.
@@ -37,7 +39,16 @@ type testServer struct {
 	Data  string
 	Admin string
 	out   *bytes.Buffer
+	// Client reaches the server: over TLS (started with --tls-cert), it trusts the data
+	// directory's TLS root and presents the archive's own client certificate.
+	Client *http.Client
 }
+
+// started are the servers startServer ran, whose logs the tests read.
+var (
+	startedMu sync.Mutex
+	started   []*testServer
+)
 
 func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -54,7 +65,16 @@ func startServer(bin, data string, extra ...string) (*testServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &testServer{URL: "http://" + addr, Data: data, out: &bytes.Buffer{}}
+	s := &testServer{URL: "http://" + addr, Data: data, out: &bytes.Buffer{}, Client: http.DefaultClient}
+	if slices.Contains(extra, "--tls-cert") {
+		s.URL = "https://" + addr
+		if s.Client, err = tlsClientFor(data); err != nil {
+			return nil, err
+		}
+	}
+	startedMu.Lock()
+	started = append(started, s)
+	startedMu.Unlock()
 	s.cmd = exec.Command(bin, append([]string{"serve", "--data", data, "--addr", addr}, extra...)...)
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
@@ -66,7 +86,7 @@ func startServer(bin, data string, extra ...string) (*testServer, error) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.URL + "/healthz")
+		resp, err := s.Client.Get(s.URL + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -84,6 +104,23 @@ func startServer(bin, data string, extra ...string) (*testServer, error) {
 	}
 	s.Kill()
 	return nil, fmt.Errorf("server did not become healthy:\n%s", s.out.String())
+}
+
+// tlsClientFor trusts data's development TLS root and presents its client certificate.
+func tlsClientFor(data string) (*http.Client, error) {
+	dev := tlsconf.DevFiles(filepath.Join(data, "pki"))
+	roots, _, err := tlsconf.LoadPool(dev.Root)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tlsconf.NewReloader(dev.ClientCert, dev.ClientKey)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsconf.Client(roots, cert)
+	tr.ForceAttemptHTTP2 = true
+	return &http.Client{Transport: tr, Timeout: 5 * time.Minute}, nil
 }
 
 // Kill stops the server at once (SIGKILL), as a crash would.
@@ -119,7 +156,7 @@ func (s *testServer) Token(role, org string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"role": role, "org": org})
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/v1/tokens", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+s.Admin)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.Client.Do(req)
 	if err != nil {
 		return "", err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/dangan-archive/dangan/archive"
 	"github.com/dangan-archive/dangan/formats/eep"
 	"github.com/dangan-archive/dangan/signing"
+	"github.com/dangan-archive/dangan/signing/tlsconf"
 )
 
 // cmdIngest posts a case folder (case.json and the files it lists) to a server.
@@ -25,6 +26,7 @@ func cmdIngest(args []string) error {
 	fs := flag.NewFlagSet("ingest", flag.ExitOnError)
 	server := fs.String("server", "http://127.0.0.1:8480", "dangan server URL")
 	token := fs.String("token", os.Getenv("DANGAN_TOKEN"), "department token (or DANGAN_TOKEN)")
+	tlsRoot := fs.String("tls-root", "", "for an https server: the root (PEM) its certificate chains to, e.g. its pki/tls-root.pem (default: the system's roots)")
 	dir, rest := splitArg(args)
 	fs.Parse(rest)
 	if dir == "" && fs.NArg() > 0 {
@@ -33,7 +35,15 @@ func cmdIngest(args []string) error {
 	if dir == "" {
 		return errors.New("usage: dangan ingest CASEDIR --server URL --token TOKEN")
 	}
-	status, body, err := postCase(&http.Client{}, *server, *token, dir, os.Stderr)
+	client := &http.Client{}
+	if *tlsRoot != "" {
+		roots, _, err := tlsconf.LoadPool(*tlsRoot)
+		if err != nil {
+			return fmt.Errorf("--tls-root: %w", err)
+		}
+		client.Transport = &http.Transport{TLSClientConfig: tlsconf.Client(roots, nil), ForceAttemptHTTP2: true}
+	}
+	status, body, err := postCase(client, *server, *token, dir, os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -46,8 +46,20 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	// No token in any line any server logged in the whole run.
+	startedMu.Lock()
+	for _, s := range started {
+		if tok := tokenPattern.Find(s.out.Bytes()); tok != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: the server on %s logged a token (%s…)\n", s.Data, tok[:8])
+			code = 1
+		}
+	}
+	startedMu.Unlock()
 	os.Exit(code)
 }
+
+// tokenPattern is what an API token looks like: "dg_" and 32 bytes of base64url.
+var tokenPattern = regexp.MustCompile(`dg_[A-Za-z0-9_-]{43}`)
 
 func get(t *testing.T, url, tok string) (int, []byte) {
 	t.Helper()

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	_ "net/http/pprof"
@@ -17,6 +20,8 @@ import (
 
 	"github.com/dangan-archive/dangan/api"
 	"github.com/dangan-archive/dangan/archive"
+	"github.com/dangan-archive/dangan/signing/pkcs11"
+	"github.com/dangan-archive/dangan/signing/tlsconf"
 	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
 )
@@ -37,11 +42,16 @@ type commonFlags struct {
 	auditRate   float64
 	countyURL   string
 	countyTok   string
+	countyRoot  string // the county archive's TLS root (PEM): its server certificate must chain to it
+	countyCert  string // this archive's client certificate to the county archive, and its key
+	countyKey   string
 	county      *archive.Peer
 	// quietReconcile skips the start-up reconciliation (the caller runs its own).
 	quietReconcile  bool
 	s3              storage.S3Config
 	s3CredFile      string
+	pkcs11          pkcs11.Config
+	pkcs11PIN       string
 	verifyURL       string
 	trustDir        string
 	converters      string
@@ -67,6 +77,9 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.auditRate, "audit-mbps", 0, "throttle the background auditor to this many MiB/s (0: unthrottled)")
 	fs.StringVar(&c.countyURL, "county-url", "", "the county archive (another dangan): transfers go there and it cosigns this archive's checkpoints")
 	fs.StringVar(&c.countyTok, "county-token-file", "", "file holding the token the county archive issued to this archive")
+	fs.StringVar(&c.countyRoot, "county-tls-root", "", "with an https --county-url: the county archive's TLS root (PEM, its pki/tls-root.pem); the system's roots are not used")
+	fs.StringVar(&c.countyCert, "county-client-cert", "", "client certificate (PEM) presented to the county archive (default: pki/tls-client.pem when the county's URL is https)")
+	fs.StringVar(&c.countyKey, "county-client-key", "", "key of --county-client-cert (default: pki/tls-client.key)")
 	fs.StringVar(&c.logOrigin, "log-origin", "", "name of this archive's event log in its checkpoints (default: dangan/ and the root certificate's fingerprint)")
 	fs.StringVar(&c.s3.Endpoint, "s3-endpoint", "", "MinIO (S3) endpoint host:port; empty: objects on the local disk under --data")
 	fs.StringVar(&c.s3.Bucket, "s3-bucket", "dangan", "bucket (created with object lock when missing)")
@@ -79,6 +92,10 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.convertTimeout, "convert-timeout", 60*time.Second, "longest one Office conversion may take; Ghostscript gets twice that")
 	fs.StringVar(&c.trustDir, "trust-dir", "", "further trust anchors for documents signed elsewhere (a provincial CA, the tax authority, a bank): a PEM bundle, or a directory of .pem/.crt/.cer files")
 	fs.StringVar(&c.verifyURL, "verify-url", "", "the public verification page (https://…/verify) printed in certificates' QR codes; empty: the QR code holds the identifier")
+	fs.StringVar(&c.pkcs11.Module, "pkcs11-module", "", "a PKCS#11 library holding signing keys (labels dangan-archive, dangan-tsa, dangan-root); the others stay in pki/")
+	fs.StringVar(&c.pkcs11.Token, "pkcs11-token", "", "the PKCS#11 token's label")
+	fs.StringVar(&c.pkcs11PIN, "pkcs11-pin-file", "", "file holding the token's user PIN (default: DANGAN_PKCS11_PIN)")
+	fs.UintVar(&c.pkcs11.SM2Mechanism, "pkcs11-sm2-mechanism", 0, "the device's vendor-defined mechanism number that signs an SM2 digest (SM2 keys need it)")
 	fs.StringVar(&c.s3CredFile, "s3-credentials", "", "file with access_key=... and secret_key=... lines (default: DANGAN_S3_ACCESS_KEY and DANGAN_S3_SECRET_KEY)")
 }
 
@@ -97,7 +114,30 @@ func (c *commonFlags) open() (*archive.Archive, error) {
 			return nil, fmt.Errorf("--county-url needs --county-token-file: %w", err)
 		}
 		c.county = &archive.Peer{URL: c.countyURL, Token: strings.TrimSpace(string(tok))}
+		if strings.HasPrefix(c.countyURL, "https://") {
+			client, err := c.countyClient()
+			if err != nil {
+				return nil, err
+			}
+			c.county.Client = client
+		}
 		cfg.County = c.county
+	}
+	if c.pkcs11.Module != "" {
+		pc := c.pkcs11
+		pc.PIN = os.Getenv("DANGAN_PKCS11_PIN")
+		if c.pkcs11PIN != "" {
+			pin, err := os.ReadFile(c.pkcs11PIN)
+			if err != nil {
+				return nil, fmt.Errorf("--pkcs11-pin-file: %w", err)
+			}
+			pc.PIN = strings.TrimSpace(string(pin))
+		}
+		keys, err := pkcs11.Open(pc)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Keys = keys
 	}
 	if off := c.clockOffset; off != 0 {
 		cfg.Now = func() time.Time { return time.Now().Add(off) }
@@ -111,6 +151,40 @@ func (c *commonFlags) open() (*archive.Archive, error) {
 	}
 	return archive.Open(cfg)
 }
+
+// countyClient is the HTTPS client to the county archive: its server certificate is
+// checked against --county-tls-root only, and this archive's client certificate is
+// presented (re-read on SIGHUP with the server's own).
+func (c *commonFlags) countyClient() (*http.Client, error) {
+	if c.countyRoot == "" {
+		return nil, errors.New("an https --county-url needs --county-tls-root: the county archive's TLS root (its pki/tls-root.pem)")
+	}
+	roots, _, err := tlsconf.LoadPool(c.countyRoot)
+	if err != nil {
+		return nil, fmt.Errorf("--county-tls-root: %w", err)
+	}
+	dev := tlsconf.DevFiles(filepath.Join(c.data, "pki"))
+	certPath, keyPath := c.countyCert, c.countyKey
+	if certPath == "" {
+		certPath, keyPath = dev.ClientCert, dev.ClientKey
+	}
+	var cert *tlsconf.Reloader
+	if statOK(certPath) {
+		if cert, err = tlsconf.NewReloader(certPath, keyPath); err != nil {
+			return nil, fmt.Errorf("--county-client-cert: %w", err)
+		}
+		reloaders = append(reloaders, cert)
+	} else if c.countyCert != "" {
+		return nil, fmt.Errorf("--county-client-cert %s: %w", certPath, os.ErrNotExist)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsconf.Client(roots, cert)
+	tr.ForceAttemptHTTP2 = true
+	return &http.Client{Timeout: time.Hour, Transport: tr}, nil
+}
+
+// reloaders are the certificates SIGHUP reads again.
+var reloaders []*tlsconf.Reloader
 
 // openS3 connects to the configured MinIO, reading credentials from the file or environment.
 func (c *commonFlags) openS3() (*storage.S3, error) {
@@ -167,7 +241,29 @@ func cmdServe(args []string) error {
 	publicRate := fs.Float64("public-rate", 20, "requests a second each client address may make to the public endpoints (verification, certificate status, TSA, log proofs); negative: no limit")
 	publicBurst := fs.Int("public-burst", 0, "burst of public requests per address (default: twice --public-rate)")
 	clientIPHeader := fs.String("client-ip-header", "", "header a trusted reverse proxy sets to the client's address (e.g. X-Real-IP), for the rate limit")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM, the chain after it); read again on SIGHUP")
+	tlsKey := fs.String("tls-key", "", "the key of --tls-cert (PEM)")
+	clientAuth := fs.String("tls-client-auth", "none", "client certificates: none, optional (verified when presented) or require (mutual TLS: departments' archives)")
+	clientRoots := fs.String("tls-client-roots", "", "PEM roots client certificates must chain to (default: pki/tls-root.pem and the RSA/ECDSA roots of pki/extra-roots.pem)")
+	insecure := fs.Bool("insecure-http", false, "allow plain HTTP on an address other than loopback (behind a TLS-terminating proxy)")
 	fs.Parse(args)
+	auth, err := tlsconf.ParseClientAuth(*clientAuth)
+	if err != nil {
+		return err
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if *tlsCert == "" {
+		if auth != tlsconf.ClientAuthNone {
+			return errors.New("--tls-client-auth needs TLS: give --tls-cert and --tls-key")
+		}
+		if !loopback(*addr) && !*insecure {
+			return fmt.Errorf("refusing to serve plain HTTP on %s: tokens, passwords and records would cross the network in the clear. "+
+				"Give --tls-cert and --tls-key ('dangan init --tls-hosts NAME,…' makes a development certificate in %s), "+
+				"listen on 127.0.0.1, or say --insecure-http when a TLS proxy is in front", *addr, filepath.Join(c.data, "pki"))
+		}
+	}
 	if *inspectEvery > 0 && c.countyURL == "" {
 		return errors.New("--inspection-every sends the reports to the county archive: it needs --county-url")
 	}
@@ -187,6 +283,9 @@ func cmdServe(args []string) error {
 	} else if p != "" {
 		log.Info("created the console account admin; its password is in the file", "admin_password_file", p, "console", "/console/")
 	}
+	if *debugAddr != "" && !loopback(*debugAddr) {
+		return fmt.Errorf("--debug-addr %s: the profiling listener speaks plain HTTP and serves the process's memory: keep it on loopback", *debugAddr)
+	}
 	if *debugAddr != "" {
 		go func() {
 			log.Info("profiling enabled", "addr", *debugAddr)
@@ -195,17 +294,46 @@ func cmdServe(args []string) error {
 			}
 		}()
 	}
+	if a.Created {
+		if _, err := tlsconf.EnsureDev(filepath.Join(c.data, "pki"), c.archiveName, nil); err != nil {
+			return err
+		}
+	}
+	srv := &http.Server{Handler: api.New(a, api.Options{MaxBody: *maxBody, Logger: log,
+		PublicRate: *publicRate, PublicBurst: *publicBurst, ClientIPHeader: *clientIPHeader}), ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if *tlsCert != "" {
+		cert, err := tlsconf.NewReloader(*tlsCert, *tlsKey)
+		if err != nil {
+			return err
+		}
+		reloaders = append(reloaders, cert)
+		var pool *x509.CertPool
+		if auth != tlsconf.ClientAuthNone {
+			if pool, err = clientRootPool(*clientRoots, filepath.Join(c.data, "pki")); err != nil {
+				return err
+			}
+		}
+		if srv.TLSConfig, err = tlsconf.Server(cert, auth, pool); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: api.New(a, api.Options{MaxBody: *maxBody, Logger: log,
-		PublicRate: *publicRate, PublicBurst: *publicBurst, ClientIPHeader: *clientIPHeader}), ReadHeaderTimeout: 30 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go reloadOnHangup(ctx, log)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("dangan serving", "addr", ln.Addr().String(), "data", c.data, "log_origin", a.Log().Origin())
+	scheme := "http"
+	if srv.TLSConfig != nil {
+		scheme = "https"
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	log.Info("dangan serving", "addr", ln.Addr().String(), "scheme", scheme, "client_auth", string(auth), "data", c.data, "log_origin", a.Log().Origin())
 	if c.county != nil {
 		go a.WitnessEvery(ctx, c.county, *witnessEvery)
 		if *inspectEvery > 0 {
@@ -226,25 +354,104 @@ func cmdServe(args []string) error {
 	return nil
 }
 
+// loopback reports whether addr listens on the loopback interface only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// clientRootPool is what client certificates are verified against: the file given, or the
+// archive's own TLS root and the RSA/ECDSA roots of pki/extra-roots.pem.
+func clientRootPool(file, pkiDir string) (*x509.CertPool, error) {
+	if file != "" {
+		pool, _, err := tlsconf.LoadPool(file)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-client-roots: %w", err)
+		}
+		return pool, nil
+	}
+	files := []string{}
+	for _, f := range []string{tlsconf.DevFiles(pkiDir).Root, filepath.Join(pkiDir, "extra-roots.pem")} {
+		if statOK(f) {
+			files = append(files, f)
+		}
+	}
+	pool, n, err := tlsconf.LoadPool(files...)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("no TLS roots in %s (tls-root.pem, extra-roots.pem) to verify client certificates against", pkiDir)
+	}
+	return pool, err
+}
+
+// reloadOnHangup reads the TLS certificates again on SIGHUP.
+func reloadOnHangup(ctx context.Context, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		for _, r := range reloaders {
+			if err := r.Reload(); err != nil {
+				log.Error("TLS certificate not reloaded: the one loaded before is kept", "err", err)
+				continue
+			}
+			log.Info("TLS certificate reloaded", "subject", r.Leaf().Subject.String(), "not_after", r.Leaf().NotAfter)
+		}
+	}
+}
+
 func cmdInit(args []string) error {
 	fs := flag.NewFlagSet("init", flag.ExitOnError)
 	var c commonFlags
 	c.register(fs)
+	hosts := fs.String("tls-hosts", "", "host names and addresses (comma-separated) for the development TLS server certificate (default: localhost, 127.0.0.1, ::1); given again, the certificate is made anew")
 	fs.Parse(args)
-	a, err := c.open()
-	if err != nil {
-		return err
+	var names []string
+	for _, h := range strings.Split(*hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			names = append(names, h)
+		}
 	}
-	defer a.Close()
-	p, err := ensureAdminToken(a, c.data)
-	if err != nil {
-		return err
+	pkiDir := filepath.Join(c.data, "pki")
+	p := ""
+	if statOK(filepath.Join(pkiDir, "root.pem")) && statOK(filepath.Join(c.data, "index.db")) {
+		// An archive already: only the TLS files are made, which a running server takes on
+		// SIGHUP, so the archive is not opened.
+	} else {
+		a, err := c.open()
+		if err != nil {
+			return err
+		}
+		p, err = ensureAdminToken(a, c.data)
+		a.Close()
+		if err != nil {
+			return err
+		}
 	}
-	if p == "" {
+	if p == "" && len(names) == 0 && tlsconf.HasDev(pkiDir) {
 		fmt.Printf("%s already holds an archive; nothing changed\n", c.data)
 		return nil
 	}
-	fmt.Printf("created archive in %s\n  development PKI: %s\n  admin token:     %s\n", c.data, filepath.Join(c.data, "pki"), p)
+	dev, err := tlsconf.EnsureDev(pkiDir, c.archiveName, names)
+	if err != nil {
+		return err
+	}
+	if p != "" {
+		fmt.Printf("created archive in %s\n  development PKI: %s\n  admin token:     %s\n", c.data, pkiDir, p)
+	}
+	fmt.Printf("  TLS root:        %s\n  TLS server:      %s (%s), key %s\n  TLS client:      %s, key %s\n",
+		dev.Root, dev.ServerCert, strings.Join(dev.Hosts, ", "), dev.ServerKey, dev.ClientCert, dev.ClientKey)
 	return nil
 }
 
@@ -328,27 +535,90 @@ func cmdIndex(args []string) error {
 }
 
 func cmdToken(args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: dangan token create [--data DIR] --role ROLE [--org USCC]")
+	usage := errors.New("usage: dangan token create --role ROLE [--org USCC] [--note N] [--ttl 8760h] [--client-cert PEM] | list [--json] | revoke [--data DIR] ID")
+	if len(args) == 0 {
+		return usage
 	}
-	fs := flag.NewFlagSet("token create", flag.ExitOnError)
+	fs := flag.NewFlagSet("token "+args[0], flag.ExitOnError)
 	var c commonFlags
 	c.register(fs)
-	role := fs.String("role", "", "department, issuer, archive, auditor or admin")
-	org := fs.String("org", "", "the department's USCC (roles department and issuer)")
-	note := fs.String("note", "", "who the token is for (archivists: their name, recorded with their decisions)")
+	var run func(a *archive.Archive) error
+	admin := archive.Principal{Role: archive.RoleAdmin, TokenID: "cli", Name: "dangan token"}
+	switch args[0] {
+	case "create":
+		role := fs.String("role", "", "department, issuer, archive, auditor or admin")
+		org := fs.String("org", "", "the department's USCC (roles department and issuer)")
+		note := fs.String("note", "", "who the token is for (archivists: their name, recorded with their decisions)")
+		ttl := fs.Duration("ttl", archive.DefaultTokenTTL, "how long the token is valid")
+		cert := fs.String("client-cert", "", "bind the token to this client certificate (PEM): it is then accepted only over mutual TLS with that certificate's key")
+		run = func(a *archive.Archive) error {
+			spec := archive.TokenSpec{Role: *role, Org: *org, Note: *note, TTL: *ttl}
+			if *cert != "" {
+				pin, err := tlsconf.PinOfFile(*cert)
+				if err != nil {
+					return fmt.Errorf("--client-cert: %w", err)
+				}
+				spec.Pin = pin
+			}
+			tok, info, err := a.IssueToken(spec)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "token %s (%s), valid until %s\n", info.ID, info.Role, info.Expires.Format(time.RFC3339))
+			fmt.Println(tok)
+			return nil
+		}
+	case "list":
+		asJSON := fs.Bool("json", false, "print JSON")
+		run = func(a *archive.Archive) error {
+			list, err := a.Tokens(admin)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return json.NewEncoder(os.Stdout).Encode(list)
+			}
+			fmt.Printf("%-12s  %-8s  %-10s  %-18s  %-20s  %-20s  %s\n", "ID", "STATE", "ROLE", "ORG", "EXPIRES", "LAST USED", "NOTE")
+			for _, t := range list {
+				last := "never"
+				if !t.LastUsed.IsZero() {
+					last = t.LastUsed.Format(time.RFC3339)
+				}
+				exp := "never"
+				if !t.Expires.IsZero() {
+					exp = t.Expires.Format(time.RFC3339)
+				}
+				note := t.Note
+				if t.Bound {
+					note = "[mTLS] " + note
+				}
+				fmt.Printf("%-12s  %-8s  %-10s  %-18s  %-20s  %-20s  %s\n", t.ID, t.State, t.Role, t.Org, exp, last, note)
+			}
+			return nil
+		}
+	case "revoke":
+		run = func(a *archive.Archive) error {
+			if fs.NArg() != 1 {
+				return usage
+			}
+			t, err := a.RevokeToken(admin, fs.Arg(0))
+			if err != nil {
+				return err
+			}
+			fmt.Printf("revoked token %s (%s %s) at %s\n", t.ID, t.Role, t.Org, t.Revoked.Format(time.RFC3339))
+			return nil
+		}
+	default:
+		return usage
+	}
 	fs.Parse(args[1:])
+	c.quietReconcile = true
 	a, err := c.open()
 	if err != nil {
-		return fmt.Errorf("%w (is 'dangan serve' running on %s? stop it, or use POST /api/v1/tokens)", err, c.data)
+		return fmt.Errorf("%w (is 'dangan serve' running on %s? stop it, or use the API's /api/v1/tokens)", err, c.data)
 	}
 	defer a.Close()
-	tok, err := a.CreateToken(*role, *org, *note)
-	if err != nil {
-		return err
-	}
-	fmt.Println(tok)
-	return nil
+	return run(a)
 }
 
 // cmdIndexReconcile is "dangan index reconcile [--full]": the objects written since the

@@ -35,7 +35,7 @@ var (
 	bCases     = []byte("cases")     // department \x00 case number → id
 	bDocs      = []byte("documents") // package id → its documents and where each lies in the EEP
 	bItems     = []byte("items")     // series \x00 item number (uint64) → package id
-	bTokens    = []byte("tokens")    // hex SM3 of the token → Token JSON
+	bTokens    = []byte("tokens")    // hex HMAC-SM3 of the token → Token JSON
 	bOrphans   = []byte("orphans")   // object key → why it was not adopted
 	allBuckets = [][]byte{bPackages, bDocs, bIdx, bStats, bSearchQueue, bQueueCount, bCaseText, bCases, bItems, bTokens, bOrphans,
 		[]byte(Transfers), []byte(Accessions), []byte(Disposals), []byte(DisposalPending), []byte(Audits), []byte(AuditKeys), []byte(ReadKeys), []byte(Reads), []byte(State),
@@ -293,7 +293,7 @@ const (
 	CertificateKeys = "certificate-keys"
 	// Accounts: a person's user name → account (role, department, password hash, lockout).
 	Accounts = "accounts"
-	// Sessions: hex SM3 of a session id → session (the id itself is never stored).
+	// Sessions: hex HMAC-SM3 of a session id → session (the id itself is never stored).
 	Sessions = "sessions"
 	// UseRequests: use request id → 利用申请 (another department's request to read packages).
 	UseRequests = "use-requests"
@@ -817,12 +817,23 @@ func (db *DB) Count() (int, error) {
 	return n, err
 }
 
-// Token is an API token's grant.
+// Token is an API token's grant, stored under the token's keyed hash.
 type Token struct {
-	Role    string    `json:"role"`
-	Org     string    `json:"org,omitempty"`
-	Created time.Time `json:"created"`
-	Note    string    `json:"note,omitempty"`
+	ID       string    `json:"id,omitempty"` // what lists, logs and decisions name it by
+	Role     string    `json:"role"`
+	Org      string    `json:"org,omitempty"`
+	Created  time.Time `json:"created"`
+	Note     string    `json:"note,omitempty"`
+	Expires  time.Time `json:"expires,omitzero"`
+	Revoked  time.Time `json:"revoked,omitzero"`
+	LastUsed time.Time `json:"last_used,omitzero"`
+	// Pin binds the token to a client certificate: the SHA-256 of its public key.
+	Pin string `json:"pin,omitempty"`
+}
+
+// DeleteToken removes a grant.
+func (db *DB) DeleteToken(hash string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bTokens).Delete([]byte(hash)) })
 }
 
 // PutToken stores a grant under the token's hash (the token itself is never stored).

@@ -19,17 +19,23 @@ var (
 	// that the length costs one read and not a walk of the queue.
 	bQueueCount   = []byte("search-queue-count")
 	queueCountKey = []byte("n")
-	bCaseText     = []byte("case-text") // package id → CaseText JSON
+	bCaseText     = []byte(CaseTexts) // package id → CaseText JSON
 )
 
+// CaseTexts is the bucket of the case texts, for ForEachRecord and PutRecords.
+const CaseTexts = "case-text"
+
 // CaseText is what the full-text search indexes of a case besides its record and its
-// documents' text. Applicant and ApplicantID are personal data.
+// documents' text. Applicant and ApplicantID are personal data, stored only Sealed.
 type CaseText struct {
 	Decision    string   `json:"decision,omitempty"`
 	Opinions    []string `json:"opinions,omitempty"`
 	Steps       []string `json:"steps,omitempty"` // step names and actors
 	Applicant   string   `json:"applicant,omitempty"`
 	ApplicantID string   `json:"applicant_id,omitempty"`
+	// Sealed holds Applicant and ApplicantID encrypted (the archive seals them before they
+	// are stored, and the two fields are then empty).
+	Sealed []byte `json:"sealed,omitempty"`
 }
 
 // Queued is one package id on the search queue.
