@@ -17,11 +17,15 @@ import (
 	"time"
 
 	"github.com/dangan-archive/dangan/formats/eep"
+	"github.com/dangan-archive/dangan/internal/testenv"
 	"github.com/dangan-archive/dangan/signing"
 	"github.com/dangan-archive/dangan/storage/index"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+// quiet is the tests' logger: nothing shown, every line checked for tokens (TestMain).
+func quiet() *slog.Logger { return testenv.Logger() }
+
+func TestMain(m *testing.M) { testenv.RunCheckingLogs(m) }
 
 func oneDoc(t *testing.T) func() (*Upload, error) {
 	t.Helper()

@@ -254,6 +254,9 @@ func cmdServe(args []string) error {
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	if *debugAddr != "" && !loopback(*debugAddr) {
+		return fmt.Errorf("--debug-addr %s: the profiling listener speaks plain HTTP and serves the process's memory: keep it on loopback", *debugAddr)
+	}
 	if *tlsCert == "" {
 		if auth != tlsconf.ClientAuthNone {
 			return errors.New("--tls-client-auth needs TLS: give --tls-cert and --tls-key")
@@ -282,9 +285,6 @@ func cmdServe(args []string) error {
 		return err
 	} else if p != "" {
 		log.Info("created the console account admin; its password is in the file", "admin_password_file", p, "console", "/console/")
-	}
-	if *debugAddr != "" && !loopback(*debugAddr) {
-		return fmt.Errorf("--debug-addr %s: the profiling listener speaks plain HTTP and serves the process's memory: keep it on loopback", *debugAddr)
 	}
 	if *debugAddr != "" {
 		go func() {

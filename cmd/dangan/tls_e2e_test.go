@@ -255,3 +255,50 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// dangan token create/list/revoke work offline on the data directory, and the server then
+// refuses the revoked token with 401.
+func TestTokenCLI(t *testing.T) {
+	data := t.TempDir()
+	initArchive(t, data)
+	out, err := exec.Command(binary, "token", "create", "--data", data, "--role", "auditor", "--note", "审计 李", "--ttl", "2h").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := lastWord(string(out))
+	out, err = exec.Command(binary, "token", "list", "--data", data, "--json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []archive.TokenInfo
+	if err := json.Unmarshal(out, &list); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var id string
+	for _, ti := range list {
+		if ti.Note == "审计 李" {
+			id = ti.ID
+			if ti.State != "valid" || ti.Expires.Sub(ti.Created) != 2*time.Hour {
+				t.Fatalf("listed: %+v", ti)
+			}
+		}
+	}
+	if id == "" || bytes.Contains(out, []byte(tok)) {
+		t.Fatalf("list: %s", out)
+	}
+	if out, err := exec.Command(binary, "token", "revoke", "--data", data, id).CombinedOutput(); err != nil || !strings.Contains(string(out), "revoked token "+id) {
+		t.Fatalf("revoke: %v %s", err, out)
+	}
+	if out, err := exec.Command(binary, "token", "revoke", "--data", data, "0123456789ab").CombinedOutput(); err == nil {
+		t.Fatalf("revoking an unknown token: %s", out)
+	}
+	srv, err := startServer(binary, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	status, body := get(t, srv.URL+"/api/v1/audits", tok)
+	if status != http.StatusUnauthorized || !bytes.Contains(body, []byte("revoked")) {
+		t.Fatalf("the revoked token: %d %s", status, body)
+	}
+}
