@@ -255,8 +255,16 @@ func (au *auditor) auditPackage(ctx context.Context, p *index.Package) *AuditRes
 		}
 	}
 
+	// Nothing stands over the archived version: no newer version, no delete marker.
+	a.backfillVersion(ctx, p)
+	if found, err := a.versionFindings(ctx, p.Key, p.Version); err != nil {
+		add("BC-1-14", "归档前后封装包一致", false, "存储版本", "the versions of "+p.Key, err.Error(), "")
+	} else if found != "" {
+		add("BC-1-14", "归档前后封装包一致", false, "存储版本", "only the archived version "+p.Version+" of "+p.Key, found,
+			"written behind dangan's back: the archived version is still the one read")
+	}
 	// One read: hash everything, keep the metadata, collect PDF and OFD data.
-	rc, _, err := a.store.Get(ctx, p.Key)
+	rc, _, err := a.getPinned(ctx, p.Key, p.Version)
 	if err != nil {
 		add("BC-1-14", "归档前后封装包一致", false, "封装包", "the stored object "+p.Key, err.Error(), "")
 		return res
@@ -348,7 +356,7 @@ func (au *auditor) auditPackage(ctx context.Context, p *index.Package) *AuditRes
 	add("BC-1-14", "归档前后封装包一致", true, "封装包", "SM3 "+want, "SM3 "+sum, "")
 	for _, f := range p.Prior { // the forms before a migration, kept as they were
 		where := fmt.Sprintf("原封装包 修改%d", f.Layer)
-		got, n, err := au.digestObject(ctx, f.Key)
+		got, n, err := au.digestObject(ctx, f.Key, f.Version)
 		switch {
 		case err != nil:
 			add("BC-1-14", "归档前后封装包一致", false, where, "the stored object "+f.Key, err.Error(), "")
@@ -463,8 +471,8 @@ func (au *auditor) auditPackage(ctx context.Context, p *index.Package) *AuditRes
 }
 
 // digestObject is the SM3 and size of a stored object, read at the audit's rate.
-func (au *auditor) digestObject(ctx context.Context, key string) (string, int64, error) {
-	rc, _, err := au.a.store.Get(ctx, key)
+func (au *auditor) digestObject(ctx context.Context, key, version string) (string, int64, error) {
+	rc, _, err := au.a.getPinned(ctx, key, version)
 	if err != nil {
 		return "", 0, err
 	}
@@ -490,7 +498,7 @@ func (au *auditor) digestObject(ctx context.Context, key string) (string, int64,
 
 // explain verifies a package whose fixity failed in full, to say what changed.
 func (au *auditor) explain(ctx context.Context, p *index.Package, res *AuditResult) {
-	rc, info, err := au.a.store.Get(ctx, p.Key)
+	rc, info, err := au.a.getPinned(ctx, p.Key, p.Version)
 	if err != nil {
 		return
 	}
@@ -566,8 +574,9 @@ func (a *Archive) StartAudit(ctx context.Context, who Principal, all bool, rate 
 	if err := a.index.PutRecord(index.State, auditRunKey, run); err != nil {
 		return nil, err
 	}
+	started := *run // the run goes on changing in the background: the caller gets its start
 	a.launchAudit(run)
-	return run, nil
+	return &started, nil
 }
 
 // AuditRunStatus reports the current or last audit run.
