@@ -81,6 +81,9 @@ func New(a *archive.Archive, opts Options) http.Handler {
 	s.metrics.reg.MustRegister(logMetrics(a)...)
 	s.metrics.reg.MustRegister(auditMetrics(a)...)
 	s.metrics.reg.MustRegister(newStatisticsCollector(a),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dangan_object_tamperings_total",
+			Help: "Reads that found a newer version or a delete marker over an archived object (the archived version was served)."},
+			func() float64 { return float64(archive.Tamperings()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dangan_search_queued", Help: "Packages waiting for the search indexer."},
 			func() float64 { _, q, _ := a.SearchStatus(); return float64(q) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "dangan_search_ready", Help: "1 when the search index answers, 0 while it is rebuilt."},

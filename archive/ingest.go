@@ -302,7 +302,7 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 		CaseNo: c.CaseNo, ArchivalCode: code, Series: series, ItemNo: itemNo, Year: year, Retention: c.Retention,
 		ItemCode: c.Item.Code, ItemName: c.Item.Name, Title: pkg.Entity.Title,
 		FinishedAt: c.FinishedAt.Truncate(time.Second).In(eep.CST()), IngestedAt: now.UTC(),
-		Size: info.Size, PackageSM3: hex.EncodeToString(fileHash.Sums()[0]),
+		Size: info.Size, Version: info.Version, PackageSM3: hex.EncodeToString(fileHash.Sums()[0]),
 		ContentDigest: digest, SignatureB64: base64.StdEncoding.EncodeToString(sig), Signer: dept.Cert.Subject.CommonName,
 		State: "archived", RetainUntil: retainUntil, Sharing: SharingClass(c.Sharing.Scope), SharingConditions: c.Sharing.Conditions,
 	}

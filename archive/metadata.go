@@ -44,7 +44,7 @@ func (a *Archive) Metadata(ctx context.Context, who Principal, id string) (*inde
 		if int64(skeleton.Len())+to-from > maxMetadata {
 			return fmt.Errorf("package %s: %w: its metadata is larger than %d bytes", id, ErrInvalidCase, maxMetadata)
 		}
-		rc, err := a.store.GetRange(ctx, p.Key, from, to-from)
+		rc, err := a.getPinnedRange(ctx, p.Key, p.Version, from, to-from)
 		if err != nil {
 			return fmt.Errorf("package %s object %s: %w", id, p.Key, err)
 		}

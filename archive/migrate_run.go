@@ -301,11 +301,13 @@ func (a *Archive) migratePackage(ctx context.Context, who Principal, p *index.Pa
 		}
 		resumed = true
 	}
+	version := a.pinVersion(ctx, key)
 	if _, err := a.index.UpdatePackage(p.ID, func(q *index.Package) error {
 		if q.Layer != p.Layer || q.PackageSM3 != p.PackageSM3 || q.Tombstone != nil {
 			return fmt.Errorf("%w: package %s changed during its migration", ErrConflict, p.ID)
 		}
 		becomeCurrent(q, key, size, next.scan, idx, layer)
+		q.Version = version
 		return nil
 	}); err != nil {
 		return nil, err
@@ -382,7 +384,8 @@ func checkAmendment(next, cur *verifiedObject, layer int) error {
 // becomeCurrent makes an amended package the current form of p, keeping the form before.
 func becomeCurrent(p *index.Package, key string, size int64, scan *eep.Scan, logIndex uint64, layer int) {
 	p.Prior = append(p.Prior, index.PriorForm{Layer: p.Layer, Key: p.Key, Size: p.Size, PackageSM3: p.PackageSM3,
-		SignedSM3: hex.EncodeToString(scan.Layers[0].SignedSM3), Signature: p.SignatureB64, LogIndex: p.LogIndex})
+		SignedSM3: hex.EncodeToString(scan.Layers[0].SignedSM3), Signature: p.SignatureB64, LogIndex: p.LogIndex, Version: p.Version})
+	p.Version = "" // the caller pins the amended object's
 	meta := map[int]index.Document{}
 	for _, d := range p.Documents {
 		meta[d.N] = d

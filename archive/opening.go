@@ -326,7 +326,7 @@ func (a *Archive) publicCopy(ctx context.Context, p *index.Package, d *OpeningDe
 			continue
 		}
 		e := doc.Encoded[0]
-		rc, err := a.store.GetRange(ctx, p.Key, e.DataOffset, e.DataLength)
+		rc, err := a.getPinnedRange(ctx, p.Key, p.Version, e.DataOffset, e.DataLength)
 		if err != nil {
 			return nil, fmt.Errorf("%w: read document %d: %v", ErrUnavailable, doc.N, err)
 		}

@@ -81,7 +81,7 @@ func (a *Archive) OpenEEP(ctx context.Context, who Principal, id string) (io.Rea
 	if err != nil {
 		return nil, nil, err
 	}
-	rc, _, err := a.store.Get(ctx, p.Key)
+	rc, _, err := a.getPinned(ctx, p.Key, p.Version)
 	if err != nil {
 		return nil, nil, fmt.Errorf("package %s object %s: %w", id, p.Key, err)
 	}
@@ -103,7 +103,7 @@ func (a *Archive) OpenPriorEEP(ctx context.Context, who Principal, id string, la
 		if f.Layer != layer {
 			continue
 		}
-		rc, _, err := a.store.Get(ctx, f.Key)
+		rc, _, err := a.getPinned(ctx, f.Key, f.Version)
 		if err != nil {
 			return nil, nil, fmt.Errorf("package %s object %s: %w", id, f.Key, err)
 		}
@@ -159,7 +159,7 @@ func (a *Archive) openEncoding(ctx context.Context, who Principal, p *index.Pack
 	}
 	enc := &encs[k-1]
 	id := p.ID
-	rc, err := a.store.GetRange(ctx, p.Key, enc.DataOffset, enc.DataLength)
+	rc, err := a.getPinnedRange(ctx, p.Key, p.Version, enc.DataOffset, enc.DataLength)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read document %d of %s: %w", n, id, err)
 	}

@@ -365,9 +365,11 @@ func (a *Archive) adoptAmended(ctx context.Context, key string, rep *ReconcileRe
 		return err
 	}
 	defer v.close()
+	version := a.pinVersion(ctx, key)
 	if _, err := a.index.UpdatePackage(id, func(q *index.Package) error {
 		if q.Layer == layer-1 {
 			becomeCurrent(q, key, v.size, v.scan, idx, layer)
+			q.Version = version
 		}
 		return nil
 	}); err != nil {
@@ -526,5 +528,6 @@ func (a *Archive) recordFromScan(ctx context.Context, key, id string, size int64
 		return index.Document{Title: d.Title, Main: d.Role == "主文档", Kind: note(fmt.Sprintf(noteDocKind, n)),
 			Part: note(fmt.Sprintf(noteDocPart, n)), Warnings: notes[fmt.Sprintf(noteDocWarning, n)]}
 	})
+	rec.Version = a.pinVersion(ctx, key)
 	return rec, nil
 }

@@ -239,7 +239,7 @@ func (a *Archive) searchDoc(ctx context.Context, p *index.Package) search.Doc {
 			continue
 		}
 		e := doc.Encoded[0] // the archival rendition
-		rc, err := a.store.GetRange(ctx, p.Key, e.DataOffset, e.DataLength)
+		rc, err := a.getPinnedRange(ctx, p.Key, p.Version, e.DataOffset, e.DataLength)
 		if err != nil {
 			a.log.Warn("search: document not read", "package", p.ID, "document", doc.N, "err", err)
 			continue

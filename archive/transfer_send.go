@@ -372,7 +372,7 @@ func (a *Archive) pushPackage(ctx context.Context, peer *Peer, batch string, it 
 	if err != nil {
 		return err
 	}
-	rc, _, err := a.store.Get(ctx, p.Key)
+	rc, _, err := a.getPinned(ctx, p.Key, p.Version)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -155,7 +156,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, po Pu
 	if size >= 0 && info.Size != size {
 		return ObjectInfo{}, fmt.Errorf("put %s: %w: declared %d, stored %d", key, ErrSizeChange, size, info.Size)
 	}
-	return ObjectInfo{Key: key, Size: info.Size, Modified: info.LastModified}, nil
+	return ObjectInfo{Key: key, Size: info.Size, Modified: info.LastModified, Version: info.VersionID}, nil
 }
 
 // smallObject is the largest object sent in one request when its size is not known.
@@ -240,7 +241,74 @@ func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if info.IsDeleteMarker {
 		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, ErrNotFound)
 	}
-	return ObjectInfo{Key: key, Size: info.Size, Modified: info.LastModified}, nil
+	return ObjectInfo{Key: key, Size: info.Size, Modified: info.LastModified, Version: info.VersionID}, nil
+}
+
+// GetVersion implements Versioned.
+func (s *S3) GetVersion(ctx context.Context, key, version string) (io.ReadCloser, ObjectInfo, error) {
+	if version == "" {
+		return s.Get(ctx, key)
+	}
+	if err := CheckKey(key); err != nil {
+		return nil, ObjectInfo{}, err
+	}
+	info, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{VersionID: version})
+	if err != nil {
+		return nil, ObjectInfo{}, s.mapErr("stat", key+" version "+version, err)
+	}
+	obj, err := s.c.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{VersionID: version})
+	if err != nil {
+		return nil, ObjectInfo{}, s.mapErr("get", key+" version "+version, err)
+	}
+	return obj, ObjectInfo{Key: key, Size: info.Size, Modified: info.LastModified, Version: info.VersionID}, nil
+}
+
+// GetRangeVersion implements Versioned.
+func (s *S3) GetRangeVersion(ctx context.Context, key, version string, offset, length int64) (io.ReadCloser, error) {
+	if version == "" {
+		return s.GetRange(ctx, key, offset, length)
+	}
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	info, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{VersionID: version})
+	if err != nil {
+		return nil, s.mapErr("stat", key+" version "+version, err)
+	}
+	if offset < 0 || length < 0 || offset+length > info.Size {
+		return nil, fmt.Errorf("%s [%d,+%d) of %d bytes: %w", key, offset, length, info.Size, ErrBadRange)
+	}
+	if length == 0 {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	opts := minio.GetObjectOptions{VersionID: version}
+	if err := opts.SetRange(offset, offset+length-1); err != nil {
+		return nil, fmt.Errorf("range %s: %w", key, err)
+	}
+	obj, err := s.c.GetObject(ctx, s.bucket, key, opts)
+	if err != nil {
+		return nil, s.mapErr("get", key+" version "+version, err)
+	}
+	return obj, nil
+}
+
+// Versions implements Versioned.
+func (s *S3) Versions(ctx context.Context, key string) ([]VersionInfo, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	var out []VersionInfo
+	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: key, WithVersions: true}) {
+		if o.Err != nil {
+			return nil, s.mapErr("list versions", key, o.Err)
+		}
+		if o.Key != key {
+			continue
+		}
+		out = append(out, VersionInfo{Version: o.VersionID, DeleteMarker: o.IsDeleteMarker, Size: o.Size, Modified: o.LastModified})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Modified.After(out[j].Modified) })
+	return out, nil
 }
 
 // Delete implements ObjectStore: it removes the current version itself (not a delete

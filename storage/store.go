@@ -37,6 +37,8 @@ type ObjectInfo struct {
 	Key      string
 	Size     int64
 	Modified time.Time
+	// Version is the store's version id of the object ("" where the store keeps no versions).
+	Version string
 }
 
 // PutOptions are optional settings of a Put.
@@ -63,6 +65,26 @@ type ObjectStore interface {
 	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
 	// Ping reports whether the store is reachable (for readiness).
 	Ping(ctx context.Context) error
+}
+
+// Versioned is implemented by stores that keep every version of a key (S3 with
+// versioning, as object lock requires): the archive pins the version it wrote, reads that
+// one, and notices a newer version or a delete marker planted behind its back.
+type Versioned interface {
+	// GetVersion opens one version of key.
+	GetVersion(ctx context.Context, key, version string) (io.ReadCloser, ObjectInfo, error)
+	// GetRangeVersion opens length bytes from offset of one version of key.
+	GetRangeVersion(ctx context.Context, key, version string, offset, length int64) (io.ReadCloser, error)
+	// Versions lists every version and delete marker of key, newest first.
+	Versions(ctx context.Context, key string) ([]VersionInfo, error)
+}
+
+// VersionInfo is one version of a key, or a delete marker.
+type VersionInfo struct {
+	Version      string
+	DeleteMarker bool
+	Size         int64
+	Modified     time.Time
 }
 
 // Walker is implemented by stores that can list one level of a prefix and the keys after

@@ -127,8 +127,11 @@ type Encoding struct {
 
 // Package is an archived case as the index remembers it.
 type Package struct {
-	ID             string     `json:"id"`
-	Key            string     `json:"key"` // object key of the EEP
+	ID  string `json:"id"`
+	Key string `json:"key"` // object key of the EEP
+	// Version is the store's version id of the object dangan wrote under Key (stores that
+	// keep versions): reads, audits and transfers use that one.
+	Version        string     `json:"version,omitempty"`
 	Fonds          string     `json:"fonds"`
 	Department     string     `json:"department"` // USCC
 	DepartmentName string     `json:"department_name"`
@@ -195,6 +198,7 @@ type PriorForm struct {
 	SignedSM3  string `json:"signed_sm3"` // of its 被签名对象: what its signatures cover
 	Signature  string `json:"signature"`  // its first 电子签名's value, base64
 	LogIndex   uint64 `json:"log_index"`  // the event that made it current
+	Version    string `json:"version,omitempty"`
 }
 
 // Keys are the objects of every form of the package, the current one first.
