@@ -289,9 +289,13 @@ func (a *Archive) store1(ctx context.Context, c *Case, docs []*formats.Prepared,
 		return eep.Write(io.MultiWriter(w, fileHash), pkg, hooks)
 	}}
 	tPut := time.Now()
-	info, err := a.store.Put(ctx, key, src, -1, storage.PutOptions{RetainUntil: retainUntil})
+	putCtx, storeDown := a.whileStoreUp(ctx)
+	info, err := a.store.Put(putCtx, key, src, -1, storage.PutOptions{RetainUntil: retainUntil})
 	src.Close()
 	putTook := time.Since(tPut)
+	if down := storeDown(); down != nil && err != nil {
+		return nil, fmt.Errorf("store package: %w", down)
+	}
 	if err != nil { // when the writer failed, Put's error carries the writer's
 		return nil, fmt.Errorf("store package: %w", err)
 	}

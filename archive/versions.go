@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/dangan-archive/dangan/storage"
 	"github.com/dangan-archive/dangan/storage/index"
@@ -129,5 +130,41 @@ func (a *Archive) backfillVersion(ctx context.Context, p *index.Package) {
 			}
 			return
 		}
+	}
+}
+
+// whileStoreUp is ctx, cancelled when the store stops being able to take writes while an
+// upload runs (a cluster that lost its write quorum can hold a request for minutes): the
+// ingest then answers 503 within seconds, and nothing is acknowledged. stop ends the watch
+// and says why the upload was cancelled (nil if it was not).
+func (a *Archive) whileStoreUp(ctx context.Context) (context.Context, func() error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var why atomic.Pointer[error]
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := a.storeHealthy(ctx); err != nil && ctx.Err() == nil {
+					why.Store(&err)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() error {
+		close(done)
+		cancel()
+		if p := why.Load(); p != nil {
+			return *p
+		}
+		return nil
 	}
 }

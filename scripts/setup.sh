@@ -6,6 +6,7 @@
 #     system Python, a CJK font), without its desktop recommendations;
 #   - stress-ng, for the suite's run on a loaded machine (scripts/test.sh --loaded);
 #   - SoftHSM2 (the PKCS#11 key provider's test) and gcc (cgo, which the PKCS#11 binding needs);
+#   - iproute2 and curl, with which ../shared/scripts/dminio.sh runs the 4-node MinIO cluster;
 #   - the pinned MinIO server (scripts/minio.sh; built once into the cache).
 # Run as root, or as a user who may sudo. Safe to run again: a prepared machine installs nothing.
 set -euo pipefail
@@ -24,6 +25,8 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v gs >/dev/null || need+=(ghostscript)
 command -v stress-ng >/dev/null || need+=(stress-ng)
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || need+=(softhsm2)
+command -v ip >/dev/null || need+=(iproute2)     # the 4-node MinIO cluster's network namespaces
+command -v curl >/dev/null || need+=(curl)       # (../shared/scripts/dminio.sh)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 office=()
 dpkg -s libreoffice-writer-nogui >/dev/null 2>&1 || office+=(libreoffice-writer-nogui)

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,7 +22,9 @@ import (
 
 // S3Config configures the MinIO (S3) backend.
 type S3Config struct {
-	Endpoint  string // host:port
+	// Endpoint is host:port, or several comma-separated: the nodes of a cluster without a
+	// load balancer in front, tried in turn when the one in use does not answer.
+	Endpoint  string
 	Bucket    string
 	AccessKey string
 	SecretKey string
@@ -34,9 +38,37 @@ type S3Config struct {
 // are versioned and cannot be overwritten: Put is conditional (If-None-Match: *), and
 // Delete removes the object's version, which the server refuses while it is retained.
 type S3 struct {
-	c        *minio.Client
-	bucket   string
-	partSize uint64
+	clients   []*minio.Client // one a node
+	endpoints []string
+	cur       atomic.Uint32 // the node in use
+	bucket    string
+	partSize  uint64
+}
+
+// statObject is StatObject on the node in use, and on the next ones when it does not
+// answer: most reads begin with it, so a read goes on when a node has gone.
+func (s *S3) statObject(ctx context.Context, key string, opts minio.StatObjectOptions) (minio.ObjectInfo, error) {
+	var info minio.ObjectInfo
+	var err error
+	for range s.clients {
+		n := s.cur.Load()
+		if info, err = s.cl().StatObject(ctx, s.bucket, key, opts); err == nil || minio.ToErrorResponse(err).Code != "" || ctx.Err() != nil {
+			return info, err
+		}
+		s.failover(n)
+	}
+	return info, err
+}
+
+// cl is the client of the node in use.
+func (s *S3) cl() *minio.Client { return s.clients[s.cur.Load()%uint32(len(s.clients))] }
+
+// failover moves to the next node after the one in use failed to answer.
+func (s *S3) failover(failed uint32) {
+	if len(s.clients) > 1 && s.cur.CompareAndSwap(failed, failed+1) {
+		slog.Warn("object store: a node does not answer; using the next", "failed", s.endpoints[failed%uint32(len(s.endpoints))],
+			"next", s.endpoints[(failed+1)%uint32(len(s.endpoints))])
+	}
 }
 
 // OpenS3 connects to the server and creates the bucket, with object lock, when missing.
@@ -44,24 +76,41 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if cfg.Endpoint == "" || cfg.Bucket == "" {
 		return nil, errors.New("S3 backend: endpoint and bucket are required")
 	}
-	c, err := minio.New(cfg.Endpoint, &minio.Options{
-		Creds:           credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
-		Secure:          cfg.TLS,
-		TrailingHeaders: true,
-		MaxRetries:      3, // an unreachable server fails an operation within seconds, not minutes
-	})
-	if err != nil {
-		return nil, fmt.Errorf("S3 client for %s: %w", cfg.Endpoint, err)
+	s := &S3{bucket: cfg.Bucket, partSize: cfg.PartSize}
+	for _, ep := range strings.Split(cfg.Endpoint, ",") {
+		if ep = strings.TrimSpace(ep); ep == "" {
+			continue
+		}
+		c, err := minio.New(ep, &minio.Options{
+			Creds:           credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+			Secure:          cfg.TLS,
+			TrailingHeaders: true,
+			// An unreachable or quorum-less server fails an operation within seconds, not
+			// minutes: 3 tries, backing off up to a second.
+			MaxRetries: 3,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("S3 client for %s: %w", ep, err)
+		}
+		s.clients, s.endpoints = append(s.clients, c), append(s.endpoints, ep)
 	}
-	s := &S3{c: c, bucket: cfg.Bucket, partSize: cfg.PartSize}
+	if len(s.clients) == 0 {
+		return nil, errors.New("S3 backend: no endpoint")
+	}
 	if s.partSize == 0 {
 		s.partSize = 8 << 20
 	}
 	// A MinIO that has just started answers "not initialized" for a moment: wait for it,
 	// within ctx, rather than fail the start of a service launched beside it.
 	var ok bool
+	var err error
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		ok, err = c.BucketExists(ctx, cfg.Bucket)
+		n := s.cur.Load()
+		ok, err = s.cl().BucketExists(ctx, cfg.Bucket)
+		if err != nil && len(s.clients) > 1 && minio.ToErrorResponse(err).Code == "" && time.Now().Before(deadline) {
+			s.failover(n) // that node does not answer: ask the next
+			continue
+		}
 		if err == nil || minio.ToErrorResponse(err).Code != "XMinioServerNotInitialized" || time.Now().After(deadline) {
 			break
 		}
@@ -75,10 +124,10 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 		return nil, fmt.Errorf("S3 bucket %s at %s: %w", cfg.Bucket, cfg.Endpoint, err)
 	}
 	if !ok {
-		if err := c.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
+		if err := s.cl().MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
 			return nil, fmt.Errorf("create bucket %s with object lock: %w", cfg.Bucket, err)
 		}
-	} else if _, _, _, _, err := c.GetObjectLockConfig(ctx, cfg.Bucket); err != nil {
+	} else if _, _, _, _, err := s.cl().GetObjectLockConfig(ctx, cfg.Bucket); err != nil {
 		return nil, fmt.Errorf("bucket %s has no object lock: WORM retention needs a bucket created with it: %w", cfg.Bucket, err)
 	}
 	return s, nil
@@ -91,6 +140,7 @@ func (s *S3) mapErr(op, key string, err error) error {
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		s.failover(s.cur.Load()) // the next operation asks the next node
 		return fmt.Errorf("%s %s: %w: %v", op, key, ErrUnavailable, err)
 	}
 	resp := minio.ToErrorResponse(err)
@@ -99,8 +149,16 @@ func (s *S3) mapErr(op, key string, err error) error {
 		return fmt.Errorf("%s %s: %w", op, key, ErrNotFound)
 	case resp.Code == "PreconditionFailed" || resp.StatusCode == http.StatusPreconditionFailed:
 		return fmt.Errorf("%s %s: %w", op, key, ErrExists)
-	case resp.StatusCode == http.StatusServiceUnavailable || resp.Code == "SlowDown" || resp.Code == "XMinioServerNotInitialized":
+	// MinIO's SlowDownWrite/SlowDownRead are a lost write or read quorum: storage that is
+	// unavailable for now, not throttling.
+	case resp.StatusCode == http.StatusServiceUnavailable || strings.HasPrefix(resp.Code, "SlowDown") || resp.Code == "XMinioServerNotInitialized" ||
+		strings.Contains(resp.Code, "Quorum"):
 		return fmt.Errorf("%s %s: %w: %v", op, key, ErrUnavailable, err)
+	// An upload whose checksum the server computed otherwise was damaged on its way, as when
+	// a node fails during it and the client sends it again: nothing was stored, a retry may
+	// succeed.
+	case resp.Code == "BadDigest" || strings.Contains(resp.Code, "ChecksumMismatch") || strings.Contains(resp.Message, "x-amz-checksum"):
+		return fmt.Errorf("%s %s: %w: the upload was damaged on its way (%s); nothing was stored", op, key, ErrUnavailable, resp.Message)
 	case resp.Code == "InvalidRange" || resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		return fmt.Errorf("%s %s: %w", op, key, ErrBadRange)
 	// MinIO answers a delete of a locked version with InvalidRequest "Object is WORM
@@ -146,7 +204,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, po Pu
 			opts.ConcurrentStreamParts, opts.NumThreads = true, 2
 		}
 	}
-	info, err := s.c.PutObject(ctx, s.bucket, key, body, size, opts)
+	info, err := s.cl().PutObject(ctx, s.bucket, key, body, size, opts)
 	if err != nil {
 		if cr.err != nil { // the source failed, not the server
 			return ObjectInfo{}, fmt.Errorf("put %s: %w", key, cr.err)
@@ -199,7 +257,7 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, er
 	if err != nil {
 		return nil, ObjectInfo{}, err
 	}
-	obj, err := s.c.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	obj, err := s.cl().GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, ObjectInfo{}, s.mapErr("get", key, err)
 	}
@@ -222,7 +280,7 @@ func (s *S3) GetRange(ctx context.Context, key string, offset, length int64) (io
 	if err := opts.SetRange(offset, offset+length-1); err != nil {
 		return nil, fmt.Errorf("range %s: %w", key, err)
 	}
-	obj, err := s.c.GetObject(ctx, s.bucket, key, opts)
+	obj, err := s.cl().GetObject(ctx, s.bucket, key, opts)
 	if err != nil {
 		return nil, s.mapErr("get", key, err)
 	}
@@ -234,7 +292,7 @@ func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if err := CheckKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
-	info, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	info, err := s.statObject(ctx, key, minio.StatObjectOptions{})
 	if err != nil {
 		return ObjectInfo{}, s.mapErr("stat", key, err)
 	}
@@ -252,11 +310,11 @@ func (s *S3) GetVersion(ctx context.Context, key, version string) (io.ReadCloser
 	if err := CheckKey(key); err != nil {
 		return nil, ObjectInfo{}, err
 	}
-	info, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{VersionID: version})
+	info, err := s.statObject(ctx, key, minio.StatObjectOptions{VersionID: version})
 	if err != nil {
 		return nil, ObjectInfo{}, s.mapErr("stat", key+" version "+version, err)
 	}
-	obj, err := s.c.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{VersionID: version})
+	obj, err := s.cl().GetObject(ctx, s.bucket, key, minio.GetObjectOptions{VersionID: version})
 	if err != nil {
 		return nil, ObjectInfo{}, s.mapErr("get", key+" version "+version, err)
 	}
@@ -271,7 +329,7 @@ func (s *S3) GetRangeVersion(ctx context.Context, key, version string, offset, l
 	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
-	info, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{VersionID: version})
+	info, err := s.statObject(ctx, key, minio.StatObjectOptions{VersionID: version})
 	if err != nil {
 		return nil, s.mapErr("stat", key+" version "+version, err)
 	}
@@ -285,7 +343,7 @@ func (s *S3) GetRangeVersion(ctx context.Context, key, version string, offset, l
 	if err := opts.SetRange(offset, offset+length-1); err != nil {
 		return nil, fmt.Errorf("range %s: %w", key, err)
 	}
-	obj, err := s.c.GetObject(ctx, s.bucket, key, opts)
+	obj, err := s.cl().GetObject(ctx, s.bucket, key, opts)
 	if err != nil {
 		return nil, s.mapErr("get", key+" version "+version, err)
 	}
@@ -298,7 +356,7 @@ func (s *S3) Versions(ctx context.Context, key string) ([]VersionInfo, error) {
 		return nil, err
 	}
 	var out []VersionInfo
-	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: key, WithVersions: true}) {
+	for o := range s.cl().ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: key, WithVersions: true}) {
 		if o.Err != nil {
 			return nil, s.mapErr("list versions", key, o.Err)
 		}
@@ -317,11 +375,11 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	if err := CheckKey(key); err != nil {
 		return err
 	}
-	info, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	info, err := s.statObject(ctx, key, minio.StatObjectOptions{})
 	if err != nil {
 		return s.mapErr("delete", key, err)
 	}
-	if err := s.c.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{VersionID: info.VersionID}); err != nil {
+	if err := s.cl().RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{VersionID: info.VersionID}); err != nil {
 		return s.mapErr("delete", key, err)
 	}
 	return nil
@@ -336,11 +394,44 @@ func (s *S3) List(ctx context.Context, prefix string, fn func(ObjectInfo) error)
 func (s *S3) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if _, err := s.c.BucketExists(ctx, s.bucket); err != nil {
-		return fmt.Errorf("S3 bucket %s: %w: %v", s.bucket, ErrUnavailable, err)
+	var last error
+	for range s.clients { // the node in use, then the others
+		n := s.cur.Load()
+		_, err := s.cl().BucketExists(ctx, s.bucket)
+		if err == nil {
+			return s.writeQuorum(ctx)
+		}
+		last = err
+		if minio.ToErrorResponse(err).Code != "" || ctx.Err() != nil {
+			break // the node answered (with an error): the others would answer the same
+		}
+		s.failover(n)
+	}
+	return fmt.Errorf("S3 bucket %s at %s: %w: %v", s.bucket, strings.Join(s.endpoints, ","), ErrUnavailable, last)
+}
+
+// writeQuorum asks the node in use whether the cluster can take writes: MinIO's
+// /minio/health/cluster answers 503 when the write quorum is lost (reads may still be
+// served). Other S3 servers do not have it and are taken as able.
+func (s *S3) writeQuorum(ctx context.Context) error {
+	u := *s.cl().EndpointURL()
+	u.Path = "/minio/health/cluster"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := healthClient.Do(req)
+	if err != nil {
+		return nil // the bucket answered a moment ago: the next ping looks again
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return fmt.Errorf("S3 cluster at %s: %w: the write quorum is lost (fewer drives online than writes need; reads go on where the read quorum holds)", u.Host, ErrUnavailable)
 	}
 	return nil
 }
+
+var healthClient = &http.Client{Timeout: 3 * time.Second}
 
 // Retain implements Retainer.
 func (s *S3) Retain(ctx context.Context, key string, until time.Time) error {
@@ -353,7 +444,7 @@ func (s *S3) Retain(ctx context.Context, key string, until time.Time) error {
 	}
 	mode := minio.Compliance
 	u := until.UTC()
-	if err := s.c.PutObjectRetention(ctx, s.bucket, key, minio.PutObjectRetentionOptions{Mode: &mode, RetainUntilDate: &u}); err != nil {
+	if err := s.cl().PutObjectRetention(ctx, s.bucket, key, minio.PutObjectRetentionOptions{Mode: &mode, RetainUntilDate: &u}); err != nil {
 		return s.mapErr("retain", key, err)
 	}
 	return nil
@@ -365,14 +456,14 @@ func (s *S3) Retention(ctx context.Context, key string) (time.Time, bool, error)
 		return time.Time{}, false, err
 	}
 	var until time.Time
-	_, u, err := s.c.GetObjectRetention(ctx, s.bucket, key, "")
+	_, u, err := s.cl().GetObjectRetention(ctx, s.bucket, key, "")
 	if err != nil && minio.ToErrorResponse(err).Code != "NoSuchObjectLockConfiguration" {
 		return time.Time{}, false, s.mapErr("retention", key, err)
 	}
 	if u != nil {
 		until = *u
 	}
-	st, err := s.c.GetObjectLegalHold(ctx, s.bucket, key, minio.GetObjectLegalHoldOptions{})
+	st, err := s.cl().GetObjectLegalHold(ctx, s.bucket, key, minio.GetObjectLegalHoldOptions{})
 	if err != nil && minio.ToErrorResponse(err).Code != "NoSuchObjectLockConfiguration" {
 		return time.Time{}, false, s.mapErr("legal hold", key, err)
 	}
@@ -388,7 +479,7 @@ func (s *S3) SetLegalHold(ctx context.Context, key string, on bool) error {
 	if on {
 		st = minio.LegalHoldEnabled
 	}
-	if err := s.c.PutObjectLegalHold(ctx, s.bucket, key, minio.PutObjectLegalHoldOptions{Status: &st}); err != nil {
+	if err := s.cl().PutObjectLegalHold(ctx, s.bucket, key, minio.PutObjectLegalHoldOptions{Status: &st}); err != nil {
 		return s.mapErr("legal hold", key, err)
 	}
 	return nil
@@ -399,7 +490,7 @@ func (s *S3) Dirs(ctx context.Context, prefix string) ([]string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var out []string
-	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix}) {
+	for o := range s.cl().ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix}) {
 		if o.Err != nil {
 			return nil, s.mapErr("list", prefix, o.Err)
 		}
@@ -414,7 +505,7 @@ func (s *S3) Dirs(ctx context.Context, prefix string) ([]string, error) {
 func (s *S3) ListAfter(ctx context.Context, prefix, after string, fn func(ObjectInfo) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, StartAfter: after, Recursive: true}) {
+	for o := range s.cl().ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, StartAfter: after, Recursive: true}) {
 		if o.Err != nil {
 			return s.mapErr("list", prefix, o.Err)
 		}

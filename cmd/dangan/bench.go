@@ -194,6 +194,21 @@ func benchCase(caseNo string, docs []string) map[string]any {
 
 // postMultipart sends a case with in-memory files (small benchmark cases).
 func postMultipart(client *http.Client, url, token string, meta map[string]any, files map[string][]byte, order []string) (int, []byte, error) {
+	req, err := multipartRequest(url, token, meta, files, order)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// multipartRequest is the POST /api/v1/cases of a case with in-memory files.
+func multipartRequest(url, token string, meta map[string]any, files map[string][]byte, order []string) (*http.Request, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	cj, _ := json.Marshal(meta)
@@ -204,16 +219,13 @@ func postMultipart(client *http.Client, url, token string, meta map[string]any, 
 		pw.Write(files[name])
 	}
 	mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, url+"/api/v1/cases", &buf)
+	req, err := http.NewRequest(http.MethodPost, url+"/api/v1/cases", &buf)
+	if err != nil {
+		return nil, err
+	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
+	return req, nil
 }
 
 // sampleJPEG is a noisy scan-like JPEG of about size bytes.
