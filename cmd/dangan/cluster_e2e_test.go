@@ -47,6 +47,24 @@ func startCluster(t *testing.T) *cluster {
 	return c
 }
 
+// clusterArchive is the cluster with a dangan serving on it and a department token.
+func clusterArchive(t *testing.T) (*cluster, *testServer, string) {
+	t.Helper()
+	c := startCluster(t)
+	data := t.TempDir()
+	initArchive(t, data, "--s3-endpoint", clusterEndpoints, "--s3-bucket", "dangan")
+	srv, err := startServer(binary, data, "--s3-endpoint", clusterEndpoints, "--s3-bucket", "dangan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Kill)
+	tok, err := srv.Token("department", BenchUSCC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, srv, tok
+}
+
 func (c *cluster) run(args ...string) {
 	c.t.Helper()
 	// Network namespaces need root: sudo when the tests run as someone else.
@@ -67,18 +85,7 @@ func (c *cluster) run(args ...string) {
 // (read quorum holds); when the nodes are back, ingest works again without a restart, and
 // every acknowledged case is there and verifies.
 func TestClusterLosesNodes(t *testing.T) {
-	c := startCluster(t)
-	data := t.TempDir()
-	initArchive(t, data, "--s3-endpoint", clusterEndpoints, "--s3-bucket", "dangan")
-	srv, err := startServer(binary, data, "--s3-endpoint", clusterEndpoints, "--s3-bucket", "dangan")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Kill()
-	tok, err := srv.Token("department", BenchUSCC)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, srv, tok := clusterArchive(t)
 	files, order := smallFiles(t)
 	acked := map[string]string{} // case number → package id
 	n := 0
@@ -206,18 +213,8 @@ func TestClusterLosesNodes(t *testing.T) {
 // Twenty times a random node is killed while eight clients ingest, and started again: every
 // case acknowledged is there at the end, reads back whole and verifies.
 func TestClusterKillCycles(t *testing.T) {
-	c := startCluster(t)
-	data := t.TempDir()
-	initArchive(t, data, "--s3-endpoint", clusterEndpoints, "--s3-bucket", "dangan")
-	srv, err := startServer(binary, data, "--s3-endpoint", clusterEndpoints, "--s3-bucket", "dangan")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Kill()
-	tok, err := srv.Token("department", BenchUSCC)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, srv, tok := clusterArchive(t)
+	data := srv.Data
 	files, order := smallFiles(t)
 	var mu sync.Mutex
 	acked := map[string]bool{}
