@@ -124,10 +124,12 @@ func (a *Archive) backfillVersion(ctx context.Context, p *index.Package) {
 					q.Version = version
 				}
 				return nil
-			}); err == nil {
-				p.Version = version
-				a.log.Info("pinned the stored version of a package archived before versions were recorded", "package", p.ID, "version", version)
+			}); err != nil {
+				a.log.Warn("the stored version of a package was not pinned; the next audit tries again", "package", p.ID, "err", err)
+				return
 			}
+			p.Version = version
+			a.log.Info("pinned the stored version of a package archived before versions were recorded", "package", p.ID, "version", version)
 			return
 		}
 	}

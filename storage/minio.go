@@ -52,12 +52,18 @@ func (s *S3) statObject(ctx context.Context, key string, opts minio.StatObjectOp
 	var err error
 	for range s.clients {
 		n := s.cur.Load()
-		if info, err = s.cl().StatObject(ctx, s.bucket, key, opts); err == nil || minio.ToErrorResponse(err).Code != "" || ctx.Err() != nil {
+		if info, err = s.cl().StatObject(ctx, s.bucket, key, opts); !noAnswer(ctx, err) {
 			return info, err
 		}
 		s.failover(n)
 	}
 	return info, err
+}
+
+// noAnswer reports an error that came from the node not answering (no S3 error response),
+// while ctx still runs: the next node may.
+func noAnswer(ctx context.Context, err error) bool {
+	return err != nil && minio.ToErrorResponse(err).Code == "" && ctx.Err() == nil
 }
 
 // cl is the client of the node in use.
@@ -107,7 +113,7 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		n := s.cur.Load()
 		ok, err = s.cl().BucketExists(ctx, cfg.Bucket)
-		if err != nil && len(s.clients) > 1 && minio.ToErrorResponse(err).Code == "" && time.Now().Before(deadline) {
+		if len(s.clients) > 1 && noAnswer(ctx, err) && time.Now().Before(deadline) {
 			s.failover(n) // that node does not answer: ask the next
 			continue
 		}
@@ -402,7 +408,7 @@ func (s *S3) Ping(ctx context.Context) error {
 			return s.writeQuorum(ctx)
 		}
 		last = err
-		if minio.ToErrorResponse(err).Code != "" || ctx.Err() != nil {
+		if !noAnswer(ctx, err) {
 			break // the node answered (with an error): the others would answer the same
 		}
 		s.failover(n)

@@ -424,11 +424,10 @@ func cmdInit(args []string) error {
 		}
 	}
 	pkiDir := filepath.Join(c.data, "pki")
+	// On an archive already made only the TLS files are made, which a running server takes
+	// on SIGHUP: the archive is not opened.
 	p := ""
-	if statOK(filepath.Join(pkiDir, "root.pem")) && statOK(filepath.Join(c.data, "index.db")) {
-		// An archive already: only the TLS files are made, which a running server takes on
-		// SIGHUP, so the archive is not opened.
-	} else {
+	if !statOK(filepath.Join(pkiDir, "root.pem")) || !statOK(filepath.Join(c.data, "index.db")) {
 		a, err := c.open()
 		if err != nil {
 			return err

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -116,24 +117,15 @@ func sameHosts(c *x509.Certificate, hosts []string) bool {
 	if len(have) != len(hosts) {
 		return false
 	}
-	for i, h := range hosts {
+	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
 			h = ip.String()
 		}
-		if !strings.EqualFold(have[i], h) && !contains(have, h) {
+		if !slices.ContainsFunc(have, func(x string) bool { return strings.EqualFold(x, h) }) {
 			return false
 		}
 	}
 	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
-		}
-	}
-	return false
 }
 
 func makeCert(t *x509.Certificate, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, []byte, error) {
